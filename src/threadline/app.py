@@ -1,0 +1,70 @@
+"""The ASGI application: routers under /v1, error shapes, body limits, shared state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from threadline.assistants.router import router as assistants_router
+from threadline.config import Settings
+from threadline.db.engine import Database
+from threadline.files import service as files_service
+from threadline.files.router import router as files_router
+from threadline.files.storage import FileStorage
+from threadline.http import errors
+from threadline.http.auth import Authenticator
+from threadline.http.limits import BodyLimit
+from threadline.runs.router import router as runs_router
+from threadline.threads.router import router as threads_router
+
+log = logging.getLogger("threadline")
+
+REAP_INTERVAL_SECONDS = 60
+_UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields around the file
+
+
+async def _reap_files_forever(db: Database, storage: FileStorage) -> None:
+    while True:
+        try:
+            await files_service.reap_expired(db, storage)
+        except Exception:
+            log.exception("reaping expired files failed")
+        await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url)
+        storage = FileStorage(settings.resolved_files_dir)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.storage = storage
+        app.state.authenticator = Authenticator(db)
+        reaper = asyncio.create_task(_reap_files_forever(db, storage))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await db.dispose()
+
+    app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
+    errors.install(app)
+    for router in (assistants_router, threads_router, runs_router, files_router):
+        app.include_router(router, prefix="/v1")
+
+    def limit_for(path: str) -> int:
+        if path.rstrip("/") == "/v1/files":
+            return settings.max_upload_bytes + _UPLOAD_OVERHEAD
+        return settings.max_json_body_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    return app

@@ -1,0 +1,160 @@
+"""`threadline` command line: serve, db upgrade, keys create/list/revoke."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from threadline.config import Settings
+from threadline.db import migrate
+from threadline.db.engine import Database
+from threadline.projects import service as projects
+
+T = TypeVar("T")
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (sqlite+aiosqlite:///... or postgresql+asyncpg://...); "
+        "env THREADLINE_DATABASE_URL; default: SQLite in the data dir",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threadline", description="A drop-in server for the OpenAI Assistants API v2."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the API server")
+    _store_options(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--files-dir", type=Path, help="where file bytes are kept")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="allow serving a non-loopback address before any API key exists",
+    )
+    serve.add_argument("--log-level", help="uvicorn log level (default info)")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    _store_options(db_commands.add_parser("upgrade", help="apply the schema migrations"))
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key for a project")
+    create.add_argument("--project", required=True, help="project name (created if new)")
+    _store_options(create)
+    _store_options(key_commands.add_parser("list", help="list keys"))
+    revoke = key_commands.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    _store_options(revoke)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {
+        "database_url": getattr(args, "database_url", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "files_dir": getattr(args, "files_dir", None),
+        "insecure_no_auth": getattr(args, "insecure_no_auth", None),
+        "log_level": getattr(args, "log_level", None),
+    }
+    return Settings(**{name: value for name, value in flags.items() if value is not None})
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from threadline.app import create_app
+
+    migrate.upgrade(settings.resolved_database_url)
+    open_to_all = not settings.is_loopback and not settings.insecure_no_auth
+    if open_to_all and not _with_db(settings, projects.any_key_exists):
+        print(
+            f"threadline: refusing to serve {settings.host} with no API keys: anyone "
+            "who can reach it could use it. Create a key first "
+            "(threadline keys create --project NAME) or pass --insecure-no-auth.",
+            file=sys.stderr,
+        )
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    migrate.upgrade(settings.resolved_database_url)
+    if args.keys_command == "create":
+        info, secret = _with_db(settings, lambda db: projects.create_key(db, args.project))
+        print(f"Created key {info.id} for project '{info.project}'. It is shown only once:")
+        print(secret)
+        return 0
+    if args.keys_command == "list":
+        rows: list[Any] = _with_db(settings, projects.list_keys)
+        print(f"{'ID':<34} {'PROJECT':<20} {'KEY':<20} {'CREATED':<20} REVOKED")
+        for key in rows:
+            print(
+                f"{key.id:<34} {key.project:<20} {key.redacted:<20} "
+                f"{_when(key.created_at):<20} {_when(key.revoked_at)}"
+            )
+        return 0
+    if _with_db(settings, lambda db: projects.revoke_key(db, args.key_id)):
+        print(f"Revoked key {args.key_id}.")
+        return 0
+    print(f"threadline: no key with id '{args.key_id}'.", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "db":
+        migrate.upgrade(settings.resolved_database_url)
+        print("Database is up to date.")
+        return 0
+    return _keys(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Files: upload, read, list, delete; and the existence checks other domains rely on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
+
+from threadline import ids
+from threadline.db.engine import Database
+from threadline.db.keyset import PageQuery, fetch_page
+from threadline.files.models import File
+from threadline.files.storage import FileStorage
+from threadline.http.errors import invalid, not_found
+
+
+# The hosted API's default: batch input files expire after 30 days, others persist.
+BATCH_EXPIRY_SECONDS = 30 * 24 * 3600
+
+
+def _live(now: int | None = None) -> ColumnElement[bool]:
+    """Files that have not expired; an expired file is gone, whether reaped yet or not."""
+    return or_(File.expires_at.is_(None), File.expires_at > (now or int(time.time())))
+
+
+async def create(
+    db: Database,
+    storage: FileStorage,
+    project_id: str,
+    source: BinaryIO,
+    filename: str,
+    purpose: str,
+    expires_after_seconds: int | None,
+) -> File:
+    if expires_after_seconds is None and purpose == "batch":
+        expires_after_seconds = BATCH_EXPIRY_SECONDS
+    file_id, created_at = ids.mint(ids.FILE)
+    size = await run_in_threadpool(storage.save, file_id, source)
+    row = File(
+        id=file_id,
+        project_id=project_id,
+        created_at=created_at,
+        filename=filename,
+        bytes=size,
+        purpose=purpose,
+        status="processed",
+        status_details=None,
+        expires_at=created_at + expires_after_seconds if expires_after_seconds else None,
+    )
+    try:
+        async with db.write() as session:
+            session.add(row)
+    except BaseException:
+        storage.delete(file_id)
+        raise
+    return row
+
+
+async def get(session: AsyncSession, project_id: str, file_id: str) -> File:
+    row = await session.scalar(
+        select(File).where(File.id == file_id, File.project_id == project_id, _live())
+    )
+    if row is None:
+        raise not_found("file", file_id)
+    return row
+
+
+async def retrieve(db: Database, project_id: str, file_id: str) -> File:
+    async with db.read() as session:
+        return await get(session, project_id, file_id)
+
+
+async def list_files(
+    db: Database, project_id: str, page: PageQuery, purpose: str | None
+) -> tuple[list[File], bool]:
+    where = [File.project_id == project_id, _live()]
+    if purpose:
+        where.append(File.purpose == purpose)
+    async with db.read() as session:
+        return await fetch_page(session, File, where, page)
+
+
+async def delete_file(db: Database, storage: FileStorage, project_id: str, file_id: str) -> None:
+    async with db.write() as session:
+        row = await get(session, project_id, file_id)
+        await session.delete(row)
+    storage.delete(file_id)
+
+
+async def require_files(
+    session: AsyncSession, project_id: str, refs: Sequence[tuple[str, str]]
+) -> None:
+    """400 naming the first `(file_id, param)` reference that is not a live project file."""
+    if not refs:
+        return
+    wanted = {file_id for file_id, _ in refs}
+    found = set(
+        await session.scalars(
+            select(File.id).where(File.id.in_(wanted), File.project_id == project_id, _live())
+        )
+    )
+    for file_id, param in refs:
+        if file_id not in found:
+            raise invalid(f"No file found with id '{file_id}'.", param=param)
+
+
+async def reap_expired(db: Database, storage: FileStorage) -> int:
+    """Delete expired files and their bytes; the number removed."""
+    now = int(time.time())
+    async with db.write() as session:
+        expired = list(
+            await session.scalars(select(File.id).where(File.expires_at <= now).limit(1000))
+        )
+        if expired:
+            await session.execute(delete(File).where(File.id.in_(expired)))
+    for file_id in expired:
+        storage.delete(file_id)
+    return len(expired)

@@ -1,0 +1,73 @@
+"""Bearer-key authentication. Every request resolves to the project that owns its objects.
+
+Local mode: while no key has ever been created, any key (or none) is accepted and maps to
+the `default` project. The CLI refuses to serve a non-loopback address in that state unless
+told `--insecure-no-auth`. Once a key exists, even a revoked one, keys are required.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from threadline.db.engine import Database
+from threadline.http.errors import APIError
+from threadline.projects import service as projects
+
+
+class Authenticator:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._default_project: str | None = None
+        # Keys are never deleted, so once seen they exist for good.
+        self._keys_exist = False
+
+    async def keys_exist(self) -> bool:
+        if not self._keys_exist:
+            self._keys_exist = await projects.any_key_exists(self.db)
+        return self._keys_exist
+
+    async def default_project(self) -> str:
+        if self._default_project is None:
+            self._default_project = await projects.project_id_for(self.db, projects.DEFAULT_PROJECT)
+        return self._default_project
+
+    async def project_for(self, authorization: str | None) -> str:
+        if not await self.keys_exist():
+            return await self.default_project()
+        secret = _bearer(authorization)
+        if secret:
+            project_id = await projects.project_for_key(self.db, secret)
+            if project_id:
+                return project_id
+        if not secret:
+            raise APIError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        raise APIError(
+            401,
+            f"Incorrect API key provided: {_redact(secret)}.",
+            code="invalid_api_key",
+        )
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _redact(secret: str) -> str:
+    if len(secret) <= 8:
+        return "*" * len(secret)
+    return f"{secret[:6]}{'*' * 8}{secret[-4:]}"
+
+
+async def current_project(request: Request) -> str:
+    """FastAPI dependency: the project id of the request's key."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator.project_for(request.headers.get("authorization"))

@@ -1,0 +1,24 @@
+"""FastAPI dependencies shared by the routers: the database, file storage, the project."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from threadline.db.engine import Database
+from threadline.files.storage import FileStorage
+from threadline.http.auth import current_project
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def file_storage(request: Request) -> FileStorage:
+    return request.app.state.storage
+
+
+DB = Annotated[Database, Depends(database)]
+Storage = Annotated[FileStorage, Depends(file_storage)]
+ProjectId = Annotated[str, Depends(current_project)]

@@ -1,0 +1,98 @@
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}`.
+
+Every failure leaves the server in this shape: our own `APIError`s, request validation,
+unknown routes and methods, oversized bodies, and (as a last resort) unexpected exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from threadline.http.validation import describe_validation_error
+
+log = logging.getLogger("threadline")
+
+INVALID_REQUEST = "invalid_request_error"
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        type: str = INVALID_REQUEST,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def error_body(
+    message: str, type: str = INVALID_REQUEST, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def not_found(kind: str, object_id: str, param: str | None = None) -> APIError:
+    return APIError(404, f"No {kind} found with id '{object_id}'.", param=param)
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    # Client errors are final: tell the SDKs not to retry them.
+    merged = {"x-should-retry": "false"} if 400 <= status < 500 and status != 429 else {}
+    merged.update(headers or {})
+    return JSONResponse(body, status_code=status, headers=merged)
+
+
+async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+    return _response(exc.status_code, exc.body(), exc.headers)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    message, param, code = describe_validation_error(exc.errors())
+    return _response(400, error_body(message, param=param, code=code))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    where = f"({request.method} {request.url.path})"
+    if exc.status_code == 404:
+        message = f"Invalid URL {where}"
+    elif exc.status_code == 405:
+        message = f"Method not allowed {where}"
+    else:
+        message = str(exc.detail)
+    return _response(exc.status_code, error_body(message), dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = error_body("The server had an error while processing your request.", "server_error")
+    return _response(500, body)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,45 @@
+"""List query parameters and the list page object every list endpoint returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Literal, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from threadline.db.keyset import PageQuery
+
+T = TypeVar("T")
+
+
+class ListPage(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+def list_page(items: Sequence[Any], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": list(items),
+        "first_id": items[0].id if items else None,
+        "last_id": items[-1].id if items else None,
+        "has_more": has_more,
+    }
+
+
+def page_query(default: int = 20, maximum: int = 100) -> Callable[..., PageQuery]:
+    """A FastAPI dependency reading `limit`, `order`, `after` and `before`."""
+
+    def dependency(
+        limit: int = Query(default, ge=1, le=maximum),
+        order: Literal["asc", "desc"] = Query("desc"),
+        after: str | None = Query(None),
+        before: str | None = Query(None),
+    ) -> PageQuery:
+        return PageQuery(limit=limit, order=order, after=after or None, before=before or None)
+
+    return dependency

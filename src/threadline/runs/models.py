@@ -1,0 +1,80 @@
+"""Runs and run steps. A thread has at most one active run; the database enforces it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threadline.db.base import Base, IdType, JsonType, Timestamp
+
+ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+TERMINAL_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
+
+_ACTIVE = text("status IN ('queued', 'in_progress', 'requires_action', 'cancelling')")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index(None, "thread_id", "created_at", "id"),
+        # Two concurrent run creations on one thread: the second insert fails here.
+        Index(
+            "uq_runs_active_thread",
+            "thread_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        Index(None, "status"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    thread_id: Mapped[str] = mapped_column(IdType, ForeignKey("threads.id", ondelete="CASCADE"))
+    assistant_id: Mapped[str] = mapped_column(IdType)
+    created_at: Mapped[int] = mapped_column(Timestamp)
+    status: Mapped[str] = mapped_column(String(16))
+    required_action: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    expires_at: Mapped[int | None] = mapped_column(Timestamp)
+    started_at: Mapped[int | None] = mapped_column(Timestamp)
+    cancelled_at: Mapped[int | None] = mapped_column(Timestamp)
+    failed_at: Mapped[int | None] = mapped_column(Timestamp)
+    completed_at: Mapped[int | None] = mapped_column(Timestamp)
+    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    model: Mapped[str] = mapped_column(String(256))
+    instructions: Mapped[str] = mapped_column(Text)
+    tools: Mapped[list[Any]] = mapped_column(JsonType)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    max_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    max_completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    truncation_strategy: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    tool_choice: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    parallel_tool_calls: Mapped[bool] = mapped_column(Boolean)
+    response_format: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    reasoning_effort: Mapped[str | None] = mapped_column(String(16))
+
+
+class RunStep(Base):
+    __tablename__ = "run_steps"
+    __table_args__ = (Index(None, "run_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    run_id: Mapped[str] = mapped_column(IdType, ForeignKey("runs.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(IdType)
+    assistant_id: Mapped[str] = mapped_column(IdType)
+    created_at: Mapped[int] = mapped_column(Timestamp)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    step_details: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    expired_at: Mapped[int | None] = mapped_column(Timestamp)
+    cancelled_at: Mapped[int | None] = mapped_column(Timestamp)
+    failed_at: Mapped[int | None] = mapped_column(Timestamp)
+    completed_at: Mapped[int | None] = mapped_column(Timestamp)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -1,0 +1,155 @@
+"""Wire models of threads and messages (field-exact with ThreadObject and MessageObject)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
+
+from threadline.tools.schemas import AttachmentTool, ToolResources, ToolResourcesWithCreate
+from threadline.wire import Metadata, Part, Request, Wire, by_field, one_of
+
+Detail = Literal["auto", "low", "high"]
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return url
+    if parts.scheme == "data" and url[5:].startswith("image/"):
+        return url
+    raise PydanticCustomError(
+        "invalid_value",
+        "Invalid URL: expected an http(s) URL or a data URL of an image, but got '{url}'.",
+        {"url": url[:100]},
+    )
+
+
+class TextPart(Part):
+    type: Literal["text"]
+    text: str
+
+
+class ImageFile(Part):
+    file_id: str
+    detail: Detail | None = None
+
+
+class ImageFilePart(Part):
+    type: Literal["image_file"]
+    image_file: ImageFile
+
+
+class ImageUrl(Part):
+    url: Annotated[str, AfterValidator(_check_url)]
+    detail: Detail | None = None
+
+
+class ImageUrlPart(Part):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+ContentPart = by_field(
+    "type", {"text": TextPart, "image_file": ImageFilePart, "image_url": ImageUrlPart}
+)
+
+
+def _content_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "parts"
+    return None
+
+
+Content = one_of(
+    _content_kind,
+    {"text": str, "parts": Annotated[list[ContentPart], Field(min_length=1)]},
+    expected="a string or an array of content parts",
+)
+
+
+class Attachment(Part):
+    file_id: str
+    tools: list[AttachmentTool]
+
+
+class CreateMessageRequest(Request):
+    role: Literal["user", "assistant"]
+    content: Content
+    attachments: list[Attachment] | None = None
+    metadata: Metadata | None = None
+
+
+class ModifyMessageRequest(Request):
+    metadata: Metadata | None = None
+
+
+class CreateThreadRequest(Request):
+    messages: list[CreateMessageRequest] | None = None
+    tool_resources: ToolResourcesWithCreate | None = None
+    metadata: Metadata | None = None
+
+
+class ModifyThreadRequest(Request):
+    tool_resources: ToolResources | None = None
+    metadata: Metadata | None = None
+
+
+class ThreadObject(Wire):
+    id: str
+    object: Literal["thread"] = "thread"
+    created_at: int
+    tool_resources: dict[str, Any] | None
+    metadata: dict[str, str] | None = Field(validation_alias="metadata_")
+
+
+class MessageObject(Wire):
+    id: str
+    object: Literal["thread.message"] = "thread.message"
+    created_at: int
+    thread_id: str
+    status: Literal["in_progress", "incomplete", "completed"]
+    incomplete_details: dict[str, Any] | None
+    completed_at: int | None
+    incomplete_at: int | None
+    role: Literal["user", "assistant"]
+    content: list[dict[str, Any]]
+    assistant_id: str | None
+    run_id: str | None
+    attachments: list[dict[str, Any]] | None
+    metadata: dict[str, str] | None = Field(validation_alias="metadata_")
+
+
+def content_to_wire(content: str | list[Any]) -> list[dict[str, Any]]:
+    """The stored and returned form of message content."""
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextPart):
+            parts.append(text_part(part.text))
+        elif isinstance(part, ImageFilePart):
+            image = part.image_file
+            parts.append(
+                {
+                    "type": "image_file",
+                    "image_file": {"file_id": image.file_id, "detail": image.detail or "auto"},
+                }
+            )
+        else:
+            image_url = part.image_url
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": image_url.url, "detail": image_url.detail or "auto"},
+                }
+            )
+    return parts
+
+
+def text_part(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"value": value, "annotations": []}}

@@ -1,0 +1,205 @@
+"""Threads and messages: creation with their references checked, reads, changes, deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline import ids
+from threadline.db.engine import Database
+from threadline.db.keyset import PageQuery, fetch_page
+from threadline.files.service import require_files
+from threadline.http.errors import invalid, not_found
+from threadline.runs.models import ACTIVE_STATUSES, Run
+from threadline.threads.models import Message, Thread
+from threadline.threads.schemas import (
+    CreateMessageRequest,
+    CreateThreadRequest,
+    ImageFilePart,
+    ModifyMessageRequest,
+    ModifyThreadRequest,
+    content_to_wire,
+)
+from threadline.tools import resources
+
+
+async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> Thread:
+    row = await session.get(Thread, thread_id)
+    if row is None or row.project_id != project_id:
+        raise not_found("thread", thread_id)
+    return row
+
+
+async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
+    return await session.scalar(
+        select(Run.id).where(Run.thread_id == thread_id, Run.status.in_(ACTIVE_STATUSES))
+    )
+
+
+def _file_refs(body: CreateMessageRequest, param: str) -> list[tuple[str, str]]:
+    refs: list[tuple[str, str]] = []
+    if isinstance(body.content, list):
+        refs += [
+            (part.image_file.file_id, f"{param}content[{index}].image_file.file_id")
+            for index, part in enumerate(body.content)
+            if isinstance(part, ImageFilePart)
+        ]
+    refs += [
+        (attachment.file_id, f"{param}attachments[{index}].file_id")
+        for index, attachment in enumerate(body.attachments or [])
+    ]
+    return refs
+
+
+async def add_message(
+    session: AsyncSession,
+    project_id: str,
+    thread_id: str,
+    body: CreateMessageRequest,
+    param: str = "",
+    **fields: Any,
+) -> Message:
+    """Insert a completed message built from a create request; `param` prefixes error params.
+
+    `fields` set what only the server may set (`run_id`, `assistant_id`).
+    """
+    await require_files(session, project_id, _file_refs(body, param))
+    message_id, created_at = ids.mint(ids.MESSAGE)
+    attachments = (
+        [
+            {"file_id": a.file_id, "tools": [{"type": t.type} for t in a.tools]}
+            for a in body.attachments
+        ]
+        if body.attachments is not None
+        else None
+    )
+    row = Message(
+        id=message_id,
+        thread_id=thread_id,
+        created_at=created_at,
+        role=body.role,
+        content=content_to_wire(body.content),
+        attachments=attachments,
+        assistant_id=fields.get("assistant_id"),
+        run_id=fields.get("run_id"),
+        status="completed",
+        incomplete_details=None,
+        completed_at=created_at,
+        incomplete_at=None,
+        metadata_=body.metadata or {},
+    )
+    session.add(row)
+    return row
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+async def insert_thread(
+    session: AsyncSession, project_id: str, body: CreateThreadRequest, param: str = ""
+) -> Thread:
+    """A new thread with its initial messages, in the caller's transaction."""
+    thread_id, created_at = ids.mint(ids.THREAD)
+    thread = Thread(
+        id=thread_id,
+        project_id=project_id,
+        created_at=created_at,
+        tool_resources=await resources.resolve(
+            session, project_id, body.tool_resources, f"{param}tool_resources"
+        ),
+        metadata_=body.metadata or {},
+    )
+    session.add(thread)
+    await session.flush()
+    for index, message in enumerate(body.messages or []):
+        await add_message(session, project_id, thread_id, message, f"{param}messages[{index}].")
+    return thread
+
+
+async def create_thread(db: Database, project_id: str, body: CreateThreadRequest) -> Thread:
+    async with db.write() as session:
+        return await insert_thread(session, project_id, body)
+
+
+async def retrieve_thread(db: Database, project_id: str, thread_id: str) -> Thread:
+    async with db.read() as session:
+        return await get_thread(session, project_id, thread_id)
+
+
+async def modify_thread(
+    db: Database, project_id: str, thread_id: str, body: ModifyThreadRequest
+) -> Thread:
+    changes = body.given()
+    async with db.write() as session:
+        thread = await get_thread(session, project_id, thread_id)
+        if "tool_resources" in changes:
+            given = await resources.resolve(session, project_id, body.tool_resources)
+            thread.tool_resources = {**thread.tool_resources, **given}
+        if "metadata" in changes:
+            thread.metadata_ = body.metadata or {}
+    return thread
+
+
+async def delete_thread(db: Database, project_id: str, thread_id: str) -> None:
+    """Deletes the thread; its messages, runs and steps go with it (ON DELETE CASCADE)."""
+    async with db.write() as session:
+        await session.delete(await get_thread(session, project_id, thread_id))
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+async def create_message(
+    db: Database, project_id: str, thread_id: str, body: CreateMessageRequest
+) -> Message:
+    async with db.write() as session:
+        await get_thread(session, project_id, thread_id)
+        run_id = await active_run_id(session, thread_id)
+        if run_id:
+            raise invalid(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+        return await add_message(session, project_id, thread_id, body)
+
+
+async def _get_message(
+    session: AsyncSession, project_id: str, thread_id: str, message_id: str
+) -> Message:
+    await get_thread(session, project_id, thread_id)
+    row = await session.get(Message, message_id)
+    if row is None or row.thread_id != thread_id:
+        raise not_found("message", message_id)
+    return row
+
+
+async def retrieve_message(
+    db: Database, project_id: str, thread_id: str, message_id: str
+) -> Message:
+    async with db.read() as session:
+        return await _get_message(session, project_id, thread_id, message_id)
+
+
+async def modify_message(
+    db: Database, project_id: str, thread_id: str, message_id: str, body: ModifyMessageRequest
+) -> Message:
+    async with db.write() as session:
+        row = await _get_message(session, project_id, thread_id, message_id)
+        if "metadata" in body.given():
+            row.metadata_ = body.metadata or {}
+    return row
+
+
+async def delete_message(db: Database, project_id: str, thread_id: str, message_id: str) -> None:
+    async with db.write() as session:
+        await session.delete(await _get_message(session, project_id, thread_id, message_id))
+
+
+async def list_messages(
+    db: Database, project_id: str, thread_id: str, page: PageQuery, run_id: str | None
+) -> tuple[list[Message], bool]:
+    where = [Message.thread_id == thread_id]
+    if run_id:
+        where.append(Message.run_id == run_id)
+    async with db.read() as session:
+        await get_thread(session, project_id, thread_id)
+        return await fetch_page(session, Message, where, page)

@@ -1,0 +1,146 @@
+"""Tool definitions and tool resources, as assistants, threads and runs carry them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from threadline.wire import Part, by_field
+
+FUNCTION_NAME = r"^[a-zA-Z0-9_-]+$"
+DEFAULT_RANKER = "default_2024_08_21"
+
+
+class RankingOptions(Part):
+    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    score_threshold: Annotated[float, Field(ge=0, le=1)]
+
+
+class FileSearchOptions(Part):
+    max_num_results: Annotated[int, Field(ge=1, le=50)] | None = None
+    ranking_options: RankingOptions | None = None
+
+
+class FunctionDefinition(Part):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=FUNCTION_NAME)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class CodeInterpreterTool(Part):
+    type: Literal["code_interpreter"]
+
+
+class FileSearchTool(Part):
+    type: Literal["file_search"]
+    file_search: FileSearchOptions | None = None
+
+
+class FileSearchToolTypeOnly(Part):
+    type: Literal["file_search"]
+
+
+class FunctionTool(Part):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+Tool = by_field(
+    "type",
+    {
+        "code_interpreter": CodeInterpreterTool,
+        "file_search": FileSearchTool,
+        "function": FunctionTool,
+    },
+)
+# The tools a message attachment may name.
+AttachmentTool = by_field(
+    "type", {"code_interpreter": CodeInterpreterTool, "file_search": FileSearchToolTypeOnly}
+)
+
+
+def tool_to_wire(tool: CodeInterpreterTool | FileSearchTool | FunctionTool) -> dict[str, Any]:
+    """The stored and returned form of a tool, with the hosted API's defaults filled in."""
+    if isinstance(tool, FunctionTool):
+        fn = tool.function
+        return {
+            "type": "function",
+            "function": {
+                "name": fn.name,
+                "description": fn.description,
+                "parameters": fn.parameters,
+                "strict": bool(fn.strict),
+            },
+        }
+    if isinstance(tool, FileSearchTool):
+        options = tool.file_search or FileSearchOptions()
+        ranking = options.ranking_options
+        return {
+            "type": "file_search",
+            "file_search": {
+                "max_num_results": options.max_num_results,
+                "ranking_options": {
+                    "ranker": (ranking.ranker if ranking and ranking.ranker else DEFAULT_RANKER),
+                    "score_threshold": ranking.score_threshold if ranking else 0.0,
+                },
+            },
+        }
+    return {"type": tool.type}
+
+
+# -- tool resources ---------------------------------------------------------------------------
+
+
+class CodeInterpreterResources(Part):
+    file_ids: Annotated[list[str], Field(max_length=20)] = Field(default_factory=list)
+
+
+class StaticChunking(Part):
+    max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
+    chunk_overlap_tokens: Annotated[int, Field(ge=0)]
+
+
+class AutoChunkingStrategy(Part):
+    type: Literal["auto"]
+
+
+class StaticChunkingStrategy(Part):
+    type: Literal["static"]
+    static: StaticChunking
+
+
+ChunkingStrategy = by_field(
+    "type", {"auto": AutoChunkingStrategy, "static": StaticChunkingStrategy}
+)
+
+
+class NewVectorStore(Part):
+    file_ids: list[str] = Field(default_factory=list)
+    chunking_strategy: ChunkingStrategy | None = None
+    metadata: dict[str, str] | None = None
+
+
+class FileSearchResources(Part):
+    vector_store_ids: Annotated[list[str], Field(max_length=1)] | None = None
+
+
+class FileSearchResourcesWithCreate(FileSearchResources):
+    # A helper of create requests: build a vector store from files on the spot.
+    vector_stores: Annotated[list[NewVectorStore], Field(max_length=1)] | None = None
+
+
+class ToolResources(Part):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResources | None = None
+
+
+class ToolResourcesWithCreate(Part):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResourcesWithCreate | None = None
+
+
+class ToolResourcesOut(BaseModel):
+    code_interpreter: dict[str, list[str]] | None = None
+    file_search: dict[str, list[str]] | None = None

@@ -1,0 +1,126 @@
+"""Wire building blocks shared by every domain: request bases, metadata, unions, deletions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag
+from pydantic_core import PydanticCustomError
+
+from threadline.http.validation import TAG_MARK, supported_values
+
+
+class Request(BaseModel):
+    """A request body: strict JSON types, and no argument the spec does not define."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def given(self) -> dict[str, Any]:
+        """The fields the client sent with a value; an explicit null counts as not given."""
+        return {
+            name: getattr(self, name)
+            for name in self.model_fields_set
+            if getattr(self, name) is not None
+        }
+
+
+class Part(BaseModel):
+    """A nested request object: strict types; unknown keys are ignored, as the spec allows."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class Wire(BaseModel):
+    """A response object. Every key is emitted, `null` where empty."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > METADATA_MAX_PAIRS:
+        raise PydanticCustomError(
+            "object_above_max_properties",
+            "Invalid 'metadata': too many properties. Expected an object with at most "
+            "{max} properties, but got an object with {count} properties instead.",
+            {"max": METADATA_MAX_PAIRS, "count": len(value)},
+        )
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY:
+            raise PydanticCustomError(
+                "string_above_max_length",
+                "Invalid 'metadata': key '{key}' is too long. Expected a key with maximum "
+                "length {max}, but got a key with length {count} instead.",
+                {"key": key, "max": METADATA_MAX_KEY, "count": len(key)},
+            )
+        if len(item) > METADATA_MAX_VALUE:
+            raise PydanticCustomError(
+                "string_above_max_length",
+                "Invalid 'metadata.{key}': string too long. Expected a string with maximum "
+                "length {max}, but got a string with length {count} instead.",
+                {"key": key, "max": METADATA_MAX_VALUE, "count": len(item)},
+            )
+    return value
+
+
+# Up to 16 string pairs; keys at most 64 characters, values at most 512.
+Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
+
+
+class _Context(dict[str, Any]):
+    """Error context that can sit in a type annotation (union members must be hashable)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+def one_of(
+    pick: Callable[[Any], str | None],
+    variants: dict[str, Any],
+    *,
+    field: str = "type",
+    expected: str = "an object",
+) -> Any:
+    """A union whose member is chosen by `pick`, with OpenAI-worded errors.
+
+    Tags carry `TAG_MARK` so that error locations can drop them (`param_of`).
+    """
+
+    def tagged(value: Any) -> str | None:
+        tag = pick(value)
+        return TAG_MARK + tag if tag in variants else None
+
+    members = tuple(Annotated[model, Tag(TAG_MARK + tag)] for tag, model in variants.items())
+    return Annotated[
+        Union[members],  # noqa: UP007 - a runtime-built union needs the subscript form
+        Discriminator(
+            tagged,
+            custom_error_type="union_tag_unknown",
+            custom_error_message="Invalid value.",
+            custom_error_context=_Context(
+                field=field, expected=expected, supported=supported_values(list(variants))
+            ),
+        ),
+    ]
+
+
+def by_field(field: str, variants: dict[str, Any]) -> Any:
+    """A union of objects told apart by the value of `field` (usually `type`)."""
+
+    def pick(value: Any) -> str | None:
+        if isinstance(value, dict):
+            return value.get(field)
+        return getattr(value, field, None)
+
+    return one_of(pick, variants, field=field)
+
+
+class Deleted(BaseModel):
+    id: str
+    object: str
+    deleted: Literal[True] = True

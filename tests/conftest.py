@@ -1,0 +1,81 @@
+"""Fixtures: the real server on SQLite and on PostgreSQL, and clients of it.
+
+Every test that uses `server` (or a client) runs once per database backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.support.postgres import fresh_database
+from tests.support.server import Server
+from tests.support.store import create_key
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp(f"server-{backend}")
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    srv = Server(database_url=url, data_dir=data_dir).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def api_key(server: Server) -> str:
+    """A key of a new project: each test sees only its own objects."""
+    return create_key(server.database_url, f"test-{uuid.uuid4().hex[:12]}")
+
+
+def make_client(server: Server, key: str) -> OpenAI:
+    return OpenAI(
+        base_url=server.base_url,
+        api_key=key,
+        max_retries=0,
+        timeout=30,
+        _strict_response_validation=True,
+    )
+
+
+@pytest.fixture
+def client(server: Server, api_key: str) -> Iterator[OpenAI]:
+    with make_client(server, api_key) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def http(server: Server, api_key: str) -> Iterator[httpx.Client]:
+    """Raw HTTP, for what the SDK will not send: malformed bodies, wrong methods."""
+    with httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {api_key}", "OpenAI-Beta": "assistants=v2"},
+        timeout=30,
+    ) as raw:
+        yield raw
+
+
+@pytest.fixture
+def tmp_data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

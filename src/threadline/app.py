@@ -24,7 +24,7 @@ from threadline.threads.router import router as threads_router
 log = logging.getLogger("threadline")
 
 REAP_INTERVAL_SECONDS = 60
-_UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields around the file
+_UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around the file
 
 
 async def _reap_files_forever(db: Database, storage: FileStorage) -> None:

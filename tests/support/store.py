@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from threadline import ids
+from threadline.db import registry  # noqa: F401 - every table known to the ORM
 from threadline.db.engine import Database
 from threadline.projects import service as projects
 from threadline.runs.models import Run, RunStep

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
@@ -34,18 +34,10 @@ def _cursor(value: str, param: str) -> tuple[int, str]:
     return created_at, value
 
 
-async def fetch_page(
-    session: AsyncSession,
-    model: type[T],
-    where: Sequence[ColumnElement[bool]],
-    page: PageQuery,
-    options: Sequence[Any] = (),
-) -> tuple[list[T], bool]:
-    """One page of `model` rows matching `where`, in `page.order`, and whether more follow.
-
-    `has_more` is about the direction of travel: past the last row going forward, or
-    before the first row when paging back with only `before`.
-    """
+def page_statement(
+    model: type[T], where: Sequence[ColumnElement[bool]], page: PageQuery
+) -> Select[tuple[T]]:
+    """The keyset query for one page, plus one row to tell whether more follow."""
     created_at = model.created_at  # type: ignore[attr-defined]
     object_id = model.id  # type: ignore[attr-defined]
     key = tuple_(created_at, object_id)
@@ -57,19 +49,32 @@ async def fetch_page(
     if page.before is not None:
         cursor = tuple_(*_cursor(page.before, "before"))
         conditions.append(key > cursor if descending else key < cursor)
-
-    # With only `before`, walk away from the cursor (the nearest rows) and flip afterwards.
-    backwards = page.before is not None and page.after is None
-    ascending = descending == backwards
+    ascending = descending == _backwards(page)
     ordering = (
         (created_at.asc(), object_id.asc()) if ascending else (created_at.desc(), object_id.desc())
     )
-    statement = select(model).where(*conditions).order_by(*ordering).limit(page.limit + 1)
-    if options:
-        statement = statement.options(*options)
-    rows = list((await session.scalars(statement)).all())
+    return select(model).where(*conditions).order_by(*ordering).limit(page.limit + 1)
+
+
+def _backwards(page: PageQuery) -> bool:
+    # With only `before`, walk away from the cursor (the nearest rows) and flip afterwards.
+    return page.before is not None and page.after is None
+
+
+async def fetch_page(
+    session: AsyncSession,
+    model: type[T],
+    where: Sequence[ColumnElement[bool]],
+    page: PageQuery,
+) -> tuple[list[T], bool]:
+    """One page of `model` rows matching `where`, in `page.order`, and whether more follow.
+
+    `has_more` is about the direction of travel: past the last row going forward, or
+    before the first row when paging back with only `before`.
+    """
+    rows = list((await session.scalars(page_statement(model, where, page))).all())
     has_more = len(rows) > page.limit
     del rows[page.limit :]
-    if backwards:
+    if _backwards(page):
         rows.reverse()
     return rows, has_more

@@ -17,7 +17,6 @@ from threadline.files.models import File
 from threadline.files.storage import FileStorage
 from threadline.http.errors import invalid, not_found
 
-
 # The hosted API's default: batch input files expire after 30 days, others persist.
 BATCH_EXPIRY_SECONDS = 30 * 24 * 3600
 

@@ -43,6 +43,8 @@ def param_of(loc: Sequence[Any]) -> str | None:
         elif isinstance(part, str) and part.startswith(TAG_MARK):
             continue
         else:
+            # Array query parameters are spelled `name[]`; their items are `name[i]`.
+            part = part.removesuffix("[]") if isinstance(part, str) else part
             out += f".{part}" if out else str(part)
     return out or None
 

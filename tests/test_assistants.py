@@ -65,7 +65,8 @@ def test_create_with_every_option(client: OpenAI, http: httpx.Client) -> None:
     assert assistant.name == "Math Tutor"
     assert assistant.description == "Helps with maths"
     assert assistant.tool_resources.code_interpreter.file_ids == [upload.id]
-    assert [tool.type for tool in assistant.tools] == ["code_interpreter", "file_search", "function"]
+    kinds = [tool.type for tool in assistant.tools]
+    assert kinds == ["code_interpreter", "file_search", "function"]
     file_search = assistant.tools[1].file_search
     assert file_search.max_num_results == 7
     assert file_search.ranking_options.ranker == "auto"

@@ -98,8 +98,9 @@ def test_local_mode_until_a_key_exists(empty_database: str, tmp_path: Path) -> N
             made = anonymous.post("/assistants", json={"model": "m"})
             assert made.status_code == 200
             any_key = {"Authorization": "Bearer whatever"}
-            assert anonymous.get("/assistants", headers=any_key).json()["data"][0]["id"] == (
-                made.json()["id"]
+            assert (
+                anonymous.get("/assistants", headers=any_key).json()["data"][0]["id"]
+                == (made.json()["id"])
             )
 
             _, secret = created_key(cli(empty_database, "keys", "create", "--project", "default"))

@@ -110,9 +110,7 @@ def test_files_runs_and_steps(client: OpenAI, http: httpx.Client, server: Server
     steps = [store.step_fields(runs[0], {"type": "message_creation",
                                          "message_creation": {"message_id": f"msg_{i}"}})
              for i in range(COUNT)]  # fmt: skip
-    store.insert(
-        server.database_url, *[(Run, r) for r in runs], *[(RunStep, s) for s in steps]
-    )
+    store.insert(server.database_url, *[(Run, r) for r in runs], *[(RunStep, s) for s in steps])
     check_walks(fetcher(http, f"/threads/{thread.id}/runs"), [r["id"] for r in runs])
     check_walks(
         fetcher(http, f"/threads/{thread.id}/runs/{runs[0]['id']}/steps"), [s["id"] for s in steps]

@@ -21,7 +21,7 @@ SERVICE_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@
 async def _can_connect(dsn: str) -> bool:
     try:
         connection = await asyncpg.connect(f"{dsn}/postgres", timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()
     return True

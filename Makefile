@@ -28,12 +28,12 @@ serve: $(VENV)/.installed
 	$(BIN)/threadline serve
 
 test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)/node_modules

@@ -14,8 +14,19 @@ import pytest
 from openai import OpenAI
 
 from tests.support.postgres import fresh_database
+from tests.support.scripted_backend import ScriptedBackend
 from tests.support.server import Server
 from tests.support.store import create_key
+
+# The session servers talk to the scripted backend, retry quickly and poll quickly.
+ENGINE_ENV = {"THREADLINE_LLM_RETRY_BASE_DELAY": "0.01", "THREADLINE_POLL_AFTER_MS": "10"}
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[ScriptedBackend]:
+    backend = ScriptedBackend().start()
+    yield backend
+    backend.stop()
 
 
 @pytest.fixture(scope="session")
@@ -29,16 +40,25 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def database_url_for(backend: str, data_dir: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture(scope="session")
 def server(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    backend: str,
+    llm: ScriptedBackend,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp(f"server-{backend}")
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    srv = Server(database_url=url, data_dir=data_dir).start()
+    srv = Server(
+        database_url=database_url_for(backend, data_dir, request),
+        data_dir=data_dir,
+        env={"THREADLINE_LLM_BASE_URL": llm.base_url, **ENGINE_ENV},
+    ).start()
     yield srv
     srv.stop()
 
@@ -74,8 +94,3 @@ def http(server: Server, api_key: str) -> Iterator[httpx.Client]:
         timeout=30,
     ) as raw:
         yield raw
-
-
-@pytest.fixture
-def tmp_data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"

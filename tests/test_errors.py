@@ -8,7 +8,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.conftest import make_client
+from tests.conftest import database_url_for, make_client
 from tests.support.server import Server
 from tests.support.store import create_key
 
@@ -133,13 +133,8 @@ def small_server(
 ) -> Iterator[Server]:
     """A server with tiny body limits, to show the 413s."""
     data_dir = tmp_path_factory.mktemp(f"small-{backend}")
-    url = (
-        f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
     srv = Server(
-        database_url=url,
+        database_url=database_url_for(backend, data_dir, request),
         data_dir=data_dir,
         env={"THREADLINE_MAX_JSON_BODY_BYTES": "4096", "THREADLINE_MAX_UPLOAD_BYTES": "65536"},
     ).start()

@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from threadline.assistants.router import router as assistants_router
+from threadline.backends.registry import build_registry
 from threadline.config import Settings
 from threadline.db.engine import Database
+from threadline.engine.executor import ExecutorSettings
+from threadline.engine.runtime import Engine
 from threadline.files import service as files_service
 from threadline.files.router import router as files_router
 from threadline.files.storage import FileStorage
@@ -19,6 +22,7 @@ from threadline.http import errors
 from threadline.http.auth import Authenticator
 from threadline.http.limits import BodyLimit
 from threadline.runs.router import router as runs_router
+from threadline.runs.router import thread_and_run_router
 from threadline.threads.router import router as threads_router
 
 log = logging.getLogger("threadline")
@@ -47,6 +51,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.storage = storage
         app.state.authenticator = Authenticator(db)
+        engine = Engine(
+            db,
+            storage,
+            build_registry(
+                settings.llm_base_url or None,
+                settings.llm_api_key or None,
+                settings.models,
+                default_context_window=settings.llm_context_window,
+                read_timeout=settings.llm_read_timeout,
+            ),
+            ExecutorSettings(
+                max_attempts=settings.llm_max_attempts,
+                retry_base_delay=settings.llm_retry_base_delay,
+            ),
+            max_concurrency=settings.max_concurrent_runs,
+        )
+        app.state.engine = engine
+        await engine.start()
         reaper = asyncio.create_task(_reap_files_forever(db, storage))
         try:
             yield
@@ -54,11 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await engine.stop()
             await db.dispose()
 
     app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    for router in (assistants_router, threads_router, runs_router, files_router):
+    routers = (assistants_router, thread_and_run_router, threads_router, runs_router, files_router)
+    for router in routers:
         app.include_router(router, prefix="/v1")
 
     def limit_for(path: str) -> int:

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         help="allow serving a non-loopback address before any API key exists",
     )
     serve.add_argument("--log-level", help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--models",
+        type=Path,
+        help="models file (TOML or YAML) mapping model names to backends; env THREADLINE_MODELS",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -75,6 +80,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "files_dir": getattr(args, "files_dir", None),
         "insecure_no_auth": getattr(args, "insecure_no_auth", None),
         "log_level": getattr(args, "log_level", None),
+        "models": getattr(args, "models", None),
     }
     return Settings(**{name: value for name, value in flags.items() if value is not None})
 

@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * MiB
     log_level: str = "info"
 
+    # Model backends: a default OpenAI-compatible server, and a models file that maps
+    # model names to backends (TOML or YAML, see threadline.backends.registry).
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    models: Path | None = None
+    llm_context_window: int = 16_384
+    llm_read_timeout: float = 120.0
+    # Backend faults: attempts per model call, and the first backoff delay (doubling).
+    llm_max_attempts: int = 4
+    llm_retry_base_delay: float = 0.5
+    max_concurrent_runs: int = 256
+    # What run reads tell the SDK's polling helpers to wait before reading again.
+    poll_after_ms: int = 50
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

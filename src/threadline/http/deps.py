@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from threadline.config import Settings
 from threadline.db.engine import Database
+from threadline.engine.runtime import Engine
 from threadline.files.storage import FileStorage
 from threadline.http.auth import current_project
 
@@ -19,6 +21,16 @@ def file_storage(request: Request) -> FileStorage:
     return request.app.state.storage
 
 
+def engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
 DB = Annotated[Database, Depends(database)]
 Storage = Annotated[FileStorage, Depends(file_storage)]
 ProjectId = Annotated[str, Depends(current_project)]
+EngineDep = Annotated[Engine, Depends(engine)]
+SettingsDep = Annotated[Settings, Depends(settings)]

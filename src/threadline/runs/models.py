@@ -57,11 +57,17 @@ class Run(Base):
     parallel_tool_calls: Mapped[bool] = mapped_column(Boolean)
     response_format: Mapped[Any] = mapped_column(JsonType, nullable=True)
     reasoning_effort: Mapped[str | None] = mapped_column(String(16))
+    # How often a restart found this run unfinished and picked it up again.
+    recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RunStep(Base):
     __tablename__ = "run_steps"
-    __table_args__ = (Index(None, "run_id", "created_at", "id"),)
+    __table_args__ = (
+        Index(None, "run_id", "created_at", "id"),
+        # Prompt assembly reads a thread's tool calls alongside its messages.
+        Index(None, "thread_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     run_id: Mapped[str] = mapped_column(IdType, ForeignKey("runs.id", ondelete="CASCADE"))

@@ -2,30 +2,113 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from threadline.db.keyset import PageQuery
-from threadline.http.deps import DB, ProjectId
+from threadline.engine.events import Event
+from threadline.engine.runtime import Engine
+from threadline.http.deps import DB, EngineDep, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.http.sse import event_stream, run_events
 from threadline.runs import service
 from threadline.runs.models import RunStep
 from threadline.runs.schemas import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
     Include,
     ModifyRunRequest,
     RunObject,
     RunStepObject,
+    SubmitToolOutputsRequest,
     step_details_to_wire,
 )
 
 router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])
+# `POST /threads/runs` must be routed before `POST /threads/{thread_id}`.
+thread_and_run_router = APIRouter(prefix="/threads", tags=["runs"])
 
 IncludeQuery = Annotated[list[Include] | None, Query(alias="include[]")]
+POLL_HEADER = "openai-poll-after-ms"
 
 
 def _step(row: RunStep, include: list[str] | None) -> RunStepObject:
     step = RunStepObject.model_validate(row)
     step.step_details = step_details_to_wire(row.step_details, frozenset(include or ()))
     return step
+
+
+def _shape_steps(include: list[str] | None):
+    wanted = frozenset(include or ())
+
+    def shape(event: Event) -> Event:
+        data = event.data
+        if isinstance(data, dict) and data.get("object") == "thread.run.step":
+            details = step_details_to_wire(data["step_details"], wanted)
+            return Event(event.name, {**data, "step_details": details})
+        return event
+
+    return shape
+
+
+async def _launch(
+    engine: Engine,
+    launch: service.Launch,
+    *,
+    stream: bool | None,
+    include: list[str] | None,
+    response: Response,
+    poll_after_ms: int,
+):
+    """Announce a stored run change and set the run going; stream it when asked."""
+    subscription = engine.subscribe(launch.run.id) if stream else None
+    await engine.announce(launch.run, *launch.events)
+    engine.dispatch(launch.run.id)
+    if subscription is not None:
+        return event_stream(run_events(subscription, _shape_steps(include)))
+    response.headers[POLL_HEADER] = str(poll_after_ms)
+    return launch.run
+
+
+@thread_and_run_router.post("/runs", response_model=RunObject)
+async def create_thread_and_run(
+    db: DB,
+    engine: EngineDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    body: CreateThreadAndRunRequest,
+    response: Response,
+):
+    launch = await service.create_thread_and_run(db, project, body)
+    return await _launch(
+        engine,
+        launch,
+        stream=body.stream,
+        include=None,
+        response=response,
+        poll_after_ms=settings.poll_after_ms,
+    )
+
+
+@router.post("", response_model=RunObject)
+async def create_run(
+    db: DB,
+    engine: EngineDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    thread_id: str,
+    body: CreateRunRequest,
+    response: Response,
+    include: IncludeQuery = None,
+):
+    launch = await service.create_run(db, project, thread_id, body)
+    return await _launch(
+        engine,
+        launch,
+        stream=body.stream,
+        include=include,
+        response=response,
+        poll_after_ms=settings.poll_after_ms,
+    )
 
 
 @router.get("", response_model=ListPage[RunObject])
@@ -36,8 +119,56 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunObject)
-async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str):
+async def retrieve_run(
+    db: DB,
+    settings: SettingsDep,
+    project: ProjectId,
+    thread_id: str,
+    run_id: str,
+    response: Response,
+):
+    response.headers[POLL_HEADER] = str(settings.poll_after_ms)
     return await service.retrieve_run(db, project, thread_id, run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=RunObject)
+async def cancel_run(
+    db: DB,
+    engine: EngineDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    thread_id: str,
+    run_id: str,
+    response: Response,
+):
+    launch = await service.cancel_run(db, project, thread_id, run_id)
+    await engine.announce(launch.run, *launch.events)
+    if launch.events:
+        engine.cancel(run_id)
+    response.headers[POLL_HEADER] = str(settings.poll_after_ms)
+    return launch.run
+
+
+@router.post("/{run_id}/submit_tool_outputs", response_model=RunObject)
+async def submit_tool_outputs(
+    db: DB,
+    engine: EngineDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    thread_id: str,
+    run_id: str,
+    body: SubmitToolOutputsRequest,
+    response: Response,
+):
+    launch = await service.submit_tool_outputs(db, engine.emitter, project, thread_id, run_id, body)
+    return await _launch(
+        engine,
+        launch,
+        stream=body.stream,
+        include=None,
+        response=response,
+        poll_after_ms=settings.poll_after_ms,
+    )
 
 
 @router.post("/{run_id}", response_model=RunObject)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from threadline.wire import Metadata, Request, Wire
+from threadline.assistants.schemas import Model, ReasoningEffort, ResponseFormat, Temperature, TopP
+from threadline.runs.models import TERMINAL_STATUSES
+from threadline.threads.schemas import CreateMessageRequest, CreateThreadRequest
+from threadline.tools.schemas import Tool, ToolResources
+from threadline.wire import Metadata, Part, Request, Wire, one_of
+
+STEP_TERMINAL_STATUSES = ("cancelled", "failed", "completed", "expired")
 
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 Include = Literal["step_details.tool_calls[*].file_search.results[*].content"]
@@ -14,6 +21,86 @@ Include = Literal["step_details.tool_calls[*].file_search.results[*].content"]
 
 class ModifyRunRequest(Request):
     metadata: Metadata | None = None
+
+
+class TruncationStrategy(Part):
+    type: Literal["auto", "last_messages"]
+    last_messages: Annotated[int, Field(ge=1)] | None = None
+
+
+class FunctionName(Part):
+    name: str
+
+
+class NamedToolChoice(Part):
+    type: Literal["function", "code_interpreter", "file_search"]
+    function: FunctionName | None = None
+
+    @model_validator(mode="after")
+    def _function_named(self) -> NamedToolChoice:
+        if self.type == "function" and self.function is None:
+            raise PydanticCustomError(
+                "missing_required_parameter",
+                "Missing required parameter: 'tool_choice.function'.",
+            )
+        return self
+
+
+def _tool_choice_kind(value: Any) -> str | None:
+    if value in ("none", "auto", "required"):
+        return "mode"
+    if isinstance(value, dict):
+        return "named"
+    return None
+
+
+ToolChoice = one_of(
+    _tool_choice_kind,
+    {"mode": Literal["none", "auto", "required"], "named": NamedToolChoice},
+    expected="'none', 'auto', 'required' or an object",
+)
+RunTools = Annotated[list[Tool], Field(max_length=20)]
+TokenBudget = Annotated[int, Field(ge=256)]
+
+
+class RunOptions(Request):
+    """What a run may override of its assistant, common to both ways of creating one."""
+
+    assistant_id: str
+    model: Model | None = None
+    instructions: str | None = None
+    tools: RunTools | None = None
+    metadata: Metadata | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    stream: bool | None = None
+    max_prompt_tokens: TokenBudget | None = None
+    max_completion_tokens: TokenBudget | None = None
+    truncation_strategy: TruncationStrategy | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+
+
+class CreateRunRequest(RunOptions):
+    reasoning_effort: ReasoningEffort | None = None
+    additional_instructions: str | None = None
+    additional_messages: list[CreateMessageRequest] | None = None
+
+
+class CreateThreadAndRunRequest(RunOptions):
+    thread: CreateThreadRequest | None = None
+    tool_resources: ToolResources | None = None
+
+
+class ToolOutput(Part):
+    tool_call_id: str
+    output: str = ""
+
+
+class SubmitToolOutputsRequest(Request):
+    tool_outputs: list[ToolOutput]
+    stream: bool | None = None
 
 
 class RunObject(Wire):
@@ -55,6 +142,13 @@ class RunObject(Wire):
     parallel_tool_calls: bool
     response_format: Any
 
+    @model_validator(mode="after")
+    def _usage_once_terminal(self) -> RunObject:
+        # Usage is counted as the run goes, and shown once it has ended.
+        if self.status not in TERMINAL_STATUSES:
+            self.usage = None
+        return self
+
 
 class RunStepObject(Wire):
     id: str
@@ -73,6 +167,12 @@ class RunStepObject(Wire):
     completed_at: int | None
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
     usage: dict[str, int] | None
+
+    @model_validator(mode="after")
+    def _usage_once_terminal(self) -> RunStepObject:
+        if self.status not in STEP_TERMINAL_STATUSES:
+            self.usage = None
+        return self
 
 
 def step_details_to_wire(details: dict[str, Any], include: frozenset[str]) -> dict[str, Any]:

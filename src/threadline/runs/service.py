@@ -1,18 +1,43 @@
-"""Runs and run steps: reads, listing and metadata changes.
+"""Runs and run steps: the rules for creating, steering, reading and listing them.
 
-The run engine that creates and advances runs builds on these lookups.
+The service stores what a request changes; the engine (`threadline.engine`) advances runs.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threadline import ids
+from threadline.assistants import service as assistants
+from threadline.assistants.schemas import response_format_to_wire
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
-from threadline.http.errors import not_found
-from threadline.runs.models import Run, RunStep
-from threadline.runs.schemas import ModifyRunRequest
-from threadline.threads.service import get_thread
+from threadline.engine.emitter import Emitter
+from threadline.engine.upkeep import expire_overdue
+from threadline.http.errors import APIError, invalid, not_found
+from threadline.runs import lifecycle
+from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
+from threadline.runs.schemas import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    ModifyRunRequest,
+    NamedToolChoice,
+    RunOptions,
+    SubmitToolOutputsRequest,
+)
+from threadline.threads.schemas import CreateThreadRequest
+from threadline.threads.service import active_run_id, add_message, get_thread, insert_thread
+from threadline.tools import resources
+from threadline.tools.schemas import tool_to_wire
+
+# A run waiting for tool outputs expires this long after it was created.
+RUN_EXPIRY_SECONDS = 600
 
 
 async def get_run(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
@@ -63,3 +88,233 @@ async def retrieve_step(
         if row is None or row.run_id != run_id:
             raise not_found("run step", step_id)
         return row
+
+
+# -- creating and steering runs ------------------------------------------------------------
+
+
+@dataclass
+class Launch:
+    """A run the service has stored, with the events that announce it once a stream (if
+    any) is listening."""
+
+    run: Run
+    events: list[tuple[str, Any]]
+
+
+def _active_run_message(thread_id: str, run_id: str | None) -> APIError:
+    return invalid(f"Thread {thread_id} already has an active run {run_id}.")
+
+
+def _check_tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> None:
+    if not isinstance(tool_choice, NamedToolChoice):
+        return
+    if tool_choice.type == "function":
+        assert tool_choice.function is not None
+        names = {t["function"]["name"] for t in tools if t["type"] == "function"}
+        if tool_choice.function.name not in names:
+            raise invalid(
+                f"Invalid 'tool_choice': no function named '{tool_choice.function.name}' "
+                "among the run's tools.",
+                param="tool_choice.function.name",
+            )
+    elif not any(t["type"] == tool_choice.type for t in tools):
+        raise invalid(
+            f"Invalid 'tool_choice': the run has no '{tool_choice.type}' tool.",
+            param="tool_choice",
+        )
+
+
+def _tool_choice_to_wire(tool_choice: Any) -> Any:
+    if tool_choice is None:
+        return "auto"
+    if isinstance(tool_choice, NamedToolChoice):
+        return tool_choice.model_dump(exclude_none=True)
+    return tool_choice
+
+
+async def _new_run(session: AsyncSession, project_id: str, thread_id: str, body: RunOptions) -> Run:
+    assistant = await assistants.get(session, project_id, body.assistant_id)
+    active = await active_run_id(session, thread_id)
+    if active:
+        raise _active_run_message(thread_id, active)
+    tools = (
+        [tool_to_wire(tool) for tool in body.tools]
+        if body.tools is not None
+        else list(assistant.tools)
+    )
+    _check_tool_choice(body.tool_choice, tools)
+    instructions = (
+        body.instructions if body.instructions is not None else assistant.instructions or ""
+    )
+    extra = getattr(body, "additional_instructions", None)
+    if extra:
+        instructions = f"{instructions}\n\n{extra}" if instructions else extra
+    run_id, created_at = ids.mint(ids.RUN)
+    truncation = (
+        body.truncation_strategy.model_dump()
+        if body.truncation_strategy is not None
+        else {"type": "auto", "last_messages": None}
+    )
+    run = Run(
+        id=run_id,
+        thread_id=thread_id,
+        assistant_id=assistant.id,
+        created_at=created_at,
+        status="queued",
+        required_action=None,
+        last_error=None,
+        expires_at=created_at + RUN_EXPIRY_SECONDS,
+        started_at=None,
+        cancelled_at=None,
+        failed_at=None,
+        completed_at=None,
+        incomplete_details=None,
+        model=body.model or assistant.model,
+        instructions=instructions,
+        tools=tools,
+        metadata_=body.metadata or {},
+        usage=None,
+        temperature=body.temperature if body.temperature is not None else assistant.temperature,
+        top_p=body.top_p if body.top_p is not None else assistant.top_p,
+        max_prompt_tokens=body.max_prompt_tokens,
+        max_completion_tokens=body.max_completion_tokens,
+        truncation_strategy=truncation,
+        tool_choice=_tool_choice_to_wire(body.tool_choice),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        response_format=(
+            response_format_to_wire(body.response_format)
+            if body.response_format is not None
+            else assistant.response_format
+        ),
+        reasoning_effort=getattr(body, "reasoning_effort", None) or assistant.reasoning_effort,
+        recoveries=0,
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def _store_new_run(db: Database, thread_id: str, work: Any) -> Any:
+    """Run `work(session)` in a write transaction, turning a lost race for the thread's
+    one active run into the API's error."""
+    try:
+        async with db.write() as session:
+            return await work(session)
+    except IntegrityError as error:
+        async with db.read() as session:
+            active = await active_run_id(session, thread_id)
+        if active is None:
+            raise
+        raise _active_run_message(thread_id, active) from error
+
+
+async def create_run(
+    db: Database, project_id: str, thread_id: str, body: CreateRunRequest
+) -> Launch:
+    async def work(session: AsyncSession) -> Run:
+        await get_thread(session, project_id, thread_id)
+        for index, message in enumerate(body.additional_messages or []):
+            await add_message(
+                session, project_id, thread_id, message, f"additional_messages[{index}]."
+            )
+        return await _new_run(session, project_id, thread_id, body)
+
+    run = await _store_new_run(db, thread_id, work)
+    return Launch(run, [("thread.run.created", run), ("thread.run.queued", run)])
+
+
+async def create_thread_and_run(
+    db: Database, project_id: str, body: CreateThreadAndRunRequest
+) -> Launch:
+    async with db.write() as session:
+        thread = await insert_thread(
+            session, project_id, body.thread or CreateThreadRequest(), "thread."
+        )
+        if body.tool_resources is not None:
+            given = await resources.resolve(session, project_id, body.tool_resources)
+            thread.tool_resources = {**thread.tool_resources, **given}
+        run = await _new_run(session, project_id, thread.id, body)
+    return Launch(
+        run,
+        [("thread.created", thread), ("thread.run.created", run), ("thread.run.queued", run)],
+    )
+
+
+async def cancel_run(db: Database, project_id: str, thread_id: str, run_id: str) -> Launch:
+    async with db.write() as session:
+        run = await get_run(session, project_id, thread_id, run_id)
+        if run.status == "cancelling":
+            return Launch(run, [])
+        if run.status not in ACTIVE_STATUSES:
+            raise invalid(f"Cannot cancel run with status '{run.status}'.")
+        await lifecycle.transition(session, run_id, "cancelling")
+        run.status = "cancelling"
+    return Launch(run, [("thread.run.cancelling", run)])
+
+
+async def submit_tool_outputs(
+    db: Database,
+    emitter: Emitter,
+    project_id: str,
+    thread_id: str,
+    run_id: str,
+    body: SubmitToolOutputsRequest,
+) -> Launch:
+    async with db.read() as session:
+        run = await get_run(session, project_id, thread_id, run_id)
+    if run.status == "requires_action" and run.expires_at and run.expires_at <= int(time.time()):
+        await expire_overdue(db, emitter)
+        run.status = "expired"
+    if run.status != "requires_action":
+        raise invalid(f'Runs in status "{run.status}" do not accept tool outputs.')
+
+    pending = [call["id"] for call in run.required_action["submit_tool_outputs"]["tool_calls"]]
+    outputs: dict[str, str] = {}
+    for index, given in enumerate(body.tool_outputs):
+        if given.tool_call_id not in pending:
+            raise invalid(
+                f"No tool call with id '{given.tool_call_id}' is waiting for output in "
+                f"run {run_id}.",
+                param=f"tool_outputs[{index}].tool_call_id",
+            )
+        if given.tool_call_id in outputs:
+            raise invalid(
+                f"Duplicate output for tool call '{given.tool_call_id}'.",
+                param=f"tool_outputs[{index}].tool_call_id",
+            )
+        outputs[given.tool_call_id] = given.output
+    missing = [call_id for call_id in pending if call_id not in outputs]
+    if missing:
+        raise invalid(
+            f"Expected tool outputs for call_ids {pending}, got {list(outputs)}.",
+            param="tool_outputs",
+        )
+
+    stamp = int(time.time())
+    async with db.write() as session:
+        try:
+            await lifecycle.transition(session, run_id, "queued", required_action=None)
+        except lifecycle.IllegalTransition:
+            current = await session.scalar(select(Run.status).where(Run.id == run_id))
+            raise invalid(f'Runs in status "{current}" do not accept tool outputs.') from None
+        step = await session.scalar(
+            select(RunStep).where(
+                RunStep.run_id == run_id,
+                RunStep.type == "tool_calls",
+                RunStep.status == "in_progress",
+            )
+        )
+        if step is not None:
+            calls = []
+            for call in step.step_details["tool_calls"]:
+                if call["type"] == "function" and call["id"] in outputs:
+                    call = {**call, "function": {**call["function"], "output": outputs[call["id"]]}}
+                calls.append(call)
+            step.step_details = {**step.step_details, "tool_calls": calls}
+            step.status, step.completed_at = "completed", stamp
+        run = await session.get(Run, run_id, populate_existing=True)
+    events: list[tuple[str, Any]] = [("thread.run.queued", run)]
+    if step is not None:
+        events.insert(0, ("thread.run.step.completed", step))
+    return Launch(run, events)

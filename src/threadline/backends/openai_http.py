@@ -1,0 +1,137 @@
+"""An OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, hosted APIs),
+called over HTTP with streaming."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from threadline.backends.base import (
+    BackendError,
+    ChatRequest,
+    Chunk,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+
+class OpenAIHTTPBackend:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        body = request.body()
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        finish: Finish | None = None
+        usage: Usage | None = None
+        try:
+            async with aconnect_sse(self._client, "POST", "/chat/completions", json=body) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _http_fault(response)
+                async for event in source.aiter_sse():
+                    if event.data == "[DONE]":
+                        break
+                    try:
+                        payload = json.loads(event.data)
+                    except json.JSONDecodeError as error:
+                        raise BackendError("stream", f"malformed stream chunk: {error}") from error
+                    if "error" in payload and not payload.get("choices"):
+                        raise _payload_fault(payload["error"])
+                    if payload.get("usage"):
+                        usage = _usage(payload["usage"])
+                    for choice in payload.get("choices") or []:
+                        for chunk in _chunks(choice.get("delta") or {}):
+                            yield chunk
+                        if choice.get("finish_reason"):
+                            finish = Finish(choice["finish_reason"])
+        except httpx.TimeoutException as error:
+            raise BackendError("timeout", f"backend timed out: {error!r}") from error
+        except (httpx.TransportError, SSEError) as error:
+            raise BackendError("stream", f"backend connection failed: {error!r}") from error
+        if finish is None:
+            raise BackendError("stream", "backend stream ended without a finish reason")
+        finish.usage = usage
+        yield finish
+
+
+def _chunks(delta: dict[str, Any]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    if delta.get("content"):
+        chunks.append(TextDelta(delta["content"]))
+    if delta.get("refusal"):
+        chunks.append(TextDelta(delta["refusal"]))
+    for call in delta.get("tool_calls") or []:
+        function = call.get("function") or {}
+        chunks.append(
+            ToolCallDelta(
+                index=call.get("index", 0),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )
+        )
+    return chunks
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return response.text[:500] or response.reason_phrase
+
+
+def _http_fault(response: httpx.Response) -> BackendError:
+    status = response.status_code
+    message = f"backend answered {status}: {_message(response)}"
+    if status == 429:
+        retry_after = response.headers.get("retry-after")
+        try:
+            delay = float(retry_after) if retry_after else None
+        except ValueError:
+            delay = None
+        return BackendError("rate_limit", message, status, delay)
+    if status in (400, 413, 422):
+        return BackendError("invalid_prompt", message, status)
+    if status in (408, 409) or status >= 500:
+        return BackendError("server", message, status)
+    # 401, 403, 404: the backend is misconfigured; retrying will not help.
+    return BackendError("config", message, status)
+
+
+def _payload_fault(error: Any) -> BackendError:
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return BackendError("server", f"backend reported an error: {message}")

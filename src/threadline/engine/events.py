@@ -1,0 +1,84 @@
+"""Run events (the streaming event names) and the bus that carries them to subscribers.
+
+The bus is an interface: `InProcessBus` serves one process; a Redis-backed bus can take its
+place so that API replicas stream runs that workers execute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """`data` is the event's wire object (a dict), or `"[DONE]"` for `done`."""
+
+    name: str
+    data: Any
+
+
+RUN_STREAM_ENDS = frozenset(
+    {
+        "thread.run.requires_action",
+        "thread.run.completed",
+        "thread.run.incomplete",
+        "thread.run.failed",
+        "thread.run.cancelled",
+        "thread.run.expired",
+    }
+)
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    def subscribe(self, run_id: str) -> Subscription:
+        """Events of one run from now on. Subscribe before the run can emit."""
+        ...
+
+    async def publish(self, run_id: str, event: Event) -> None: ...
+
+
+class _QueueSubscription:
+    def __init__(self, bus: InProcessBus, run_id: str) -> None:
+        self._bus = bus
+        self._run_id = run_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.queue.get()
+
+    def close(self) -> None:
+        self._bus._remove(self._run_id, self)
+
+
+class InProcessBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[_QueueSubscription]] = defaultdict(set)
+
+    def subscribe(self, run_id: str) -> Subscription:
+        subscription = _QueueSubscription(self, run_id)
+        self._subscribers[run_id].add(subscription)
+        return subscription
+
+    async def publish(self, run_id: str, event: Event) -> None:
+        for subscription in self._subscribers.get(run_id, ()):
+            subscription.queue.put_nowait(event)
+
+    def _remove(self, run_id: str, subscription: _QueueSubscription) -> None:
+        subscribers = self._subscribers.get(run_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[run_id]

@@ -1,0 +1,44 @@
+"""Server-sent events: a run's events as `event: <name>\\ndata: <json>\\n\\n`, ending with
+`event: done` / `data: [DONE]` when the run ends or pauses for tool outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.responses import StreamingResponse
+
+from threadline.engine.events import RUN_STREAM_ENDS, Event, Subscription
+
+DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
+
+
+def encode(event: Event) -> bytes:
+    data = (
+        event.data if isinstance(event.data, str) else json.dumps(event.data, separators=(",", ":"))
+    )
+    return f"event: {event.name}\ndata: {data}\n\n".encode()
+
+
+async def run_events(
+    subscription: Subscription, shape: Callable[[Event], Event] | None = None
+) -> AsyncIterator[bytes]:
+    """A run's stream until it ends or pauses. A client that goes away only closes the
+    subscription; the run carries on."""
+    try:
+        async for event in subscription:
+            yield encode(shape(event) if shape else event)
+            if event.name in RUN_STREAM_ENDS:
+                break
+        yield DONE_FRAME
+    finally:
+        subscription.close()
+
+
+def event_stream(frames: AsyncIterator[bytes], headers: dict[str, Any] | None = None):
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+    )

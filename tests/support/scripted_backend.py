@@ -1,0 +1,250 @@
+"""A scripted OpenAI-compatible chat-completions server: the stand-in for an external LLM.
+
+It is a real HTTP server (uvicorn in a background thread). Tests give each model name a
+script, a queue of replies; each request for that model takes the next one. Replies can be
+text (streamed in chunks, with delays), tool calls, HTTP errors, malformed streams,
+dropped connections and slow starts. Every request body is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support.server import free_port
+
+
+@dataclass
+class Text:
+    text: str
+    chunks: int = 4
+    first_delay: float = 0.0
+    chunk_delay: float = 0.0
+    finish: str = "stop"
+    usage: tuple[int, int] | None = (20, 10)
+    # Send the text in as many chunks as it has characters (overrides `chunks`).
+    per_char: bool = False
+
+
+@dataclass
+class ToolCalls:
+    calls: list[tuple[str, str]]
+    text_before: str = ""
+    usage: tuple[int, int] | None = (30, 15)
+
+
+@dataclass
+class Fail:
+    status: int
+    message: str = "scripted failure"
+    retry_after: float | None = None
+
+
+@dataclass
+class Malformed:
+    """A stream whose first chunk is not JSON."""
+
+
+@dataclass
+class Drop:
+    """Stream `text` but cut the connection after `after` chunks."""
+
+    text: str
+    after: int = 2
+    chunks: int = 6
+
+
+@dataclass
+class Hang:
+    """Wait this long before answering at all."""
+
+    seconds: float
+    then: Any = None
+
+
+@dataclass
+class Echo:
+    """Reply with the last user message, reversed; for many runs at once."""
+
+    delay: float = 0.0
+
+
+Reply = Text | ToolCalls | Fail | Malformed | Drop | Hang | Echo
+
+
+def _split(text: str, parts: int) -> list[str]:
+    if not text:
+        return []
+    size = max(1, -(-len(text) // max(1, parts)))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    payload = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def _usage(model: str, usage: tuple[int, int] | None) -> bytes:
+    if usage is None:
+        return b""
+    prompt, completion = usage
+    payload = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+class ScriptedBackend:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._always: dict[str, Reply] = {}
+        self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> ScriptedBackend:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("scripted backend did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    # -- scripting --------------------------------------------------------------------------
+
+    def model(self, *replies: Reply, always: Reply | None = None) -> str:
+        """A fresh model name whose requests get `replies` in turn (then `always`)."""
+        name = f"scripted-{uuid.uuid4().hex[:10]}"
+        self.script(name, *replies, always=always)
+        return name
+
+    def script(self, model: str, *replies: Reply, always: Reply | None = None) -> None:
+        with self._lock:
+            self._scripts[model].extend(replies)
+            if always is not None:
+                self._always[model] = always
+
+    def received(self, model: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.requests[model])
+
+    def _next(self, model: str) -> Reply | None:
+        with self._lock:
+            if self._scripts[model]:
+                return self._scripts[model].popleft()
+            return self._always.get(model)
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        model = body.get("model", "")
+        with self._lock:
+            self.requests[model].append(body)
+        reply = self._next(model)
+        if isinstance(reply, Hang):
+            await asyncio.sleep(reply.seconds)
+            reply = reply.then
+        if reply is None:
+            return JSONResponse({"error": {"message": f"no script for {model}"}}, 500)
+        if isinstance(reply, Fail):
+            headers = {"retry-after": str(reply.retry_after)} if reply.retry_after else None
+            return JSONResponse(
+                {"error": {"message": reply.message, "type": "scripted"}},
+                reply.status,
+                headers=headers,
+            )
+        return StreamingResponse(self._frames(model, body, reply), media_type="text/event-stream")
+
+    async def _frames(self, model: str, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
+        if isinstance(reply, Malformed):
+            yield b"data: {this is not json\n\n"
+            return
+        if isinstance(reply, Echo):
+            await asyncio.sleep(reply.delay)
+            users = [m for m in body["messages"] if m.get("role") == "user"]
+            last = users[-1]["content"] if users else ""
+            text = last[::-1] if isinstance(last, str) else "?"
+            reply = Text(text, chunks=2)
+        if isinstance(reply, Text):
+            await asyncio.sleep(reply.first_delay)
+            yield _chunk(model, {"role": "assistant", "content": ""})
+            pieces = list(reply.text) if reply.per_char else _split(reply.text, reply.chunks)
+            for piece in pieces:
+                yield _chunk(model, {"content": piece})
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+            yield _chunk(model, {}, reply.finish)
+            yield _usage(model, reply.usage)
+            yield b"data: [DONE]\n\n"
+            return
+        if isinstance(reply, ToolCalls):
+            yield _chunk(model, {"role": "assistant", "content": None})
+            for piece in _split(reply.text_before, 2):
+                yield _chunk(model, {"content": piece})
+            for index, (name, arguments) in enumerate(reply.calls):
+                call_id = f"chatcmpl-tool-{next(self._ids)}"
+                first = {"index": index, "id": call_id, "type": "function",
+                         "function": {"name": name, "arguments": ""}}  # fmt: skip
+                yield _chunk(model, {"tool_calls": [first]})
+                for piece in _split(arguments, 3):
+                    more = {"index": index, "function": {"arguments": piece}}
+                    yield _chunk(model, {"tool_calls": [more]})
+            yield _chunk(model, {}, "tool_calls")
+            yield _usage(model, reply.usage)
+            yield b"data: [DONE]\n\n"
+            return
+        if isinstance(reply, Drop):
+            yield _chunk(model, {"role": "assistant", "content": ""})
+            for sent, piece in enumerate(_split(reply.text, reply.chunks)):
+                if sent == reply.after:
+                    raise ConnectionAbortedError("scripted drop")
+                yield _chunk(model, {"content": piece})
+            return
+
+
+def texts(messages: Iterable[dict[str, Any]]) -> list[str]:
+    """The string contents of chat messages, for assertions on prompts."""
+    return [m["content"] for m in messages if isinstance(m.get("content"), str)]

@@ -6,7 +6,8 @@ Every test that uses `server` (or a client) runs once per database backend.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,43 @@ def server(
     ).start()
     yield srv
     srv.stop()
+
+
+@contextmanager
+def own_database(backend: str, data_dir: Path) -> Iterator[str]:
+    """A database for a server of its own: no other server's runs in it."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def spawn(backend: str, llm: ScriptedBackend, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start extra servers with their own settings and database; stopped after the test."""
+    with ExitStack() as stack:
+        count = 0
+
+        def make(env: dict[str, str] | None = None, *, with_llm: bool = True, **kwargs) -> Server:
+            nonlocal count
+            count += 1
+            data_dir = tmp_path / f"server-{count}"
+            data_dir.mkdir()
+            base = {"THREADLINE_LLM_BASE_URL": llm.base_url} if with_llm else {}
+            srv = Server(
+                database_url=stack.enter_context(own_database(backend, data_dir)),
+                data_dir=data_dir,
+                env={**base, **ENGINE_ENV, **(env or {})},
+                **kwargs,
+            )
+            stack.callback(srv.stop)
+            return srv.start()
+
+        yield make
 
 
 @pytest.fixture

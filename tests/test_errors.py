@@ -8,7 +8,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.conftest import database_url_for, make_client
+from tests.conftest import ServerFactory, make_client
 from tests.support.server import Server
 from tests.support.store import create_key
 
@@ -127,19 +127,10 @@ def test_body_type_errors_name_the_param(http: httpx.Client) -> None:
     assert (error["param"], error["code"]) == ("metadata", "invalid_type")
 
 
-@pytest.fixture(scope="module")
-def small_server(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Server]:
+@pytest.fixture
+def small_server(spawn: ServerFactory) -> Server:
     """A server with tiny body limits, to show the 413s."""
-    data_dir = tmp_path_factory.mktemp(f"small-{backend}")
-    srv = Server(
-        database_url=database_url_for(backend, data_dir, request),
-        data_dir=data_dir,
-        env={"THREADLINE_MAX_JSON_BODY_BYTES": "4096", "THREADLINE_MAX_UPLOAD_BYTES": "65536"},
-    ).start()
-    yield srv
-    srv.stop()
+    return spawn({"THREADLINE_MAX_JSON_BODY_BYTES": "4096", "THREADLINE_MAX_UPLOAD_BYTES": "65536"})
 
 
 def test_oversized_bodies_are_413(small_server: Server) -> None:

@@ -58,3 +58,18 @@ def test_yaml_models_file_and_default_backend(
         # Other names go to THREADLINE_LLM_BASE_URL under their own name.
         assert complete(client, direct).status == "completed"
         assert len(llm.received(direct)) == 1
+
+
+def test_a_bad_models_file_stops_the_server_at_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    models = tmp_path / "models.toml"
+    models.write_text('[[models]]\nname = "x"\nbackend = "nowhere"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "threadline", "serve", "--data-dir", str(tmp_path),
+         "--models", str(models)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown backend 'nowhere'" in result.stderr

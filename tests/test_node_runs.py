@@ -45,6 +45,11 @@ FLOWS: dict[str, tuple[str, tuple[Reply, ...]]] = {
     "THREAD_STREAM": ("Streamed hello.", (Text("Streamed hello.", chunks=3),)),
     # Answers only after 5 s: the script cancels it long before.
     "SLOW": ("too late", (Text("too late", first_delay=5),)),
+    # A character every 0.2 s: the script cancels it mid-answer.
+    "CANCEL_STREAM": (
+        "partial answer that never ends",
+        (Text("partial answer that never ends", per_char=True, chunk_delay=0.2),),
+    ),
 }
 
 
@@ -81,7 +86,6 @@ def test_node_sdk_runs(server: Server, api_key: str, llm: ScriptedBackend) -> No
         text=True,
         timeout=180,
     )
-    print(result.stdout)
     assert result.returncode == 0, (
         f"node tests/node/runs.mjs exited {result.returncode}\n"
         f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n"
@@ -91,7 +95,7 @@ def test_node_sdk_runs(server: Server, api_key: str, llm: ScriptedBackend) -> No
 
     # What the model was asked: each text flow once, each tool flow twice (the second time
     # with the tool outputs the script submitted).
-    for flow in ("POLL", "STREAM", "THREAD_RUN", "THREAD_STREAM", "SLOW"):
+    for flow in ("POLL", "STREAM", "THREAD_RUN", "THREAD_STREAM", "SLOW", "CANCEL_STREAM"):
         assert len(llm.received(models[flow])) == 1, flow
     assert "Hello, I am Ada." in texts(llm.received(models["THREAD_RUN"])[0]["messages"])
     paris = llm.received(models["TOOL_STREAM"])

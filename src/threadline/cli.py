@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from threadline.backends.registry import ModelsFileError, read_models_file
 from threadline.config import Settings
 from threadline.db import migrate
 from threadline.db.engine import Database
@@ -107,6 +108,12 @@ def serve(settings: Settings) -> int:
 
     from threadline.app import create_app
 
+    if settings.models is not None:
+        try:
+            read_models_file(settings.models)
+        except (OSError, ModelsFileError) as error:
+            print(f"threadline: bad models file: {error}", file=sys.stderr)
+            return 2
     migrate.upgrade(settings.resolved_database_url)
     open_to_all = not settings.is_loopback and not settings.insecure_no_auth
     if open_to_all and not _with_db(settings, projects.any_key_exists):

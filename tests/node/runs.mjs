@@ -15,6 +15,7 @@
 //   THREAD_RUN     one text answer (thread and run)
 //   THREAD_STREAM  one text answer (thread and run, streamed)
 //   SLOW           one text answer that starts only after 5 s (to be cancelled)
+//   CANCEL_STREAM  one text answer, a character every 0.2 s (cancelled mid-stream)
 // Usage the scripted model reports: text replies 20 + 10, tool-call replies 30 + 15.
 // Exits non-zero when any check fails, after printing every failure.
 
@@ -27,7 +28,16 @@ const env = (name) => {
   return value;
 };
 
-const FLOWS = ['POLL', 'STREAM', 'TOOL_STREAM', 'TOOL_POLL', 'THREAD_RUN', 'THREAD_STREAM', 'SLOW'];
+const FLOWS = [
+  'POLL',
+  'STREAM',
+  'TOOL_STREAM',
+  'TOOL_POLL',
+  'THREAD_RUN',
+  'THREAD_STREAM',
+  'SLOW',
+  'CANCEL_STREAM',
+];
 const model = Object.fromEntries(FLOWS.map((flow) => [flow, env(`THREADLINE_MODEL_${flow}`)]));
 const text = Object.fromEntries(FLOWS.map((flow) => [flow, env(`THREADLINE_TEXT_${flow}`)]));
 
@@ -264,7 +274,7 @@ async function pollFlow() {
 }
 
 async function streamFlow() {
-  await check('runs.stream: official event order, text deltas, finalRun, finalMessages', async () => {
+  await check('runs.stream: official event order, textDelta, finalRun, finalMessages', async () => {
     const assistant = await newAssistant('STREAM');
     const thread = await newThread('Hello');
     const stream = runs.stream(thread.id, { assistant_id: assistant.id });
@@ -540,16 +550,20 @@ async function cancelFlow() {
     assert.equal(run.failed_at, null);
     assert.equal(run.required_action, null);
     assert.equal(run.last_error, null);
-    // Nothing of the answer exists; any step begun ended cancelled.
+    // The model said nothing before the cancel: no tokens, no text; any step or message
+    // begun ended cancelled / incomplete.
+    assert.ok(run.usage === null || run.usage.total_tokens === 0, JSON.stringify(run.usage));
     const steps = (await runs.steps.list(run.id, { thread_id: thread.id })).data;
-    for (const step of steps) assert.equal(step.status, 'cancelled');
+    for (const step of steps) {
+      assert.equal(step.status, 'cancelled');
+      isTimestamp(step.cancelled_at);
+    }
     const messages = (await client.beta.threads.messages.list(thread.id)).data;
-    assert.ok(
-      messages.every((m) => m.role === 'user' || m.status === 'incomplete'),
-      'no completed answer',
-    );
-    for (const m of messages.filter((m) => m.role === 'assistant')) {
-      assert.deepEqual(m.incomplete_details, { reason: 'run_cancelled' });
+    assert.equal(messages.at(-1).role, 'user');
+    for (const message of messages.filter((m) => m.role === 'assistant')) {
+      assert.equal(message.status, 'incomplete');
+      assert.deepEqual(message.incomplete_details, { reason: 'run_cancelled' });
+      assert.ok(!textOf(message), `no text, got ${textOf(message)}`);
     }
     // A cancelled run cannot be cancelled again, and the thread is free.
     let error;
@@ -566,6 +580,60 @@ async function cancelFlow() {
       content: 'Never mind.',
     });
     assert.equal(follow.role, 'user');
+  });
+  await check('runs.cancel mid-stream: ends cancelled, the message incomplete', async () => {
+    const assistant = await newAssistant('CANCEL_STREAM');
+    const thread = await newThread('Talk.');
+    const stream = runs.stream(thread.id, { assistant_id: assistant.id });
+    const names = eventNames(stream);
+    const deltas = [];
+    let cancelling;
+    stream.on('textDelta', (delta) => {
+      deltas.push(delta.value);
+      if (deltas.length === 3) {
+        // Settled either way, so a failure is reported by this check, not as an
+        // unhandled rejection.
+        cancelling = runs.cancel(stream.currentRun().id, { thread_id: thread.id }).then(
+          (run) => run,
+          (err) => err,
+        );
+      }
+    });
+    const run = await stream.finalRun();
+    const messages = await stream.finalMessages();
+    const steps = await stream.finalRunSteps();
+    const cancelled = await cancelling;
+    assert.ok(!(cancelled instanceof Error), String(cancelled));
+    assert.equal(cancelled.status, 'cancelling');
+
+    assert.deepEqual(collapse(names), [
+      ...TEXT_RUN.slice(0, 8),
+      'thread.run.cancelling',
+      'thread.message.incomplete',
+      'thread.run.step.cancelled',
+      'thread.run.cancelled',
+    ]);
+    assert.equal(run.status, 'cancelled');
+    isTimestamp(run.cancelled_at);
+    assert.equal(run.completed_at, null);
+    assert.equal(messages.length, 1);
+    const [message] = messages;
+    assert.equal(message.status, 'incomplete');
+    assert.deepEqual(message.incomplete_details, { reason: 'run_cancelled' });
+    isTimestamp(message.incomplete_at);
+    // What was streamed before the cancel is kept, and is what the deltas said.
+    const kept = textOf(message);
+    assert.ok(kept.length >= 3 && kept.length < text.CANCEL_STREAM.length, kept);
+    assert.ok(text.CANCEL_STREAM.startsWith(kept), kept);
+    assert.equal(deltas.join(''), kept);
+    assert.equal(steps.length, 1);
+    assert.equal(steps[0].status, 'cancelled');
+    isTimestamp(steps[0].cancelled_at);
+    assert.deepEqual(await runs.retrieve(run.id, { thread_id: thread.id }), run);
+    const stored = await client.beta.threads.messages.retrieve(message.id, {
+      thread_id: thread.id,
+    });
+    assert.deepEqual(stored, message);
   });
 }
 

@@ -65,11 +65,10 @@ class ModelRegistry:
     def resolve(self, model: str) -> Route | None:
         for entry in self._entries:
             if fnmatch.fnmatchcase(model, entry.pattern):
-                return Route(
-                    self._backends[entry.backend],
-                    entry.served_name or model,
-                    entry.context_window,
-                )
+                backend = self._backends.get(entry.backend)
+                if backend is None:
+                    return None  # mapped to the default backend, and there is none
+                return Route(backend, entry.served_name or model, entry.context_window)
         default = self._backends.get(DEFAULT_BACKEND)
         if default is None:
             return None
@@ -92,6 +91,41 @@ def _load_file(path: Path) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class ModelsFile:
+    backends: dict[str, tuple[str, str | None]]  # name -> (base_url, api key)
+    entries: list[_Entry]
+
+
+def read_models_file(
+    path: Path, default_context_window: int = DEFAULT_CONTEXT_WINDOW
+) -> ModelsFile:
+    """Parse and check a models file; `ModelsFileError` says what is wrong with it."""
+    data = _load_file(path)
+    backends: dict[str, tuple[str, str | None]] = {}
+    for name, spec in (data.get("backends") or {}).items():
+        if not isinstance(spec, dict) or not spec.get("base_url"):
+            raise ModelsFileError(f"{path}: backend '{name}' needs a base_url")
+        key = spec.get("api_key") or os.environ.get(spec.get("api_key_env") or "", None)
+        backends[name] = (spec["base_url"], key)
+    entries: list[_Entry] = []
+    for index, spec in enumerate(data.get("models") or []):
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ModelsFileError(f"{path}: models[{index}] needs a name")
+        backend = spec.get("backend", DEFAULT_BACKEND)
+        if backend not in backends and backend != DEFAULT_BACKEND:
+            raise ModelsFileError(f"{path}: models[{index}] names unknown backend '{backend}'")
+        entries.append(
+            _Entry(
+                pattern=str(spec["name"]),
+                backend=backend,
+                served_name=spec.get("served_name"),
+                context_window=int(spec.get("context_window") or default_context_window),
+            )
+        )
+    return ModelsFile(backends, entries)
+
+
 def build_registry(
     base_url: str | None,
     api_key: str | None,
@@ -104,26 +138,8 @@ def build_registry(
         backends[DEFAULT_BACKEND] = OpenAIHTTPBackend(base_url, api_key, read_timeout=read_timeout)
     entries: list[_Entry] = []
     if models_file is not None:
-        data = _load_file(models_file)
-        for name, spec in (data.get("backends") or {}).items():
-            if not isinstance(spec, dict) or not spec.get("base_url"):
-                raise ModelsFileError(f"{models_file}: backend '{name}' needs a base_url")
-            key = spec.get("api_key") or os.environ.get(spec.get("api_key_env") or "", None)
-            backends[name] = OpenAIHTTPBackend(spec["base_url"], key, read_timeout=read_timeout)
-        for index, spec in enumerate(data.get("models") or []):
-            if not isinstance(spec, dict) or "name" not in spec:
-                raise ModelsFileError(f"{models_file}: models[{index}] needs a name")
-            backend = spec.get("backend", DEFAULT_BACKEND)
-            if backend not in backends:
-                raise ModelsFileError(
-                    f"{models_file}: models[{index}] names unknown backend '{backend}'"
-                )
-            entries.append(
-                _Entry(
-                    pattern=str(spec["name"]),
-                    backend=backend,
-                    served_name=spec.get("served_name"),
-                    context_window=int(spec.get("context_window") or default_context_window),
-                )
-            )
+        parsed = read_models_file(models_file, default_context_window)
+        for name, (url, key) in parsed.backends.items():
+            backends[name] = OpenAIHTTPBackend(url, key, read_timeout=read_timeout)
+        entries = parsed.entries
     return ModelRegistry(backends, entries, default_context_window)

@@ -225,7 +225,7 @@ class Execution:
             model=route.served_name,
             messages=chat,
             tools=tools or None,
-            tool_choice=run.tool_choice if tools else None,
+            tool_choice=self.executor.chat_tool_choice(run.tool_choice) if tools else None,
             parallel_tool_calls=run.parallel_tool_calls if tools else None,
             response_format=(
                 run.response_format if isinstance(run.response_format, dict) else None
@@ -541,6 +541,13 @@ class RunExecutor:
                 chat.append({"type": "function", "function": function})
         return chat
 
+    def chat_tool_choice(self, tool_choice: Any) -> Any:
+        """The run's `tool_choice` as chat completions take it: a named function, or a mode.
+        Naming a tool that is not a function leaves the choice to the model."""
+        if isinstance(tool_choice, dict) and tool_choice.get("type") != "function":
+            return "auto"
+        return tool_choice
+
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:
         run = await self.store.load_run(run_id)
         if run is None:
@@ -559,6 +566,11 @@ class RunExecutor:
                 raise  # shutting down: the run is picked up again on the next start
             execution.run.status = "cancelling"
             await execution.finish_cancel()
+        except Exception:
+            # A bug must not leave the run active forever.
+            log.exception("run %s: unexpected error", run_id)
+            await execution.settle()
+            await execution.fail("server_error", "The server had an error while running this run.")
 
     async def finish_cancel(self, run_id: str) -> None:
         run = await self.store.load_run(run_id)

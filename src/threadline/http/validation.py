@@ -15,6 +15,14 @@ JSON_INVALID = (
     "sent was not valid JSON.)"
 )
 
+# pydantic's bound errors: (which side of the bound, operator, context key)
+_BOUNDS = {
+    "less_than_equal": ("above", "<=", "le"),
+    "less_than": ("above", "<", "lt"),
+    "greater_than_equal": ("below", ">=", "ge"),
+    "greater_than": ("below", ">", "gt"),
+}
+
 _TYPE_NAMES = {
     "string_type": "a string",
     "int_type": "an integer",
@@ -152,27 +160,15 @@ def describe(error: dict[str, Any]) -> tuple[str, str | None, str | None]:
             param,
             "array_below_min_length",
         )
-    if kind in ("less_than_equal", "less_than"):
-        bound = _number(ctx.get("le", ctx.get("lt")))
-        op = "<=" if kind == "less_than_equal" else "<"
-        value = _number(value)
+    if kind in _BOUNDS:
+        side, op, key = _BOUNDS[kind]
+        bound, value = _number(ctx.get(key)), _number(value)
         number = _number_kind(value)
         return (
-            f"Invalid '{name}': {number} above maximum value. Expected a value {op} {bound}, "
-            f"but got {value} instead.",
+            f"Invalid '{name}': {number} {side} {'maximum' if side == 'above' else 'minimum'} "
+            f"value. Expected a value {op} {bound}, but got {value} instead.",
             param,
-            f"{number}_above_max_value",
-        )
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = _number(ctx.get("ge", ctx.get("gt")))
-        op = ">=" if kind == "greater_than_equal" else ">"
-        value = _number(value)
-        number = _number_kind(value)
-        return (
-            f"Invalid '{name}': {number} below minimum value. Expected a value {op} {bound}, "
-            f"but got {value} instead.",
-            param,
-            f"{number}_below_min_value",
+            f"{number}_{side}_{'max' if side == 'above' else 'min'}_value",
         )
     if kind in ("literal_error", "enum"):
         expected = ctx.get("expected", "")

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from threadline.db.keyset import PageQuery
 from threadline.engine.events import Event
-from threadline.engine.runtime import Engine
 from threadline.http.deps import DB, EngineDep, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.sse import event_stream, run_events
@@ -50,65 +49,51 @@ def _shape_steps(include: list[str] | None):
     return shape
 
 
-async def _launch(
-    engine: Engine,
-    launch: service.Launch,
-    *,
-    stream: bool | None,
-    include: list[str] | None,
-    response: Response,
-    poll_after_ms: int,
-):
-    """Announce a stored run change and set the run going; stream it when asked."""
-    subscription = engine.subscribe(launch.run.id) if stream else None
-    await engine.announce(launch.run, *launch.events)
-    engine.dispatch(launch.run.id)
-    if subscription is not None:
-        return event_stream(run_events(subscription, _shape_steps(include)))
-    response.headers[POLL_HEADER] = str(poll_after_ms)
-    return launch.run
+class Launcher:
+    """Sets stored runs going: announces their events, dispatches them, and answers with a
+    stream or with the run (and the polling hint)."""
+
+    def __init__(self, engine: EngineDep, settings: SettingsDep, response: Response) -> None:
+        self.engine = engine
+        self.poll_after_ms = str(settings.poll_after_ms)
+        self.response = response
+
+    def poll_hint(self) -> None:
+        self.response.headers[POLL_HEADER] = self.poll_after_ms
+
+    async def __call__(
+        self, launch: service.Launch, stream: bool | None, include: list[str] | None = None
+    ) -> Any:
+        subscription = self.engine.subscribe(launch.run.id) if stream else None
+        await self.engine.announce(launch.run, *launch.events)
+        self.engine.dispatch(launch.run.id)
+        if subscription is not None:
+            return event_stream(run_events(subscription, _shape_steps(include)))
+        self.poll_hint()
+        return launch.run
+
+
+Launch = Annotated[Launcher, Depends()]
 
 
 @thread_and_run_router.post("/runs", response_model=RunObject)
 async def create_thread_and_run(
-    db: DB,
-    engine: EngineDep,
-    settings: SettingsDep,
-    project: ProjectId,
-    body: CreateThreadAndRunRequest,
-    response: Response,
+    db: DB, project: ProjectId, body: CreateThreadAndRunRequest, launch: Launch
 ):
-    launch = await service.create_thread_and_run(db, project, body)
-    return await _launch(
-        engine,
-        launch,
-        stream=body.stream,
-        include=None,
-        response=response,
-        poll_after_ms=settings.poll_after_ms,
-    )
+    return await launch(await service.create_thread_and_run(db, project, body), body.stream)
 
 
 @router.post("", response_model=RunObject)
 async def create_run(
     db: DB,
-    engine: EngineDep,
-    settings: SettingsDep,
     project: ProjectId,
     thread_id: str,
     body: CreateRunRequest,
-    response: Response,
+    launch: Launch,
     include: IncludeQuery = None,
 ):
-    launch = await service.create_run(db, project, thread_id, body)
-    return await _launch(
-        engine,
-        launch,
-        stream=body.stream,
-        include=include,
-        response=response,
-        poll_after_ms=settings.poll_after_ms,
-    )
+    started = await service.create_run(db, project, thread_id, body)
+    return await launch(started, body.stream, include)
 
 
 @router.get("", response_model=ListPage[RunObject])
@@ -119,56 +104,33 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunObject)
-async def retrieve_run(
-    db: DB,
-    settings: SettingsDep,
-    project: ProjectId,
-    thread_id: str,
-    run_id: str,
-    response: Response,
-):
-    response.headers[POLL_HEADER] = str(settings.poll_after_ms)
+async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str, launch: Launch):
+    launch.poll_hint()
     return await service.retrieve_run(db, project, thread_id, run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunObject)
-async def cancel_run(
-    db: DB,
-    engine: EngineDep,
-    settings: SettingsDep,
-    project: ProjectId,
-    thread_id: str,
-    run_id: str,
-    response: Response,
-):
-    launch = await service.cancel_run(db, project, thread_id, run_id)
-    await engine.announce(launch.run, *launch.events)
-    if launch.events:
-        engine.cancel(run_id)
-    response.headers[POLL_HEADER] = str(settings.poll_after_ms)
-    return launch.run
+async def cancel_run(db: DB, project: ProjectId, thread_id: str, run_id: str, launch: Launch):
+    cancelling = await service.cancel_run(db, project, thread_id, run_id)
+    await launch.engine.announce(cancelling.run, *cancelling.events)
+    if cancelling.events:
+        launch.engine.cancel(run_id)
+    launch.poll_hint()
+    return cancelling.run
 
 
 @router.post("/{run_id}/submit_tool_outputs", response_model=RunObject)
 async def submit_tool_outputs(
     db: DB,
-    engine: EngineDep,
-    settings: SettingsDep,
     project: ProjectId,
     thread_id: str,
     run_id: str,
     body: SubmitToolOutputsRequest,
-    response: Response,
+    launch: Launch,
 ):
-    launch = await service.submit_tool_outputs(db, engine.emitter, project, thread_id, run_id, body)
-    return await _launch(
-        engine,
-        launch,
-        stream=body.stream,
-        include=None,
-        response=response,
-        poll_after_ms=settings.poll_after_ms,
-    )
+    emitter = launch.engine.emitter
+    resumed = await service.submit_tool_outputs(db, emitter, project, thread_id, run_id, body)
+    return await launch(resumed, body.stream)
 
 
 @router.post("/{run_id}", response_model=RunObject)

@@ -12,19 +12,16 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from tests.conftest import own_database
 from tests.support import store
-from tests.support.postgres import fresh_database
 from tests.support.server import Server, free_port
 from threadline.projects.models import ApiKey
 
 
 @pytest.fixture
 def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    else:
-        with fresh_database() as url:
-            yield url
+    with own_database(backend, tmp_path) as url:
+        yield url
 
 
 def cli(database_url: str, *args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess:

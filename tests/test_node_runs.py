@@ -7,17 +7,9 @@ and `npm ci` in tests/node are required: their absence fails this test, never sk
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
+from tests.support.node import run_script
 from tests.support.scripted_backend import Reply, ScriptedBackend, Text, ToolCalls, texts
 from tests.support.server import Server
-
-ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "tests" / "node"
-SDK_VERSION = "7.57.0"
 
 # flow -> (what the model says, the replies it gets in turn). The script reads the texts
 # and model names from THREADLINE_TEXT_<FLOW> and THREADLINE_MODEL_<FLOW>.
@@ -53,45 +45,17 @@ FLOWS: dict[str, tuple[str, tuple[Reply, ...]]] = {
 }
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    assert node, "node is not installed: the npm SDK flows need Node.js on PATH"
-    package = NODE_DIR / "node_modules" / "openai" / "package.json"
-    assert package.exists(), f"{package} is missing: run `npm ci` in {NODE_DIR} (or `make test`)"
-    assert f'"version": "{SDK_VERSION}"' in package.read_text(), (
-        f"tests/node/node_modules holds another openai version than {SDK_VERSION}: run `npm ci`"
-    )
-    return node
-
-
 def _tool_messages(body: dict) -> list[dict]:
     return [m for m in body["messages"] if m.get("role") == "tool"]
 
 
 def test_node_sdk_runs(server: Server, api_key: str, llm: ScriptedBackend) -> None:
-    node = _node()
     models = {flow: llm.model(*replies) for flow, (_, replies) in FLOWS.items()}
-    env = {**os.environ, "THREADLINE_BASE_URL": server.base_url, "THREADLINE_API_KEY": api_key}
+    env = {"THREADLINE_API_KEY": api_key}
     for flow, (text, _) in FLOWS.items():
         env[f"THREADLINE_MODEL_{flow}"] = models[flow]
         env[f"THREADLINE_TEXT_{flow}"] = text
-    # The SDK must talk to our server only: no key, base URL or proxy from outside.
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_LOG", "NODE_USE_ENV_PROXY"):
-        env.pop(name, None)
-    result = subprocess.run(
-        [node, str(NODE_DIR / "runs.mjs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, (
-        f"node tests/node/runs.mjs exited {result.returncode}\n"
-        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n"
-        f"--- server log\n{server.log()[-5000:]}"
-    )
-    assert "all checks passed" in result.stdout, result.stdout
+    run_script("runs.mjs", server, env)
 
     # What the model was asked: each text flow once, each tool flow twice (the second time
     # with the tool outputs the script submitted).

@@ -7,22 +7,16 @@ absence fails this test, never skips it.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.node import run_script
 from tests.support.server import Server
 from tests.support.store import Run, RunStep, insert, run_fields, step_fields
 from threadline import ids
 from threadline.threads.models import Message
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "tests" / "node"
-SDK_VERSION = "7.57.0"
 SEARCH_CONTENT = "Employees get 25 days of paid leave a year."
 FILE_SEARCH_TOOL = {
     "type": "file_search",
@@ -31,17 +25,6 @@ FILE_SEARCH_TOOL = {
         "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0},
     },
 }
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    assert node, "node is not installed: the npm SDK flows need Node.js on PATH"
-    package = NODE_DIR / "node_modules" / "openai" / "package.json"
-    assert package.exists(), f"{package} is missing: run `npm ci` in {NODE_DIR} (or `make test`)"
-    assert f'"version": "{SDK_VERSION}"' in package.read_text(), (
-        f"tests/node/node_modules holds another openai version than {SDK_VERSION}: run `npm ci`"
-    )
-    return node
 
 
 def _message_row(thread_id: str, run: dict[str, Any], text: str) -> dict[str, Any]:
@@ -170,22 +153,5 @@ def _seed(server: Server, api_key: str) -> dict[str, str]:
 
 
 def test_node_sdk_flows(server: Server, api_key: str) -> None:
-    node = _node()
-    env = {**os.environ, **_seed(server, api_key)}
-    # The SDK must talk to our server only: no key, base URL or proxy from outside.
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_LOG", "NODE_USE_ENV_PROXY"):
-        env.pop(name, None)
-    result = subprocess.run(
-        [node, str(NODE_DIR / "flows.mjs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, (
-        f"node tests/node/flows.mjs exited {result.returncode}\n"
-        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n"
-        f"--- server log\n{server.log()[-5000:]}"
-    )
-    assert "all checks passed" in result.stdout, result.stdout
+    env = _seed(server, api_key)
+    run_script("flows.mjs", server, env)

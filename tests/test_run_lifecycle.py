@@ -34,6 +34,16 @@ def paused_run(client: OpenAI, llm: ScriptedBackend, *replies):
     return assistant, thread, run
 
 
+def make_overdue(server: Server, run_id: str) -> None:
+    """Move a run's expiry into the past, as ten minutes of waiting would."""
+
+    async def overdue(db) -> None:
+        async with db.write() as session:
+            (await session.get(store.Run, run_id)).expires_at = int(time.time()) - 1
+
+    store.with_db(server.database_url, overdue)
+
+
 def test_one_active_run_per_thread(client: OpenAI, llm: ScriptedBackend) -> None:
     model = llm.model(Text("slow", first_delay=1.5), Text("second"))
     assistant = client.beta.assistants.create(model=model)
@@ -160,11 +170,7 @@ def test_a_run_waiting_too_long_expires(
 ) -> None:
     _, thread, run = paused_run(client, llm)
 
-    async def overdue(db) -> None:
-        async with db.write() as session:
-            (await session.get(store.Run, run.id)).expires_at = int(time.time()) - 1
-
-    store.with_db(server.database_url, overdue)
+    make_overdue(server, run.id)
     expired = wait_for(client, thread.id, run.id, "expired")
     assert expired.required_action is None
     step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data[0]
@@ -186,11 +192,7 @@ def test_submitting_past_expiry_expires_the_run(
     _, thread, run = paused_run(client, llm)
     call = run.required_action.submit_tool_outputs.tool_calls[0]
 
-    async def overdue(db) -> None:
-        async with db.write() as session:
-            (await session.get(store.Run, run.id)).expires_at = int(time.time()) - 1
-
-    store.with_db(server.database_url, overdue)
+    make_overdue(server, run.id)
     with pytest.raises(openai.BadRequestError) as error:
         client.beta.threads.runs.submit_tool_outputs(
             run_id=run.id,

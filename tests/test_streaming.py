@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import time
 from pathlib import Path
@@ -12,36 +11,10 @@ from openai import OpenAI
 
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.sse import frames, stream_post
+from tests.support.transcripts import AFTER_OUTPUTS, FUNCTION_RUN, TEXT_RUN, collapse
 from tests.test_runs import WEATHER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples"
-
-# The order the contract gives; `+` marks an event that repeats once or more.
-TEXT_RUN = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.message.created",
-    "thread.message.in_progress",
-    "thread.message.delta+",
-    "thread.message.completed",
-    "thread.run.step.completed",
-    "thread.run.completed",
-    "done",
-]
-FUNCTION_RUN = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.run.step.delta+",
-    "thread.run.requires_action",
-    "done",
-]
-AFTER_OUTPUTS = ["thread.run.step.completed", "thread.run.queued", *TEXT_RUN[2:]]
 
 KIND_OF_OBJECT = {
     "thread.created": "thread",
@@ -49,17 +22,6 @@ KIND_OF_OBJECT = {
     "thread.run.step.": "thread.run.step",
     "thread.message.": "thread.message",
 }
-
-
-def collapse(names: list[str]) -> list[str]:
-    """Runs of a repeated delta event become one `<name>+`."""
-    out = []
-    for name, group in itertools.groupby(names):
-        count = len(list(group))
-        out.append(f"{name}+" if name.endswith(".delta") else name)
-        if count > 1 and not name.endswith(".delta"):
-            out += [name] * (count - 1)
-    return out
 
 
 def official(example: str) -> list[str] | None:

@@ -6,13 +6,17 @@ NODE_DIR := tests/node
 
 .PHONY: serve test lint bench clean
 
+# llama.cpp is built from source by pip; a portable build is quicker to make.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "Installing Threadline into $(VENV) ..."
-	$(BIN)/pip install --quiet -e .
+	@echo "Installing Threadline into $(VENV). The first time, pip builds llama.cpp for the"
+	@echo "embedded model from source: that takes several minutes."
+	$(BIN)/pip install -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed

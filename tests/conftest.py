@@ -20,7 +20,12 @@ from tests.support.server import Server
 from tests.support.store import create_key
 
 # The session servers talk to the scripted backend, retry quickly and poll quickly.
-ENGINE_ENV = {"THREADLINE_LLM_RETRY_BASE_DELAY": "0.01", "THREADLINE_POLL_AFTER_MS": "10"}
+# The embedded model is off unless a test asks for it (tests/test_embedded_model.py).
+ENGINE_ENV = {
+    "THREADLINE_LLM_RETRY_BASE_DELAY": "0.01",
+    "THREADLINE_POLL_AFTER_MS": "10",
+    "THREADLINE_EMBEDDED": "false",
+}
 
 
 @pytest.fixture(scope="session")

@@ -314,3 +314,21 @@ def test_poll_header_on_run_reads(client: OpenAI, http: httpx.Client, llm: Scrip
     assert created.headers["openai-poll-after-ms"] == "10"
     read = http.get(f"/threads/{thread.id}/runs/{created.json()['id']}")
     assert read.headers["openai-poll-after-ms"] == "10"
+
+
+def test_required_tool_choice_holds_until_a_call_was_made(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    model = llm.model(ToolCalls([("get_time", "{}")]), Text("It is noon."))
+    assistant = make_assistant(client, model, tools=[CLOCK])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Time?"}])
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, tool_choice="required"
+    )
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "12"}]
+    )
+    assert run.status == "completed" and run.tool_choice == "required"
+    first, second = llm.received(model)
+    assert (first["tool_choice"], second["tool_choice"]) == ("required", "auto")

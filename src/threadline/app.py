@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
@@ -40,7 +40,9 @@ async def _reap_files_forever(db: Database, storage: FileStorage) -> None:
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, on_ready: Callable[[], None] | None = None
+) -> FastAPI:
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -54,13 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = Engine(
             db,
             storage,
-            build_registry(
-                settings.llm_base_url or None,
-                settings.llm_api_key or None,
-                settings.models,
-                default_context_window=settings.llm_context_window,
-                read_timeout=settings.llm_read_timeout,
-            ),
+            build_registry(settings),
             ExecutorSettings(
                 max_attempts=settings.llm_max_attempts,
                 retry_base_delay=settings.llm_retry_base_delay,
@@ -70,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         await engine.start()
         reaper = asyncio.create_task(_reap_files_forever(db, storage))
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from threadline.backends import packaged_model
 from threadline.backends.registry import ModelsFileError, read_models_file
 from threadline.config import Settings
 from threadline.db import migrate
@@ -51,9 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="uvicorn log level (default info)")
     serve.add_argument(
+        "--model-path",
+        type=Path,
+        help="GGUF file for the embedded model (default: the packaged Qwen2.5-Coder-0.5B); "
+        "env THREADLINE_MODEL_PATH",
+    )
+    serve.add_argument(
         "--models",
         type=Path,
         help="models file (TOML or YAML) mapping model names to backends; env THREADLINE_MODELS",
+    )
+
+    model = commands.add_parser("model", help="the embedded model")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    pull = model_commands.add_parser("pull", help="download and verify the packaged model")
+    pull.add_argument(
+        "--data-dir", type=Path, help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline"
     )
 
     db = commands.add_parser("db", help="database maintenance")
@@ -82,6 +96,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "insecure_no_auth": getattr(args, "insecure_no_auth", None),
         "log_level": getattr(args, "log_level", None),
         "models": getattr(args, "models", None),
+        "model_path": getattr(args, "model_path", None),
     }
     return Settings(**{name: value for name, value in flags.items() if value is not None})
 
@@ -124,14 +139,44 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.embedded and not settings.llm_base_url and settings.model_path is None:
+        try:
+            packaged_model.ensure(settings.models_dir, progress=_say)
+        except packaged_model.ModelUnavailable as error:
+            print(f"threadline: the embedded model is unavailable: {error}", file=sys.stderr)
+            return 2
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, on_ready=lambda: _banner(settings)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=False,
     )
     return 0
+
+
+def _say(line: str) -> None:
+    print(f"threadline: {line}", flush=True)
+
+
+def _banner(settings: Settings) -> None:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}/v1"
+    if settings.llm_base_url:
+        models = f"models from {settings.llm_base_url}"
+    elif settings.embedded:
+        models = f"the embedded model {settings.embedded_model_path.name}"
+    else:
+        models = "no default model backend"
+    _say(f"serving the Assistants API at {url} ({models})")
+    _say(
+        "try: python -c \"from openai import OpenAI; c = OpenAI(base_url='"
+        + url
+        + "', api_key='local'); a = c.beta.assistants.create(model='gpt-4o'); "
+        "r = c.beta.threads.create_and_run_poll(assistant_id=a.id, thread={'messages': "
+        "[{'role': 'user', 'content': 'Hello!'}]}); "
+        'print(c.beta.threads.messages.list(r.thread_id).data[0].content[0].text.value)"'
+    )
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,6 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings(args)
     if args.command == "serve":
         return serve(settings)
+    if args.command == "model":
+        try:
+            packaged_model.ensure(settings.models_dir, progress=_say)
+        except packaged_model.ModelUnavailable as error:
+            print(f"threadline: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "db":
         migrate.upgrade(settings.resolved_database_url)
         print("Database is up to date.")

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # Backend faults: attempts per model call, and the first backoff delay (doubling).
     llm_max_attempts: int = 4
     llm_retry_base_delay: float = 0.5
+    # The embedded model: the default backend when no LLM base URL is set.
+    embedded: bool = True
+    model_path: Path | None = None  # a GGUF file; empty means the packaged default
+    embedded_context_window: int = 4096
+    embedded_threads: int = 2
+    # Embeddings (file_search): the embedded multilingual-e5-small unless a server is given.
+    embeddings_base_url: str = ""
+    embeddings_api_key: str = ""
+    embeddings_model: str = "text-embedding-3-small"
     max_concurrent_runs: int = 256
     # What run reads tell the SDK's polling helpers to wait before reading again.
     poll_after_ms: int = 50
@@ -51,6 +60,19 @@ class Settings(BaseSettings):
     @property
     def resolved_files_dir(self) -> Path:
         return self.files_dir or self.data_dir / "files"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def embedded_model_path(self) -> Path | None:
+        """The GGUF file the embedded backend runs."""
+        if self.model_path is not None:
+            return self.model_path
+        from threadline.backends.packaged_model import QWEN_CODER_05B
+
+        return self.models_dir / QWEN_CODER_05B.filename
 
     @property
     def is_loopback(self) -> bool:

@@ -130,7 +130,12 @@ class ScriptedBackend:
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
         self._ids = itertools.count()
-        app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            ]
+        )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -177,6 +182,19 @@ class ScriptedBackend:
             return self._always.get(model)
 
     # -- serving ----------------------------------------------------------------------------
+
+    async def _embeddings(self, request: Request) -> Response:
+        """Deterministic 8-dimensional vectors: letter counts of a, e, i, o, u, s, t, n."""
+        body = await request.json()
+        with self._lock:
+            self.requests[f"embeddings:{body.get('model')}"].append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": index,
+             "embedding": [float(text.lower().count(c)) for c in "aeioustn"]}
+            for index, text in enumerate(inputs)
+        ]  # fmt: skip
+        return JSONResponse({"object": "list", "data": data, "model": body.get("model")})
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()

@@ -64,7 +64,8 @@ class Server:
             self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            # The embedded model stays off unless a test turns it on.
+            env={**os.environ, "THREADLINE_EMBEDDED": "false", **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
+from threadline.backends.tool_parsing import with_text_tool_calls
 
 
 class OpenAIHTTPBackend:
@@ -41,7 +42,14 @@ class OpenAIHTTPBackend:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        chunks = self._stream(request)
+        if request.tools and request.tool_choice != "none":
+            names = [tool["function"]["name"] for tool in request.tools]
+            chunks = with_text_tool_calls(chunks, names)
+        return chunks
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body = request.body()
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -4,19 +4,26 @@
     base_url = "http://gpu-box:8000/v1"
     api_key_env = "GPU_KEY"        # or api_key = "..."
 
+    [backends.local]
+    kind = "embedded"              # a GGUF file run in-process
+    model_path = "/models/qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    context_window = 8192
+
     [[models]]
     name = "gpt-4*"                # an exact name or a glob pattern
     backend = "gpu"
     served_name = "Qwen/Qwen2.5-7B-Instruct"
     context_window = 32768
 
-Names that no entry matches go to the default backend (`THREADLINE_LLM_BASE_URL`) under
-their own name.
+Names that no entry matches go to the default backend under their own name: the
+OpenAI-compatible server at `THREADLINE_LLM_BASE_URL` when one is set, otherwise the
+embedded model.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
@@ -26,9 +33,12 @@ from typing import Any
 import yaml
 
 from threadline.backends.base import Backend
+from threadline.backends.embedded import EmbeddedBackend
 from threadline.backends.openai_http import OpenAIHTTPBackend
+from threadline.config import Settings
 
-DEFAULT_CONTEXT_WINDOW = 16_384
+log = logging.getLogger("threadline")
+
 DEFAULT_BACKEND = "default"
 
 
@@ -44,38 +54,48 @@ class Route:
 
 
 @dataclass(frozen=True)
+class BackendSpec:
+    kind: str  # "openai" or "embedded"
+    base_url: str | None = None
+    api_key: str | None = None
+    model_path: Path | None = None
+    context_window: int | None = None
+
+
+@dataclass(frozen=True)
 class _Entry:
     pattern: str
     backend: str
     served_name: str | None
-    context_window: int
+    context_window: int | None
+
+
+@dataclass(frozen=True)
+class ModelsFile:
+    backends: dict[str, BackendSpec]
+    entries: list[_Entry]
 
 
 class ModelRegistry:
-    def __init__(
-        self,
-        backends: dict[str, Backend],
-        entries: list[_Entry],
-        default_context_window: int = DEFAULT_CONTEXT_WINDOW,
-    ) -> None:
-        self._backends = backends
+    def __init__(self, backends: dict[str, tuple[Backend, int]], entries: list[_Entry]) -> None:
+        self._backends = backends  # name -> (backend, its context window)
         self._entries = entries
-        self._default_context_window = default_context_window
 
     def resolve(self, model: str) -> Route | None:
         for entry in self._entries:
             if fnmatch.fnmatchcase(model, entry.pattern):
-                backend = self._backends.get(entry.backend)
-                if backend is None:
+                found = self._backends.get(entry.backend)
+                if found is None:
                     return None  # mapped to the default backend, and there is none
-                return Route(backend, entry.served_name or model, entry.context_window)
+                backend, window = found
+                return Route(backend, entry.served_name or model, entry.context_window or window)
         default = self._backends.get(DEFAULT_BACKEND)
         if default is None:
             return None
-        return Route(default, model, self._default_context_window)
+        return Route(default[0], model, default[1])
 
     async def aclose(self) -> None:
-        for backend in self._backends.values():
+        for backend, _ in self._backends.values():
             await backend.aclose()
 
 
@@ -91,23 +111,32 @@ def _load_file(path: Path) -> dict[str, Any]:
     return data
 
 
-@dataclass(frozen=True)
-class ModelsFile:
-    backends: dict[str, tuple[str, str | None]]  # name -> (base_url, api key)
-    entries: list[_Entry]
+def _backend_spec(path: Path, name: str, spec: Any) -> BackendSpec:
+    if not isinstance(spec, dict):
+        raise ModelsFileError(f"{path}: backend '{name}' must be a table")
+    kind = spec.get("kind", "openai")
+    window = int(spec["context_window"]) if spec.get("context_window") else None
+    if kind == "embedded":
+        if not spec.get("model_path"):
+            raise ModelsFileError(f"{path}: embedded backend '{name}' needs a model_path")
+        model = Path(spec["model_path"]).expanduser()
+        if not model.is_file():
+            raise ModelsFileError(f"{path}: backend '{name}': no model file at {model}")
+        return BackendSpec("embedded", model_path=model, context_window=window)
+    if kind != "openai":
+        raise ModelsFileError(f"{path}: backend '{name}' has unknown kind '{kind}'")
+    if not spec.get("base_url"):
+        raise ModelsFileError(f"{path}: backend '{name}' needs a base_url")
+    key = spec.get("api_key") or os.environ.get(spec.get("api_key_env") or "", None)
+    return BackendSpec("openai", base_url=spec["base_url"], api_key=key, context_window=window)
 
 
-def read_models_file(
-    path: Path, default_context_window: int = DEFAULT_CONTEXT_WINDOW
-) -> ModelsFile:
+def read_models_file(path: Path) -> ModelsFile:
     """Parse and check a models file; `ModelsFileError` says what is wrong with it."""
     data = _load_file(path)
-    backends: dict[str, tuple[str, str | None]] = {}
-    for name, spec in (data.get("backends") or {}).items():
-        if not isinstance(spec, dict) or not spec.get("base_url"):
-            raise ModelsFileError(f"{path}: backend '{name}' needs a base_url")
-        key = spec.get("api_key") or os.environ.get(spec.get("api_key_env") or "", None)
-        backends[name] = (spec["base_url"], key)
+    backends = {
+        name: _backend_spec(path, name, spec) for name, spec in (data.get("backends") or {}).items()
+    }
     entries: list[_Entry] = []
     for index, spec in enumerate(data.get("models") or []):
         if not isinstance(spec, dict) or "name" not in spec:
@@ -115,31 +144,51 @@ def read_models_file(
         backend = spec.get("backend", DEFAULT_BACKEND)
         if backend not in backends and backend != DEFAULT_BACKEND:
             raise ModelsFileError(f"{path}: models[{index}] names unknown backend '{backend}'")
+        window = spec.get("context_window")
         entries.append(
             _Entry(
-                pattern=str(spec["name"]),
-                backend=backend,
-                served_name=spec.get("served_name"),
-                context_window=int(spec.get("context_window") or default_context_window),
+                str(spec["name"]), backend, spec.get("served_name"), int(window) if window else None
             )
         )
     return ModelsFile(backends, entries)
 
 
-def build_registry(
-    base_url: str | None,
-    api_key: str | None,
-    models_file: Path | None,
-    default_context_window: int = DEFAULT_CONTEXT_WINDOW,
-    read_timeout: float = 120.0,
-) -> ModelRegistry:
-    backends: dict[str, Backend] = {}
-    if base_url:
-        backends[DEFAULT_BACKEND] = OpenAIHTTPBackend(base_url, api_key, read_timeout=read_timeout)
+def build_registry(settings: Settings) -> ModelRegistry:
+    def http(url: str, key: str | None) -> OpenAIHTTPBackend:
+        return OpenAIHTTPBackend(url, key, read_timeout=settings.llm_read_timeout)
+
+    def embedded(path: Path, window: int | None) -> tuple[Backend, int]:
+        window = window or settings.embedded_context_window
+        return EmbeddedBackend(path, window, settings.embedded_threads), window
+
+    backends: dict[str, tuple[Backend, int]] = {}
+    if settings.llm_base_url:
+        backends[DEFAULT_BACKEND] = (
+            http(settings.llm_base_url, settings.llm_api_key or None),
+            settings.llm_context_window,
+        )
+    elif settings.embedded:
+        model = settings.embedded_model_path
+        if model is not None and model.is_file():
+            backends[DEFAULT_BACKEND] = embedded(model, None)
+        else:
+            log.warning(
+                "the embedded model is not at %s: run `threadline model pull`, or set "
+                "THREADLINE_LLM_BASE_URL",
+                model,
+            )
     entries: list[_Entry] = []
-    if models_file is not None:
-        parsed = read_models_file(models_file, default_context_window)
-        for name, (url, key) in parsed.backends.items():
-            backends[name] = OpenAIHTTPBackend(url, key, read_timeout=read_timeout)
+    if settings.models is not None:
+        parsed = read_models_file(settings.models)
+        for name, spec in parsed.backends.items():
+            if spec.kind == "embedded":
+                assert spec.model_path is not None
+                backends[name] = embedded(spec.model_path, spec.context_window)
+            else:
+                assert spec.base_url is not None
+                backends[name] = (
+                    http(spec.base_url, spec.api_key),
+                    spec.context_window or settings.llm_context_window,
+                )
         entries = parsed.entries
-    return ModelRegistry(backends, entries, default_context_window)
+    return ModelRegistry(backends, entries)

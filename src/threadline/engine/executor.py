@@ -221,11 +221,15 @@ class Execution:
                 f"'{run.model}' ({route.context_window} tokens).",
             )
         chat = [*system, *(message for item in kept for message in item.messages)]
+        tool_choice = run.tool_choice
+        if tool_choice not in ("none", "auto") and any(s.run_id == run.id for s in steps):
+            # `required` or a named tool asks for a call before the answer, not forever.
+            tool_choice = "auto"
         return ChatRequest(
             model=route.served_name,
             messages=chat,
             tools=tools or None,
-            tool_choice=self.executor.chat_tool_choice(run.tool_choice) if tools else None,
+            tool_choice=self.executor.chat_tool_choice(tool_choice) if tools else None,
             parallel_tool_calls=run.parallel_tool_calls if tools else None,
             response_format=(
                 run.response_format if isinstance(run.response_format, dict) else None

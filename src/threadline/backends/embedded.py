@@ -1,0 +1,380 @@
+"""The embedded backend: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+Inference runs on one worker thread, off the event loop; requests queue for it in arrival
+order, and each streams its tokens back as they come. A consumer that stops listening
+(a cancelled run) stops the generation at the next token.
+
+Small models call tools reliably only when their output is constrained. With tools offered,
+the reply is decoded under a JSON-schema grammar that is an `anyOf` of one object per tool
+(`{"name": <const>, "arguments": <the tool's parameters>}`) and, unless a call is required,
+a plain reply (`{"reply": "..."}`); the reply's text is streamed as it is decoded. Tool
+results are restated to the model as plain text in a user turn: as `tool` messages, small
+models tend to echo them back as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from threadline.backends.base import (
+    BackendError,
+    ChatRequest,
+    Chunk,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+log = logging.getLogger("threadline.embedded")
+
+REPLY_HINT = (
+    "You may call a function or answer directly. Most messages need no function: answer "
+    'them with {"reply": <your answer>}. Only when the user asks for information that a '
+    'function provides, write {"name": <function-name>, "arguments": <arguments>}.'
+)
+CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <arguments>}.'
+_END = object()
+_HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
+_REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
+
+
+@dataclass
+class _Job:
+    prompt: str
+    grammar: str | None
+    max_tokens: int | None
+    temperature: float
+    top_p: float
+    queue: asyncio.Queue[Any]
+    loop: asyncio.AbstractEventLoop
+    cancelled: threading.Event
+
+
+class JsonStringReader:
+    """Decodes a JSON string value as its characters arrive (after the opening quote)."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.done = False
+
+    def feed(self, text: str) -> str:
+        out: list[str] = []
+        self.pending += text
+        i = 0
+        pending = self.pending
+        while i < len(pending) and not self.done:
+            char = pending[i]
+            if char == '"':
+                self.done = True
+                i += 1
+                break
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            if i + 1 >= len(pending):
+                break  # wait for the escaped character
+            kind = pending[i + 1]
+            if kind == "u":
+                if i + 6 > len(pending):
+                    break
+                code = pending[i + 2 : i + 6]
+                out.append(json.loads(f'"\\u{code}"'))
+                i += 6
+                continue
+            out.append(json.loads(f'"\\{kind}"'))
+            i += 2
+        self.pending = pending[i:]
+        return "".join(out)
+
+
+def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> dict[str, Any]:
+    """The grammar's schema: one object per callable tool, and the reply unless a call is
+    required. `reply` is the reply value's schema (a string, or the response format's)."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        wanted = tool_choice["function"]["name"]
+        tools = [t for t in tools if t["function"]["name"] == wanted]
+    options: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool["function"]["name"]},
+                "arguments": tool["function"].get("parameters") or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for tool in tools
+    ]
+    if tool_choice in (None, "auto"):
+        options.append({"type": "object", "properties": {"reply": reply}, "required": ["reply"]})
+    return {"anyOf": options} if len(options) > 1 else options[0]
+
+
+def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as a small model follows them best: its calls said in words, and
+    their results restated in a user turn that asks for the answer."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("tool_calls"):
+            said = []
+            for call in message["tool_calls"]:
+                function = call["function"]
+                names[call["id"]] = function["name"]
+                said.append(f"Let me call {function['name']} with {function['arguments'] or '{}'}.")
+            out.append({"role": "assistant", "content": " ".join(said)})
+        elif message.get("role") == "tool":
+            name = names.get(message.get("tool_call_id", ""), "The function")
+            result = f"{name} returned: {message.get('content', '')}."
+            if out and out[-1].get("results"):
+                out[-1]["results"].append(result)
+            else:
+                out.append({"role": "user", "results": [result]})
+        else:
+            out.append(_text_only(message))
+    return [
+        {
+            "role": "user",
+            "content": " ".join(m["results"]) + " Use this result to answer my question.",
+        }
+        if "results" in m
+        else m
+        for m in out
+    ]
+
+
+def _text_only(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return {"role": message["role"], "content": content or ""}
+
+
+@lru_cache(maxsize=64)
+def _grammar(schema: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
+
+
+class EmbeddedBackend:
+    def __init__(self, model_path: Path, context_window: int = 4096, threads: int = 2) -> None:
+        self.model_path = model_path
+        self.context_window = context_window
+        self.threads = threads
+        self._llama: Any = None
+        self._template: Any = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
+
+    # -- the model, on the worker thread --------------------------------------------------
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llama = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.context_window,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
+            )
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise BackendError("config", f"{self.model_path} has no chat template")
+            eos = llama._model.token_get_text(llama.token_eos())
+            self._template = Jinja2ChatFormatter(
+                template=template, eos_token=eos, bos_token="", add_generation_prompt=True
+            )
+            self._llama = llama
+        return self._llama
+
+    def _run(self, job: _Job) -> None:
+        def send(item: Any) -> None:
+            job.loop.call_soon_threadsafe(job.queue.put_nowait, item)
+
+        try:
+            llama = self._load()
+            tokens = llama.tokenize(job.prompt.encode(), add_bos=False, special=True)
+            room = self.context_window - len(tokens)
+            if room <= 0:
+                raise BackendError(
+                    "invalid_prompt",
+                    f"the prompt has {len(tokens)} tokens; the model's context holds "
+                    f"{self.context_window}",
+                )
+            limit = room if job.max_tokens is None else min(job.max_tokens, room)
+            finish = "stop"
+            stream = llama.create_completion(
+                tokens,
+                max_tokens=limit,
+                temperature=job.temperature,
+                top_p=job.top_p,
+                grammar=_grammar(job.grammar) if job.grammar else None,
+                stream=True,
+            )
+            for chunk in stream:
+                if job.cancelled.is_set():
+                    finish = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    send(choice["text"])
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            usage = Usage(len(tokens), max(0, llama.n_tokens - len(tokens)))
+            send((_END, finish, usage))
+        except BackendError as error:
+            send(error)
+        except Exception as error:  # a fault in llama.cpp must end the request, not hang it
+            log.exception("embedded model failed")
+            send(BackendError("server", f"the embedded model failed: {error}"))
+
+    def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        assert self._template is not None
+        return self._template(messages=messages, tools=tools).prompt
+
+    # -- the backend interface ------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def _prepared(self) -> None:
+        if self._llama is None:
+            await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        await self._prepared()
+        tools = request.tools if request.tool_choice != "none" else None
+        if (
+            tools
+            and request.tool_choice in (None, "auto")
+            and request.messages[-1:]
+            and (request.messages[-1].get("role") == "tool")
+        ):
+            # Right after a result, small models call the same tool again and again;
+            # the answer that uses the result is what comes next.
+            tools = None
+        response_schema = _response_schema(request.response_format)
+        messages = plain_history(request.messages)
+        grammar: str | None = None
+        if tools:
+            reply = response_schema or {"type": "string"}
+            hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
+            messages = _with_system_hint(messages, hint)
+            grammar = json.dumps(tool_schema(tools, request.tool_choice, reply))
+        elif response_schema is not None:
+            grammar = json.dumps(response_schema)
+        prompt = self._prompt(messages, tools)
+
+        job = _Job(
+            prompt=prompt,
+            grammar=grammar,
+            max_tokens=request.max_tokens,
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            queue=asyncio.Queue(),
+            loop=asyncio.get_running_loop(),
+            cancelled=threading.Event(),
+        )
+        self._worker.submit(self._run, job)
+        decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
+        try:
+            while True:
+                item = await job.queue.get()
+                if isinstance(item, BackendError):
+                    raise item
+                if isinstance(item, tuple) and item[0] is _END:
+                    _, finish, usage = item
+                    for chunk in decoder.finish():
+                        yield chunk
+                    calls = decoder.call is not None
+                    yield Finish("tool_calls" if calls else finish, usage)
+                    return
+                for chunk in decoder.feed(item):
+                    yield chunk
+        finally:
+            job.cancelled.set()
+
+
+def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not response_format:
+        return None
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    if response_format.get("type") == "json_schema":
+        return response_format.get("json_schema", {}).get("schema") or {"type": "object"}
+    return None
+
+
+def _with_system_hint(messages: list[dict[str, Any]], hint: str) -> list[dict[str, Any]]:
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": f"{messages[0]['content']}\n\n{hint}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": hint}, *messages]
+
+
+class _ToolReplyDecoder:
+    """Turns the model's output into chunks: plain text as it comes, or with tools offered
+    the grammar's JSON: a call (emitted whole at the end) or a reply (streamed)."""
+
+    def __init__(self, tools: bool, structured_reply: bool) -> None:
+        self.tools = tools
+        self.structured_reply = structured_reply
+        self.raw = ""
+        self.branch: str | None = None  # "reply" or "call"
+        self.reader = JsonStringReader()
+        self.call: tuple[str, str] | None = None
+
+    def feed(self, text: str) -> list[Chunk]:
+        if not self.tools:
+            return [TextDelta(text)]
+        self.raw += text
+        if self.branch is None:
+            head = _HEAD.match(self.raw)
+            if head is None:
+                return []
+            if head.group(1) == "name" or self.structured_reply:
+                self.branch = "reply" if head.group(1) == "reply" else "call"
+                return []
+            value = _REPLY_VALUE.match(self.raw)
+            if value is None:
+                return []  # the reply's opening quote has not come yet
+            self.branch = "reply"
+            return self._reply(self.raw[value.end() :])
+        if self.branch == "reply" and not self.structured_reply:
+            return self._reply(text)
+        return []
+
+    def _reply(self, text: str) -> list[Chunk]:
+        if self.reader.done:
+            return []
+        out = self.reader.feed(text)
+        return [TextDelta(out)] if out else []
+
+    def finish(self) -> list[Chunk]:
+        if not self.tools:
+            return []
+        try:
+            value = json.loads(self.raw)
+        except json.JSONDecodeError:
+            # Cut short (max tokens, cancel): whatever reply text there was has been sent.
+            return []
+        if "name" in value:
+            self.call = (value["name"], json.dumps(value.get("arguments", {})))
+            return [ToolCallDelta(index=0, name=self.call[0], arguments=self.call[1])]
+        if self.structured_reply:
+            return [TextDelta(json.dumps(value.get("reply")))]
+        return []

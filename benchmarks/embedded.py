@@ -1,0 +1,150 @@
+"""Embedded model: tokens/s through Threadline against llama-cpp-python called directly.
+
+Both sides run the same GGUF file, the same prompt (rendered by the model's own chat
+template), greedy decoding, the same token limit. Direct: `Llama.create_completion` in this
+process. Through Threadline: a streamed run via the official SDK against `threadline serve`
+on loopback, its tokens counted from the run's usage. Prints a markdown table.
+
+    .venv/bin/python benchmarks/embedded.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from openai import OpenAI
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.server import Server
+
+from threadline.backends import packaged_model
+
+INSTRUCTIONS = "You are a helpful assistant."
+QUESTION = "Write a story of about 200 words about a lighthouse keeper and a storm."
+MAX_TOKENS = 256
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def direct(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
+    started = time.perf_counter()
+    llama = Llama(model_path=str(model), n_ctx=4096, n_threads=2, verbose=False)
+    load = time.perf_counter() - started
+    formatter = Jinja2ChatFormatter(
+        template=llama.metadata["tokenizer.chat_template"],
+        eos_token=llama._model.token_get_text(llama.token_eos()),
+        bos_token="",
+    )
+    prompt = formatter(
+        messages=[
+            {"role": "system", "content": INSTRUCTIONS},
+            {"role": "user", "content": QUESTION},
+        ]
+    ).prompt
+    tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    rates, counts = [], []
+    for _ in range(repeat):
+        # As in the server, a repeated prompt prefix is not evaluated again.
+        started = time.perf_counter()
+        for _chunk in llama.create_completion(
+            tokens, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, stream=True
+        ):
+            pass
+        elapsed = time.perf_counter() - started
+        generated = llama.n_tokens - len(tokens)
+        rates.append(generated / elapsed)
+        counts.append(generated)
+    return rates, counts, load, rss_mib(os.getpid())
+
+
+def through_threadline(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            data_dir=Path(tmp),
+            env={
+                "THREADLINE_EMBEDDED": "true",
+                "THREADLINE_MODEL_PATH": str(model),
+                "THREADLINE_POLL_AFTER_MS": "10",
+            },
+        ).start()
+        try:
+            client = OpenAI(base_url=server.base_url, api_key="local")
+            assistant = client.beta.assistants.create(
+                model="gpt-4o", instructions=INSTRUCTIONS, temperature=0.0, top_p=1.0
+            )
+
+            def once() -> tuple[float, int, float]:
+                thread = client.beta.threads.create(
+                    messages=[{"role": "user", "content": QUESTION}]
+                )
+                started = time.perf_counter()
+                with client.beta.threads.runs.stream(
+                    thread_id=thread.id,
+                    assistant_id=assistant.id,
+                    max_completion_tokens=MAX_TOKENS,
+                    truncation_strategy={"type": "last_messages", "last_messages": 1},
+                ) as stream:
+                    stream.until_done()
+                    run = stream.get_final_run()
+                elapsed = time.perf_counter() - started
+                return run.usage.completion_tokens / elapsed, run.usage.completion_tokens, elapsed
+
+            first = once()[2]  # loads the model
+            results = [once() for _ in range(repeat)]
+            # The load: what the first run took beyond a typical one.
+            load = first - statistics.median(elapsed for _, _, elapsed in results)
+            assert server.process is not None
+            rss = rss_mib(server.process.pid)
+        finally:
+            server.stop()
+    return [r for r, _, _ in results], [c for _, c, _ in results], load, rss
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    model = packaged_model.ensure(
+        Path(
+            os.environ.get(
+                "THREADLINE_TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models"
+            )
+        ),
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    d_rates, d_counts, d_load, d_rss = direct(model, args.repeat)
+    t_rates, t_counts, t_load, t_rss = through_threadline(model, args.repeat)
+    ratio = statistics.median(t_rates) / statistics.median(d_rates)
+    print(f"Model: {model.name}; prompt and {MAX_TOKENS}-token limit alike; greedy; "
+          f"{args.repeat} repetitions, median (min-max).\n")  # fmt: skip
+    print("| | tokens/s | tokens per run | load | RSS |")
+    print("|---|---|---|---|---|")
+    print(f"| llama-cpp-python direct | {spread(d_rates)} | {statistics.median(d_counts):.0f} "
+          f"| {d_load:.2f} s (constructor) | {d_rss:.0f} MiB (this process) |")  # fmt: skip
+    print(f"| through Threadline (SDK, streamed run) | {spread(t_rates)} | "
+          f"{statistics.median(t_counts):.0f} | {t_load:.2f} s (first run's extra time) "
+          f"| {t_rss:.0f} MiB (server) |")  # fmt: skip
+    print(f"\nRatio (Threadline / direct, median tokens/s): **{ratio:.3f}** (target ≥ 0.95)")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,14 +4,21 @@
 lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails
 at once with SQLITE_BUSY when another writer got in between, whereas an immediate one
 waits its turn under `busy_timeout`.
+
+SQLite is the build of `sqlean.py` (a current SQLite that can load extensions, on every
+platform) with `sqlite-vec` loaded, driven through aiosqlite: Python's own sqlite3 may be
+built without extension loading, and vector search needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
+import sqlean
+import sqlite_vec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -42,11 +49,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _sqlite_connector(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    def connect() -> Any:
+        connection = sqlean.connect(path, check_same_thread=False)
+        connection.enable_load_extension(True)
+        sqlite_vec.load(connection)
+        connection.enable_load_extension(False)
+        return connection
+
+    async def create() -> aiosqlite.Connection:
+        return await aiosqlite.Connection(connect, iter_chunk_size=64)
+
+    return create
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+    elif parsed.get_backend_name() == "sqlite" and parsed.database:
+        kwargs.update(async_creator=_sqlite_connector(parsed.database))
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)

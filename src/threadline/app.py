@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 
 from threadline.assistants.router import router as assistants_router
+from threadline.backends.embeddings import build_embedder
 from threadline.backends.registry import build_registry
 from threadline.config import Settings
 from threadline.db.engine import Database
@@ -24,6 +25,10 @@ from threadline.http.limits import BodyLimit
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
 from threadline.threads.router import router as threads_router
+from threadline.vector_stores import service as vector_stores_service
+from threadline.vector_stores.index import ChunkIndex, make_index
+from threadline.vector_stores.ingestion.worker import IngestionWorker
+from threadline.vector_stores.router import router as vector_stores_router
 
 log = logging.getLogger("threadline")
 
@@ -31,12 +36,14 @@ REAP_INTERVAL_SECONDS = 60
 _UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around the file
 
 
-async def _reap_files_forever(db: Database, storage: FileStorage) -> None:
+async def _reap_forever(db: Database, storage: FileStorage, index: ChunkIndex) -> None:
+    """Expired files and vector stores."""
     while True:
         try:
             await files_service.reap_expired(db, storage)
+            await vector_stores_service.expire_overdue(db, index)
         except Exception:
-            log.exception("reaping expired files failed")
+            log.exception("reaping expired objects failed")
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
 
 
@@ -64,8 +71,19 @@ def create_app(
             max_concurrency=settings.max_concurrent_runs,
         )
         app.state.engine = engine
+        embedder = build_embedder(settings)
+        index = await make_index(db)
+        ingestion = IngestionWorker(
+            db,
+            storage,
+            index,
+            embedder,
+            settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
+        )
+        app.state.embedder, app.state.chunk_index, app.state.ingestion = embedder, index, ingestion
+        await ingestion.start()
         await engine.start()
-        reaper = asyncio.create_task(_reap_files_forever(db, storage))
+        reaper = asyncio.create_task(_reap_forever(db, storage, index))
         if on_ready is not None:
             on_ready()
         try:
@@ -75,11 +93,20 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
             await engine.stop()
+            await ingestion.stop()
+            await embedder.aclose()
             await db.dispose()
 
     app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    routers = (assistants_router, thread_and_run_router, threads_router, runs_router, files_router)
+    routers = (
+        assistants_router,
+        thread_and_run_router,
+        threads_router,
+        runs_router,
+        files_router,
+        vector_stores_router,
+    )
     for router in routers:
         app.include_router(router, prefix="/v1")
 

@@ -29,6 +29,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _IMMEDIATE = "threadline_immediate"
+_AFTER_COMMIT = "threadline_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's write transaction has committed (never on a
+    rollback): for work that must only see committed rows."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -93,9 +100,13 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that commits on success and rolls back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        """A session in a transaction that commits on success and rolls back on error;
+        then the callbacks registered with `after_commit` run."""
+        async with self._writer() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

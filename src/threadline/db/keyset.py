@@ -6,7 +6,7 @@ is placed without reading its object, and it still works after that object is de
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -27,7 +27,12 @@ class PageQuery:
     before: str | None = None
 
 
-def _cursor(value: str, param: str) -> tuple[int, str]:
+Position = tuple[int, str]
+# Where a cursor id sits, for tables whose ids do not encode their place in the list.
+PositionOf = Callable[[AsyncSession, str], Awaitable[int | None]]
+
+
+def _decoded(value: str, param: str) -> Position:
     created_at = ids.created_at_of(value)
     if created_at is None:
         raise invalid(f"Invalid '{param}': '{value}' is not an object id.", param=param)
@@ -35,19 +40,24 @@ def _cursor(value: str, param: str) -> tuple[int, str]:
 
 
 def page_statement(
-    model: type[T], where: Sequence[ColumnElement[bool]], page: PageQuery
+    model: type[T],
+    where: Sequence[ColumnElement[bool]],
+    page: PageQuery,
+    after: Position | None = None,
+    before: Position | None = None,
 ) -> Select[tuple[T]]:
-    """The keyset query for one page, plus one row to tell whether more follow."""
+    """The keyset query for one page, plus one row to tell whether more follow. Cursor
+    positions default to those their ids encode."""
     created_at = model.created_at  # type: ignore[attr-defined]
     object_id = model.id  # type: ignore[attr-defined]
     key = tuple_(created_at, object_id)
     descending = page.order == "desc"
     conditions = list(where)
     if page.after is not None:
-        cursor = tuple_(*_cursor(page.after, "after"))
+        cursor = tuple_(*(after or _decoded(page.after, "after")))
         conditions.append(key < cursor if descending else key > cursor)
     if page.before is not None:
-        cursor = tuple_(*_cursor(page.before, "before"))
+        cursor = tuple_(*(before or _decoded(page.before, "before")))
         conditions.append(key > cursor if descending else key < cursor)
     ascending = descending == _backwards(page)
     ordering = (
@@ -61,18 +71,31 @@ def _backwards(page: PageQuery) -> bool:
     return page.before is not None and page.after is None
 
 
+async def _resolve(
+    session: AsyncSession, value: str | None, position_of: PositionOf | None
+) -> Position | None:
+    if value is None or position_of is None:
+        return None
+    created_at = await position_of(session, value)
+    return (created_at, value) if created_at is not None else None
+
+
 async def fetch_page(
     session: AsyncSession,
     model: type[T],
     where: Sequence[ColumnElement[bool]],
     page: PageQuery,
+    position_of: PositionOf | None = None,
 ) -> tuple[list[T], bool]:
     """One page of `model` rows matching `where`, in `page.order`, and whether more follow.
 
     `has_more` is about the direction of travel: past the last row going forward, or
     before the first row when paging back with only `before`.
     """
-    rows = list((await session.scalars(page_statement(model, where, page))).all())
+    after = await _resolve(session, page.after, position_of)
+    before = await _resolve(session, page.before, position_of)
+    statement = page_statement(model, where, page, after, before)
+    rows = list((await session.scalars(statement)).all())
     has_more = len(rows) > page.limit
     del rows[page.limit :]
     if _backwards(page):

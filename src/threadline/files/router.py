@@ -3,8 +3,9 @@ from __future__ import annotations
 import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.db.keyset import PageQuery
 from threadline.files import service
@@ -16,6 +17,7 @@ from threadline.files.schemas import (
 )
 from threadline.http.deps import DB, ProjectId, Storage
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.vector_stores import service as vector_stores_service
 from threadline.wire import Deleted
 
 router = APIRouter(prefix="/files", tags=["files"])
@@ -66,8 +68,13 @@ async def retrieve_file(db: DB, project: ProjectId, file_id: str):
 
 
 @router.delete("/{file_id}", response_model=Deleted)
-async def delete_file(db: DB, storage: Storage, project: ProjectId, file_id: str):
-    await service.delete_file(db, storage, project, file_id)
+async def delete_file(request: Request, db: DB, storage: Storage, project: ProjectId, file_id: str):
+    index = request.app.state.chunk_index
+
+    async def leave_vector_stores(session: AsyncSession, deleted: str) -> None:
+        await vector_stores_service.forget_file_everywhere(session, index, deleted)
+
+    await service.delete_file(db, storage, project, file_id, also=leave_vector_stores)
     return Deleted(id=file_id, object="file")
 
 

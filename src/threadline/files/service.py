@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO
 
 from sqlalchemy import ColumnElement, delete, or_, select
@@ -83,9 +83,19 @@ async def list_files(
         return await fetch_page(session, File, where, page)
 
 
-async def delete_file(db: Database, storage: FileStorage, project_id: str, file_id: str) -> None:
+async def delete_file(
+    db: Database,
+    storage: FileStorage,
+    project_id: str,
+    file_id: str,
+    also: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+) -> None:
+    """Delete the file and its bytes; `also` removes what refers to it, in the same
+    transaction."""
     async with db.write() as session:
         row = await get(session, project_id, file_id)
+        if also is not None:
+            await also(session, file_id)
         await session.delete(row)
     storage.delete(file_id)
 

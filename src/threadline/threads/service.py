@@ -23,6 +23,8 @@ from threadline.threads.schemas import (
     content_to_wire,
 )
 from threadline.tools import resources
+from threadline.tools.schemas import chunking_to_wire
+from threadline.vector_stores import service as vector_stores
 
 
 async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> Thread:
@@ -91,7 +93,36 @@ async def add_message(
         metadata_=body.metadata or {},
     )
     session.add(row)
+    searchable = [
+        (a.file_id, f"{param}attachments[{i}].file_id")
+        for i, a in enumerate(body.attachments or [])
+        if any(tool.type == "file_search" for tool in a.tools)
+    ]
+    if searchable:
+        await _add_to_thread_store(session, project_id, thread_id, searchable)
     return row
+
+
+async def _add_to_thread_store(
+    session: AsyncSession, project_id: str, thread_id: str, files: list[tuple[str, str]]
+) -> None:
+    """Files attached for file_search join the thread's vector store, made if it has none
+    (as the hosted API did)."""
+    thread = await session.get(Thread, thread_id)
+    assert thread is not None
+    store_ids = (thread.tool_resources.get("file_search") or {}).get("vector_store_ids") or []
+    strategy = chunking_to_wire(None)
+    new = [vector_stores.NewFile(file_id, strategy, None, param) for file_id, param in files]
+    if store_ids:
+        await vector_stores.add_files(session, project_id, store_ids[0], new)
+        return
+    store = await vector_stores.insert_store(
+        session, project_id, name=f"Files of {thread_id}", files=new
+    )
+    thread.tool_resources = {
+        **thread.tool_resources,
+        "file_search": {"vector_store_ids": [store.id]},
+    }
 
 
 # -- threads ----------------------------------------------------------------------------------

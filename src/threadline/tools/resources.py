@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.files.service import require_files
 from threadline.http.errors import invalid
-from threadline.tools.schemas import ToolResources, ToolResourcesWithCreate
+from threadline.tools.schemas import ToolResources, ToolResourcesWithCreate, chunking_to_wire
+from threadline.vector_stores import service as vector_stores
 
 
 async def resolve(
@@ -39,19 +40,31 @@ async def resolve(
                 "not both.",
                 param=section,
             )
-        if helpers:
-            # Building a store from files needs the vector-store ingestion pipeline.
-            raise invalid(
-                f"Invalid '{section}.vector_stores': creating vector stores is not "
-                "available on this server yet.",
-                param=f"{section}.vector_stores",
+        store_ids = list(search.vector_store_ids or [])
+        await vector_stores.require_stores(
+            session,
+            project_id,
+            [
+                (store_id, f"{section}.vector_store_ids[{i}]")
+                for i, store_id in enumerate(store_ids)
+            ],
+        )
+        for index, helper in enumerate(helpers or []):
+            # A store built on the spot from the given files.
+            strategy = chunking_to_wire(helper.chunking_strategy)
+            store = await vector_stores.insert_store(
+                session,
+                project_id,
+                name="",
+                files=[
+                    vector_stores.NewFile(
+                        file_id, strategy, None, f"{section}.vector_stores[{index}].file_ids[{i}]"
+                    )
+                    for i, file_id in enumerate(helper.file_ids)
+                ],
+                metadata=helper.metadata,
             )
-        for index, store_id in enumerate(search.vector_store_ids or []):
-            # No vector store exists on this server yet, so every reference is unknown.
-            raise invalid(
-                f"No vector store found with id '{store_id}'.",
-                param=f"{section}.vector_store_ids[{index}]",
-            )
-        stored["file_search"] = {"vector_store_ids": []}
+            store_ids.append(store.id)
+        stored["file_search"] = {"vector_store_ids": store_ids}
     await require_files(session, project_id, refs)
     return stored

@@ -1,0 +1,302 @@
+"""The search indexes over chunks: nearest vectors and keyword matches, per store.
+
+- SQLite: `sqlite-vec` (`vec0` tables, the store as partition key, cosine distance) and FTS5
+  (BM25) over the chunks' text.
+- PostgreSQL with pgvector: a `vector(n)` table per embedding width with an HNSW index, and
+  a generated `tsvector` with a GIN index (`ts_rank_cd`).
+- PostgreSQL without pgvector: the same keyword index; vectors kept with their chunks and
+  compared exactly, in NumPy, one store at a time.
+
+Vector tables are made on first use, one per width (`chunk_vectors_<n>`), since the width
+depends on the embedding model in use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline.db.engine import Database
+
+# A few very common words carry no signal for keyword search.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def keywords(query: str) -> list[str]:
+    """The distinct words of a query worth matching, in order."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        if word not in STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def _blob(vector: Sequence[float]) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+class ChunkIndex(Protocol):
+    async def insert(
+        self, session: AsyncSession, store_id: str, rows: Sequence[tuple[int, str, Sequence[float]]]
+    ) -> None:
+        """Index chunks given as (id, text, vector); the chunk rows already exist."""
+        ...
+
+    async def delete(self, session: AsyncSession, chunks: Sequence[tuple[int, str]]) -> None:
+        """Drop chunks given as (id, text) from the index (before their rows go)."""
+        ...
+
+    async def nearest(
+        self, session: AsyncSession, store_id: str, vector: Sequence[float], k: int
+    ) -> list[tuple[int, float]]:
+        """The k chunks closest to `vector`: (id, cosine similarity), best first."""
+        ...
+
+    async def matching(
+        self, session: AsyncSession, store_id: str, words: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
+        """The k chunks that match `words` best: (id, keyword score), best first."""
+        ...
+
+
+class SqliteIndex:
+    def __init__(self) -> None:
+        self._tables: set[int] = set()
+
+    async def _table(self, session: AsyncSession, width: int) -> str:
+        name = f"chunk_vectors_{int(width)}"
+        if width not in self._tables:
+            await session.execute(
+                text(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING vec0("
+                    "chunk_id integer primary key, vector_store_id text partition key, "
+                    f"embedding float[{int(width)}] distance_metric=cosine)"
+                )
+            )
+            self._tables.add(width)
+        return name
+
+    async def insert(self, session, store_id, rows) -> None:
+        if not rows:
+            return
+        table = await self._table(session, len(rows[0][2]))
+        await session.execute(
+            text(f"INSERT INTO {table}(chunk_id, vector_store_id, embedding) VALUES (:i, :s, :v)"),
+            [{"i": i, "s": store_id, "v": _blob(vector)} for i, _, vector in rows],
+        )
+        await session.execute(
+            text("INSERT INTO chunk_fts(rowid, text) VALUES (:i, :t)"),
+            [{"i": i, "t": body} for i, body, _ in rows],
+        )
+
+    async def delete(self, session, chunks) -> None:
+        if not chunks:
+            return
+        await session.execute(
+            text("INSERT INTO chunk_fts(chunk_fts, rowid, text) VALUES ('delete', :i, :t)"),
+            [{"i": i, "t": body} for i, body in chunks],
+        )
+        tables = await session.scalars(
+            text("SELECT name FROM sqlite_master WHERE name GLOB 'chunk_vectors_[0-9]*' "
+                 "AND type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")
+        )  # fmt: skip
+        for table in list(tables):
+            await session.execute(
+                text(f"DELETE FROM {table} WHERE chunk_id = :i"), [{"i": i} for i, _ in chunks]
+            )
+
+    async def nearest(self, session, store_id, vector, k) -> list[tuple[int, float]]:
+        table = await self._table(session, len(vector))
+        rows = await session.execute(
+            text(
+                f"SELECT chunk_id, distance FROM {table} WHERE embedding MATCH :v AND k = :k "
+                "AND vector_store_id = :s ORDER BY distance"
+            ),
+            {"v": _blob(vector), "k": k, "s": store_id},
+        )
+        return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
+
+    async def matching(self, session, store_id, words, k) -> list[tuple[int, float]]:
+        if not words:
+            return []
+        query = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        rows = await session.execute(
+            text(
+                "SELECT chunk_fts.rowid, bm25(chunk_fts) AS rank FROM chunk_fts "
+                "JOIN chunks ON chunks.id = chunk_fts.rowid "
+                "WHERE chunk_fts MATCH :q AND chunks.vector_store_id = :s "
+                "ORDER BY rank LIMIT :k"
+            ),
+            {"q": query, "s": store_id, "k": k},
+        )
+        # bm25() is lower for better matches.
+        return [(chunk_id, -rank) for chunk_id, rank in rows]
+
+
+class PgKeywords:
+    """Keyword search over the generated `tsvector` column (both PostgreSQL indexes)."""
+
+    async def matching(self, session, store_id, words, k) -> list[tuple[int, float]]:
+        if not words:
+            return []
+        query = " | ".join("'" + word.replace("'", "''") + "'" for word in words)
+        rows = await session.execute(
+            text(
+                "SELECT id, ts_rank_cd(tsv, q) AS rank FROM chunks, "
+                "to_tsquery('simple', :q) AS q "
+                "WHERE vector_store_id = :s AND tsv @@ q ORDER BY rank DESC LIMIT :k"
+            ),
+            {"q": query, "s": store_id, "k": k},
+        )
+        return [(chunk_id, float(rank)) for chunk_id, rank in rows]
+
+
+class PgVectorIndex(PgKeywords):
+    def __init__(self) -> None:
+        self._tables: set[int] = set()
+
+    async def _table(self, session: AsyncSession, width: int) -> str:
+        name = f"chunk_vectors_{int(width)}"
+        if width not in self._tables:
+            await session.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {name} (chunk_id bigint PRIMARY KEY "
+                    "REFERENCES chunks(id) ON DELETE CASCADE, vector_store_id varchar(64) "
+                    f'COLLATE "C" NOT NULL, embedding vector({int(width)}) NOT NULL)'
+                )
+            )
+            await session.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS {name}_hnsw ON {name} "
+                    "USING hnsw (embedding vector_cosine_ops)"
+                )
+            )
+            await session.execute(
+                text(f"CREATE INDEX IF NOT EXISTS {name}_store ON {name} (vector_store_id)")
+            )
+            self._tables.add(width)
+        return name
+
+    async def insert(self, session, store_id, rows) -> None:
+        if not rows:
+            return
+        table = await self._table(session, len(rows[0][2]))
+        await session.execute(
+            text(
+                f"INSERT INTO {table}(chunk_id, vector_store_id, embedding) "
+                "VALUES (:i, :s, CAST(:v AS vector))"
+            ),
+            [{"i": i, "s": store_id, "v": _literal(vector)} for i, _, vector in rows],
+        )
+
+    async def delete(self, session, chunks) -> None:
+        """The vectors go with their chunk rows (ON DELETE CASCADE)."""
+
+    async def nearest(self, session, store_id, vector, k) -> list[tuple[int, float]]:
+        table = await self._table(session, len(vector))
+        # HNSW filters after it searches: look wider so that one store's chunks still fill k.
+        await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(100, 4 * int(k))}"))
+        rows = await session.execute(
+            text(
+                f"SELECT chunk_id, embedding <=> CAST(:v AS vector) AS distance FROM {table} "
+                "WHERE vector_store_id = :s ORDER BY distance LIMIT :k"
+            ),
+            {"v": _literal(vector), "s": store_id, "k": k},
+        )
+        return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in rows]
+
+
+class PgExactIndex(PgKeywords):
+    async def insert(self, session, store_id, rows) -> None:
+        for chunk_id, _, vector in rows:
+            await session.execute(
+                text("UPDATE chunks SET embedding = :v WHERE id = :i"),
+                {"v": _blob(vector), "i": chunk_id},
+            )
+
+    async def delete(self, session, chunks) -> None:
+        """The vectors are part of the chunk rows."""
+
+    async def nearest(self, session, store_id, vector, k) -> list[tuple[int, float]]:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT id, embedding FROM chunks WHERE vector_store_id = :s "
+                    "AND embedding IS NOT NULL"
+                ),
+                {"s": store_id},
+            )
+        ).all()
+        if not rows:
+            return []
+        ids = np.array([row[0] for row in rows])
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(
+            len(rows), -1
+        )
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+        similarity = matrix @ query / np.where(norms == 0, 1.0, norms)
+        best = np.argsort(-similarity)[:k]
+        return [(int(ids[i]), float(similarity[i])) for i in best]
+
+
+async def make_index(db: Database) -> ChunkIndex:
+    if db.is_sqlite:
+        return SqliteIndex()
+    async with db.read() as session:
+        has_vector = await session.scalar(
+            text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+        )
+    return PgVectorIndex() if has_vector else PgExactIndex()

@@ -1,0 +1,115 @@
+"""Searching vector stores: dense and keyword candidates, fused, filtered, scored 0..1.
+
+Each query asks every store's index for its nearest chunks and its best keyword matches.
+The two rankings are fused by reciprocal rank (RRF); a chunk's score is its fused value over
+the best a chunk could get (first in both lists), so 1.0 means "first in both" and the
+scale is the same for every query. With the ranker `none` there is no fusion: the score is
+the dense similarity alone. Several queries: a chunk keeps its best score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline.backends.embeddings import Embedder
+from threadline.files.models import File
+from threadline.vector_stores.filters import matches
+from threadline.vector_stores.index import ChunkIndex, keywords
+from threadline.vector_stores.models import Chunk, VectorStore, VectorStoreFile
+
+RRF_K = 60
+# How many candidates each index offers per query, at the least.
+CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    attributes: dict[str, Any] | None
+
+
+def rewrite(query: str) -> str:
+    """A query as a search wants it: its content words. (The hosted API asked a model; a
+    deterministic rewrite keeps searches repeatable and needs no model call.)"""
+    words = keywords(query)
+    return " ".join(words) if words else query.strip()
+
+
+async def search(
+    session: AsyncSession,
+    index: ChunkIndex,
+    embedder: Embedder,
+    stores: Sequence[VectorStore],
+    queries: Sequence[str],
+    *,
+    max_results: int,
+    filters: Any = None,
+    ranker: str = "auto",
+    score_threshold: float = 0.0,
+) -> list[Hit]:
+    files = await _searchable_files(session, [s.id for s in stores], filters)
+    if not files or not queries:
+        return []
+    depth = max(CANDIDATES, 4 * max_results)
+    best: dict[int, float] = {}
+    for query in queries:
+        vector = await embedder.query(query)
+        for store in stores:
+            dense = await index.nearest(session, store.id, vector, depth)
+            if ranker == "none":
+                scored = {chunk: max(0.0, similarity) for chunk, similarity in dense}
+            else:
+                matched = await index.matching(session, store.id, keywords(query), depth)
+                scored = _fuse(dense, matched)
+            for chunk_id, score in scored.items():
+                if score > best.get(chunk_id, -1.0):
+                    best[chunk_id] = score
+    if not best:
+        return []
+    rows = await session.execute(
+        select(Chunk.id, Chunk.file_id, Chunk.text).where(Chunk.id.in_(list(best)))
+    )
+    hits = [
+        Hit(chunk_id, file_id, files[file_id][0], best[chunk_id], body, files[file_id][1])
+        for chunk_id, file_id, body in rows
+        if file_id in files and best[chunk_id] >= score_threshold
+    ]
+    hits.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+    return hits[:max_results]
+
+
+def _fuse(dense: list[tuple[int, float]], matched: list[tuple[int, float]]) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking in (dense, matched):
+        for rank, (chunk_id, _) in enumerate(ranking, 1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    top = 2.0 / (RRF_K + 1)
+    return {chunk_id: value / top for chunk_id, value in fused.items()}
+
+
+async def _searchable_files(
+    session: AsyncSession, store_ids: Sequence[str], filters: Any
+) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """file id -> (filename, attributes) for the completed files that pass `filters`."""
+    rows = await session.execute(
+        select(VectorStoreFile.id, VectorStoreFile.attributes, File.filename)
+        .join(File, File.id == VectorStoreFile.id)
+        .where(
+            VectorStoreFile.vector_store_id.in_(list(store_ids)),
+            VectorStoreFile.status == "completed",
+        )
+    )
+    return {
+        file_id: (filename, attributes)
+        for file_id, attributes, filename in rows
+        if filters is None or matches(filters, attributes or {})
+    }

@@ -75,7 +75,7 @@ def own_database(backend: str, data_dir: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
     else:
-        with fresh_database() as url:
+        with fresh_database(with_pgvector=backend == "pgvector") as url:
             yield url
 
 
@@ -137,3 +137,20 @@ def http(server: Server, api_key: str) -> Iterator[httpx.Client]:
         timeout=30,
     ) as raw:
         yield raw
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "pgvector"])
+def vs_server(
+    request: pytest.FixtureRequest, llm: ScriptedBackend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server for file search, on each index: SQLite (sqlite-vec and FTS5), the PostgreSQL
+    service (no pgvector: exact search) and PostgreSQL 16 with pgvector (HNSW)."""
+    data_dir = tmp_path_factory.mktemp(f"vectors-{request.param}")
+    with own_database(request.param, data_dir) as url:
+        server = Server(
+            database_url=url,
+            data_dir=data_dir,
+            env={"THREADLINE_LLM_BASE_URL": llm.base_url, **ENGINE_ENV},
+        ).start()
+        yield server
+        server.stop()

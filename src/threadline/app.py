@@ -25,6 +25,7 @@ from threadline.http.limits import BodyLimit
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
 from threadline.threads.router import router as threads_router
+from threadline.tools.file_search import FileSearch
 from threadline.vector_stores import service as vector_stores_service
 from threadline.vector_stores.index import ChunkIndex, make_index
 from threadline.vector_stores.ingestion.worker import IngestionWorker
@@ -60,17 +61,6 @@ def create_app(
         app.state.db = db
         app.state.storage = storage
         app.state.authenticator = Authenticator(db)
-        engine = Engine(
-            db,
-            storage,
-            build_registry(settings),
-            ExecutorSettings(
-                max_attempts=settings.llm_max_attempts,
-                retry_base_delay=settings.llm_retry_base_delay,
-            ),
-            max_concurrency=settings.max_concurrent_runs,
-        )
-        app.state.engine = engine
         embedder = build_embedder(settings)
         index = await make_index(db)
         ingestion = IngestionWorker(
@@ -81,6 +71,18 @@ def create_app(
             settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
         )
         app.state.embedder, app.state.chunk_index, app.state.ingestion = embedder, index, ingestion
+        engine = Engine(
+            db,
+            storage,
+            build_registry(settings),
+            FileSearch(db, index, embedder),
+            ExecutorSettings(
+                max_attempts=settings.llm_max_attempts,
+                retry_base_delay=settings.llm_retry_base_delay,
+            ),
+            max_concurrency=settings.max_concurrent_runs,
+        )
+        app.state.engine = engine
         await ingestion.start()
         await engine.start()
         reaper = asyncio.create_task(_reap_forever(db, storage, index))

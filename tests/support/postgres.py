@@ -1,17 +1,21 @@
 """A real PostgreSQL for the tests: the CI service on 127.0.0.1:5432, or `pgserver` locally.
 
 In CI (`CI=true`) the service must be there: its absence fails the run, never skips it.
+The service has no pgvector; tests of the pgvector index use pgserver's PostgreSQL 16,
+which ships it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -36,35 +40,41 @@ async def _admin(dsn: str, statement: str, host: str | None = None) -> None:
         await connection.close()
 
 
-@contextmanager
-def postgres_server() -> Iterator[tuple[str, str | None]]:
-    """(dsn without database, unix socket dir or None) of a running PostgreSQL."""
-    if asyncio.run(_can_connect(SERVICE_DSN)):
-        yield SERVICE_DSN, None
-        return
-    if os.environ.get("CI") == "true":
+_embedded: Any = None
+
+
+def _pgserver() -> tuple[str, str]:
+    """A PostgreSQL 16 with pgvector from the `pgserver` package, started once per process."""
+    global _embedded
+    if _embedded is None:
+        import pgserver
+
+        directory = Path(tempfile.mkdtemp(prefix="threadline-pg-"))
+        _embedded = pgserver.get_server(directory, cleanup_mode="stop")
+        atexit.register(_embedded.cleanup)
+    return "postgresql://postgres@", str(_embedded.get_postmaster_info().socket_dir)
+
+
+def postgres_server(with_pgvector: bool = False) -> tuple[str, str | None]:
+    """(dsn without database, unix socket dir or None) of a running PostgreSQL: the service
+    at 127.0.0.1:5432 when it answers, else (or when pgvector is wanted) pgserver's."""
+    if not with_pgvector and asyncio.run(_can_connect(SERVICE_DSN)):
+        return SERVICE_DSN, None
+    if not with_pgvector and os.environ.get("CI") == "true":
         raise RuntimeError(f"CI: PostgreSQL is not reachable at {SERVICE_DSN}")
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="threadline-pg-") as tmp:
-        server = pgserver.get_server(Path(tmp), cleanup_mode="stop")
-        socket_dir = str(server.get_postmaster_info().socket_dir)
-        try:
-            yield "postgresql://postgres@", socket_dir
-        finally:
-            server.cleanup()
+    return _pgserver()
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database(with_pgvector: bool = False) -> Iterator[str]:
     """A new, empty database; yields its SQLAlchemy (asyncpg) URL and drops it afterwards."""
     name = f"threadline_test_{secrets.token_hex(4)}"
-    with postgres_server() as (dsn, socket_dir):
-        asyncio.run(_admin(dsn, f'CREATE DATABASE "{name}"', socket_dir))
-        url = f"{dsn.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-        if socket_dir:
-            url += f"?host={socket_dir}"
-        try:
-            yield url
-        finally:
-            asyncio.run(_admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', socket_dir))
+    dsn, socket_dir = postgres_server(with_pgvector)
+    asyncio.run(_admin(dsn, f'CREATE DATABASE "{name}"', socket_dir))
+    url = f"{dsn.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    if socket_dir:
+        url += f"?host={socket_dir}"
+    try:
+        yield url
+    finally:
+        asyncio.run(_admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', socket_dir))

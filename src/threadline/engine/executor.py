@@ -29,10 +29,11 @@ from threadline.engine import truncation
 from threadline.engine.emitter import Emitter
 from threadline.engine.prompt import ImageReader, system_message, thread_items
 from threadline.engine.store import RunStore
-from threadline.engine.tokens import estimate_messages, estimate_tools
+from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
 from threadline.runs.lifecycle import IllegalTransition
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message
+from threadline.tools import file_search
 
 log = logging.getLogger("threadline.engine")
 
@@ -100,6 +101,9 @@ class Execution:
         usage = run.usage or {}
         self.used = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
         self._writing: asyncio.Future[None] | None = None
+        # What the run's searches found, in marker order; and where it may search.
+        self.sources: list[file_search.Source] = []
+        self.store_ids: list[str] = []
 
     # -- events ---------------------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class Execution:
             self.run.status = "in_progress"
             self.run.started_at = self.run.started_at or now()
             await self.emit(("thread.run.in_progress", self.run))
+            self.store_ids, self.sources = await self.executor.store.search_context(self.run)
             while not await self.turn():
                 pass
         except IllegalTransition:
@@ -175,11 +180,17 @@ class Execution:
         self.run.usage = self.used.as_dict()
 
         calls = [turn.calls[index] for index in sorted(turn.calls)]
-        if calls:
-            if run.parallel_tool_calls is False:
-                calls = calls[:1]
-            await self.require_action(calls, usage)
+        if run.parallel_tool_calls is False:
+            calls = calls[:1]
+        functions = [call for call in calls if not self.executor.runs_itself(call.name, run)]
+        searches = [call for call in calls if call not in functions]
+        if searches:
+            await self.search(searches, Usage() if functions else usage)
+        if functions:
+            await self.require_action(functions, usage)
             return True
+        if searches:
+            return False  # the model answers with what it found
         capped = run.max_completion_tokens is not None and request.max_tokens is not None
         if turn.finish and turn.finish.reason == "length" and capped:
             await self.close_message(usage, turn.text, incomplete="max_tokens")
@@ -210,7 +221,9 @@ class Execution:
             if remaining < budget:
                 budget, prompt_limited = remaining, True
         messages, steps = await self.executor.store.history(run.thread_id)
-        items = await thread_items(messages, steps, self.executor.read_image)
+        # Search results may fill about a third of the context.
+        search_chars = route.context_window * CHARS_PER_TOKEN // 3
+        items = await thread_items(messages, steps, self.executor.read_image, search_chars)
         kept = truncation.apply(items, run.truncation_strategy, budget)
         if kept is None:
             if prompt_limited:
@@ -299,6 +312,8 @@ class Execution:
         call.arguments += chunk.arguments
         if not call.name:
             return  # forward a call once its name is known
+        if self.executor.runs_itself(call.name, self.run):
+            return  # recorded as its own kind of call once it has run
         if self.message is not None and self.message.status == "in_progress":
             # Text came first: that message is done once the model turns to tools.
             await self.close_message(Usage(), turn.text, closing_for_tools=True)
@@ -395,7 +410,10 @@ class Execution:
         assert message is not None and step is not None
         if message.status != "in_progress":
             return
-        message.content = [{"type": "text", "text": {"value": text, "annotations": []}}]
+        annotations: list[dict[str, Any]] = []
+        if self.sources and not closing_for_tools:
+            text, annotations = file_search.annotate(text, self.sources)
+        message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
         stamp = now()
         if incomplete:
             message.status, message.incomplete_at = "incomplete", stamp
@@ -415,6 +433,27 @@ class Execution:
             ("thread.run.step.created", self.tool_step),
             ("thread.run.step.in_progress", self.tool_step),
         )
+
+    async def search(self, calls: list[_Call], usage: Usage) -> None:
+        """Run the model's searches and record them as one completed tool-call step."""
+        if self.message is not None and self.message.status == "in_progress":
+            await self.close_message(Usage(), self.streamed_text, closing_for_tools=True)
+        step = self.new_step({"type": "tool_calls", "tool_calls": []})
+        await self.emit(("thread.run.step.created", step), ("thread.run.step.in_progress", step))
+        options = next(
+            (t.get("file_search") or {} for t in self.run.tools if t["type"] == "file_search"), {}
+        )
+        details = []
+        for call in calls:
+            ranking, hits = await self.executor.file_search.run(
+                self.store_ids, options, file_search.query_of(call.arguments)
+            )
+            details.append(file_search.call_details(call.id, ranking, hits))
+            self.sources += [file_search.Source(hit.file_id, hit.filename) for hit in hits]
+        step.step_details = {"type": "tool_calls", "tool_calls": details}
+        step.status, step.completed_at = "completed", now()
+        step.usage = usage.as_dict()
+        await self.emit(("thread.run.step.completed", step))
 
     async def require_action(self, calls: list[_Call], usage: Usage) -> None:
         if self.tool_step is None:
@@ -526,13 +565,19 @@ class RunExecutor:
         emitter: Emitter,
         registry: ModelRegistry,
         read_image: ImageReader,
+        file_searcher: file_search.FileSearch,
         settings: ExecutorSettings | None = None,
     ) -> None:
         self.store = store
         self.emitter = emitter
         self.registry = registry
         self.read_image = read_image
+        self.file_search = file_searcher
         self.settings = settings or ExecutorSettings()
+
+    def runs_itself(self, name: str, run: Run) -> bool:
+        """Whether a call the model makes is one of the tools Threadline runs."""
+        return name == file_search.NAME and any(t["type"] == "file_search" for t in run.tools)
 
     def chat_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The run's tools as chat-completion tools."""
@@ -543,11 +588,16 @@ class RunExecutor:
                     key: value for key, value in tool["function"].items() if value is not None
                 }
                 chat.append({"type": "function", "function": function})
+            elif tool["type"] == "file_search":
+                chat.append(file_search.CHAT_TOOL)
         return chat
 
     def chat_tool_choice(self, tool_choice: Any) -> Any:
         """The run's `tool_choice` as chat completions take it: a named function, or a mode.
-        Naming a tool that is not a function leaves the choice to the model."""
+        `file_search` names its function; a tool Threadline does not run yet is left to the
+        model's choice."""
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == "file_search":
+            return {"type": "function", "function": {"name": file_search.NAME}}
         if isinstance(tool_choice, dict) and tool_choice.get("type") != "function":
             return "auto"
         return tool_choice

@@ -16,6 +16,7 @@ from typing import Any
 from threadline.engine.tokens import estimate_message
 from threadline.runs.models import RunStep
 from threadline.threads.models import Message
+from threadline.tools import file_search
 
 # Reads a file's bytes and name for an `image_file` part; None when it is gone.
 ImageReader = Callable[[str], Awaitable[tuple[bytes, str] | None]]
@@ -64,8 +65,21 @@ async def _content(message: Message, read_image: ImageReader) -> str | list[dict
     return parts
 
 
-def _tool_item(step: RunStep) -> Item | None:
-    calls = [c for c in step.step_details.get("tool_calls", []) if c.get("type") == "function"]
+def _tool_item(step: RunStep, first_source: int, limit_chars: int) -> Item | None:
+    """A tool-call step as the assistant's calls and their outputs. File searches get the
+    results they found, numbered for citing from `first_source` on."""
+    calls = []
+    outputs = []
+    for call in step.step_details.get("tool_calls", []):
+        if call.get("type") == "function":
+            function = call["function"]
+            calls.append((call["id"], function["name"], function["arguments"]))
+            outputs.append(function["output"] or "")
+        elif call.get("type") == "file_search":
+            results = call["file_search"].get("results", [])
+            calls.append((call["id"], file_search.NAME, "{}"))
+            outputs.append(file_search.results_text(results, first_source, limit_chars))
+            first_source += len(results)
     if not calls:
         return None
     messages: list[dict[str, Any]] = [
@@ -73,33 +87,39 @@ def _tool_item(step: RunStep) -> Item | None:
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {
-                        "name": call["function"]["name"],
-                        "arguments": call["function"]["arguments"],
-                    },
-                }
-                for call in calls
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+                for call_id, name, args in calls
             ],
         }
     ]
     messages += [
-        {"role": "tool", "tool_call_id": call["id"], "content": call["function"]["output"] or ""}
-        for call in calls
+        {"role": "tool", "tool_call_id": call_id, "content": output}
+        for (call_id, _, _), output in zip(calls, outputs, strict=True)
     ]
     return Item(messages, is_message=False)
 
 
+def _found(step: RunStep) -> int:
+    return sum(
+        len(call["file_search"].get("results", []))
+        for call in step.step_details.get("tool_calls", [])
+        if call.get("type") == "file_search"
+    )
+
+
 async def thread_items(
-    messages: list[Message], steps: list[RunStep], read_image: ImageReader
+    messages: list[Message],
+    steps: list[RunStep],
+    read_image: ImageReader,
+    search_chars: int = 6000,
 ) -> list[Item]:
-    """Messages and tool-call steps, interleaved in the order they happened."""
+    """Messages and tool-call steps, interleaved in the order they happened. Search
+    results are numbered per run, as the run's citations count them."""
     entries: list[tuple[str, Message | RunStep]] = [(_order_key(m.id), m) for m in messages]
     entries += [(_order_key(s.id), s) for s in steps]
     entries.sort(key=lambda entry: entry[0])
     items: list[Item] = []
+    found_in_run: dict[str, int] = {}
     for _, entry in entries:
         if isinstance(entry, Message):
             if entry.status == "in_progress":
@@ -109,7 +129,9 @@ async def thread_items(
                 continue
             items.append(Item([{"role": entry.role, "content": content}], is_message=True))
         else:
-            item = _tool_item(entry)
+            first = found_in_run.get(entry.run_id, 0)
+            item = _tool_item(entry, first, search_chars)
+            found_in_run[entry.run_id] = first + _found(entry)
             if item is not None:
                 items.append(item)
     return items

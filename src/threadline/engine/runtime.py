@@ -21,6 +21,7 @@ from threadline.engine.store import RunStore
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
 from threadline.runs.models import Run
+from threadline.tools.file_search import FileSearch
 
 log = logging.getLogger("threadline.engine")
 
@@ -34,6 +35,7 @@ class Engine:
         db: Database,
         storage: FileStorage,
         registry: ModelRegistry,
+        file_searcher: FileSearch,
         settings: ExecutorSettings | None = None,
         max_concurrency: int = 256,
         bus: EventBus | None = None,
@@ -44,7 +46,9 @@ class Engine:
         self.bus = bus or InProcessBus()
         self.store = RunStore(db)
         self.emitter = Emitter(self.store, self.bus)
-        self.executor = RunExecutor(self.store, self.emitter, registry, self.read_image, settings)
+        self.executor = RunExecutor(
+            self.store, self.emitter, registry, self.read_image, file_searcher, settings
+        )
         self.dispatcher = InProcessDispatcher(
             self.executor.execute, self.executor.finish_cancel, max_concurrency
         )

@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from threadline.assistants.models import Assistant
 from threadline.db.engine import Database
 from threadline.runs import lifecycle
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message, Thread
+from threadline.tools import file_search
 
 RUN_FIELDS = (
     "required_action",
@@ -114,6 +116,32 @@ class RunStore:
                 .order_by(RunStep.created_at, RunStep.id)
             )
             return list(messages), list(steps)
+
+    async def search_context(self, run: Run) -> tuple[list[str], list[file_search.Source]]:
+        """Where the run may search (its assistant's and thread's vector stores), and what
+        its earlier searches found, in citation-marker order."""
+        async with self.db.read() as session:
+            assistant = await session.get(Assistant, run.assistant_id)
+            thread = await session.get(Thread, run.thread_id)
+            steps = await session.scalars(
+                select(RunStep)
+                .where(RunStep.run_id == run.id, RunStep.type == "tool_calls")
+                .order_by(RunStep.created_at, RunStep.id)
+            )
+            sources = [
+                file_search.Source(result["file_id"], result["file_name"])
+                for step in steps
+                for call in step.step_details.get("tool_calls", [])
+                if call.get("type") == "file_search"
+                for result in call["file_search"].get("results", [])
+            ]
+        store_ids: list[str] = []
+        for owner in (assistant, thread):
+            resources = (owner.tool_resources if owner else None) or {}
+            for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []:
+                if store_id not in store_ids:
+                    store_ids.append(store_id)
+        return store_ids, sources
 
     async def open_steps(self, run_id: str) -> list[RunStep]:
         async with self.db.read() as session:

@@ -32,6 +32,8 @@ log = logging.getLogger("threadline.ingestion")
 _workers: set[IngestionWorker] = set()
 # Other processes may add files too: look for waiting files this often regardless.
 SCAN_SECONDS = 2.0
+# Chunks embedded at a time; a cancel is noticed between batches.
+EMBED_BATCH = 8
 
 
 def wake() -> None:
@@ -133,8 +135,14 @@ class IngestionWorker:
         chunks = await asyncio.to_thread(
             chunk_text, text, static["max_chunk_size_tokens"], static["chunk_overlap_tokens"]
         )
+        vectors: list[list[float]] = []
         try:
-            vectors = await self.embedder.passages([chunk.text for chunk in chunks])
+            for start in range(0, len(chunks), EMBED_BATCH):
+                # Between batches, give up on a file that was cancelled or removed.
+                if start and not await self._still_wanted(store_id, file_id):
+                    return
+                batch = chunks[start : start + EMBED_BATCH]
+                vectors += await self.embedder.passages([chunk.text for chunk in batch])
         except BackendError as error:
             await self._fail(store_id, file_id, "server_error", error.message)
             return
@@ -198,6 +206,15 @@ class IngestionWorker:
                     .where(VectorStore.id == store_id, VectorStore.dimensions.is_(None))
                     .values(dimensions=width, embedder=self.embedder_name)
                 )
+
+    async def _still_wanted(self, store_id: str, file_id: str) -> bool:
+        async with self.db.read() as session:
+            status = await session.scalar(
+                select(VectorStoreFile.status).where(
+                    VectorStoreFile.vector_store_id == store_id, VectorStoreFile.id == file_id
+                )
+            )
+        return status == "in_progress"
 
     async def _fail(self, store_id: str, file_id: str, code: str, message: str) -> None:
         async with self.db.write() as session:

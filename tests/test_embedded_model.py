@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from openai import OpenAI
 
-from tests.conftest import make_client, own_database
+from tests.conftest import make_client
 from tests.support.server import Server
 from tests.support.sse import frames
 from threadline.backends import packaged_model
@@ -58,14 +58,13 @@ def embedded_server(database_url: str, data_dir: Path, model_file: Path) -> Serv
 
 
 @pytest.fixture(scope="module")
-def model_server(
-    backend: str, model_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(f"embedded-{backend}")
-    with own_database(backend, data_dir) as url:
-        server = embedded_server(url, data_dir, model_file)
-        yield server
-        server.stop()
+def model_server(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server, on SQLite: what these tests show is the model's, whatever the database
+    (every database runs the same flows with the scripted backend elsewhere)."""
+    data_dir = tmp_path_factory.mktemp("embedded")
+    server = embedded_server(f"sqlite+aiosqlite:///{data_dir / 't.db'}", data_dir, model_file)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -220,3 +219,38 @@ def test_twenty_runs_at_once_take_turns(model_file: Path, tmp_path: Path) -> Non
             assert all(answer(client, run.thread_id) for run in runs)
     finally:
         server.stop()
+
+
+def test_file_search_answers_from_the_file(client: OpenAI) -> None:
+    facts = client.files.create(
+        file=(
+            "handbook.md",
+            b"# Office handbook\n\nThe office wifi password is BLUE-HERON-42. "
+            b"The kitchen closes at 6 pm. Parking is on level two.",
+        ),
+        purpose="assistants",
+    )
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        instructions="Answer using the files.",
+        temperature=0.2,
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [facts.id]}]}},
+    )
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "What is the office wifi password?"}]},
+        tool_choice={"type": "file_search"},
+    )
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    search_step = steps.data[0]
+    call = search_step.step_details.tool_calls[0]
+    assert call.type == "file_search"
+    assert [r.file_id for r in call.file_search.results] == [facts.id]
+    message = client.beta.threads.messages.list(run.thread_id).data[0]
+    text = message.content[0].text
+    assert "BLUE-HERON-42" in text.value
+    assert text.annotations and text.annotations[0].file_citation.file_id == facts.id
+    first = text.annotations[0]
+    assert text.value[first.start_index : first.end_index] == first.text

@@ -76,11 +76,10 @@ def test_history_restates_calls_and_results() -> None:
     )  # fmt: skip
     assert history == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": 'Let me call get_weather with {"city": "Rome"}.'},
         {
             "role": "user",
-            "content": "get_weather returned: 18C. Use this result to answer my question.",
+            "content": 'Weather?\n\nget_weather was called with {"city": "Rome"} and returned: '
+            "18C\n\nUse this to answer my question.",
         },
     ]
 

@@ -6,6 +6,7 @@ or by hand to its format's spec (PNG), so no fixtures are stored in the reposito
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -150,7 +151,7 @@ def test_encrypted_pdf() -> None:
     assert "Open secret" in extract_text(make_pdf("Open secret", user_password=""), "e.pdf")
     error = parse_error(make_pdf("Real secret", user_password="hunter2"), "locked.pdf")
     assert error.code == "invalid_file"
-    assert "password" in error.message
+    assert "encrypted with a password" in error.message
 
 
 # --- DOCX ---------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ def test_docx_paragraphs_and_table_cells_in_document_order() -> None:
 
 def test_docx_found_by_content_without_extension() -> None:
     assert "Kourou" in extract_text(make_docx(), "upload")
+    assert "Kourou" in extract_text(make_docx(), "misnamed.doc")
 
 
 @pytest.mark.parametrize(
@@ -234,6 +236,12 @@ def test_html_visible_text_only_with_paragraph_breaks() -> None:
     assert "<" not in text
 
 
+def test_html_survives_malformed_markup() -> None:
+    # Word's HTML export uses conditional sections; broken "<![" must not crash the parser.
+    html = b"<p>Item<![if !supportLists]>: <![endif]>one</p><![ broken > tail <b>bold"
+    assert extract_text(html, "word.html") == "Item: one\n\ntail bold"
+
+
 def test_html_sniffed_without_extension() -> None:
     assert extract_text(HTML, "page") == extract_text(HTML, "page.htm")
 
@@ -279,6 +287,13 @@ def test_csv_other_delimiters() -> None:
     assert extract_text(b"name;age\nAda;36\n", "s.csv") == "name: Ada; age: 36"
     assert extract_text(b"name\tage\nAda\t36\n", "t.tsv") == "name: Ada; age: 36"
     assert extract_text(b"a,b\n1,2,3\n", "extra.csv") == "a: 1; b: 2; column 3: 3"
+
+
+def test_csv_semicolons_with_decimal_commas() -> None:
+    data = b"name;price;note\nwidget;1,50;small, blue\ngadget;2,75;big\n"
+    assert extract_text(data, "eu.csv") == (
+        "name: widget; price: 1,50; note: small, blue\nname: gadget; price: 2,75; note: big"
+    )
 
 
 def test_csv_unterminated_quote_is_invalid() -> None:
@@ -333,6 +348,14 @@ def test_utf16_with_bom() -> None:
 def test_legacy_8bit_text() -> None:
     data = "Résumé: “quoted” \u2013 naïve".encode("cp1252")
     assert extract_text(data, "old.txt") == "Résumé: “quoted” \u2013 naïve"
+
+
+def test_utf8_with_a_few_bad_bytes_stays_utf8() -> None:
+    good = "Grüße aus Köln, déjà vu. " * 20
+    text = extract_text(good.encode() + b"\xff stray byte", "mixed.txt")
+    assert text.startswith(good.strip()) and text.endswith("\ufffd stray byte")
+    # Cut off in the middle of its last character (an upload split at a byte boundary).
+    assert extract_text("naïve café".encode()[:-1], "cut.txt") == "naïve caf"
 
 
 def test_unknown_extension_text_is_plain_text() -> None:
@@ -409,6 +432,33 @@ def test_megabytes_of_input_are_quick() -> None:
     assert len(data) > 2_000_000 and len(html_text) == len(text)
     assert len(chunks) > 1000
     assert elapsed < 20, elapsed  # a few seconds here; generous for slow CI machines
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"a" + b" " * 300_000 + b"x", "spaces.txt"),  # trailing-space stripping
+        (b"# " + b" #" * 50_000 + b"x", "heading.md"),
+        (b"[" * 100_000 + b"![" * 100_000 + b"[a](" * 50_000, "brackets.md"),
+        (b"**a " * 50_000 + b"`" * 100_000, "stars.md"),
+        (b"- " * 100_000 + b"x\n" + b"|" + b"-|" * 100_000 + b"x", "rules.md"),
+        (b"a,b\n" + b',"' * 300_000, "quotes.csv"),  # csv.Sniffer would take minutes
+        (b"<p>" + b" " * 300_000 + b"<![" * 50_000, "spaces.html"),
+    ],
+)
+def test_hostile_inputs_take_linear_time(data: bytes, name: str) -> None:
+    started = time.perf_counter()
+    with contextlib.suppress(ParseError):
+        extract_text(data, name)
+    assert time.perf_counter() - started < 5
+
+
+def test_chunking_hostile_inputs_take_linear_time() -> None:
+    started = time.perf_counter()
+    for text in ["a " * 10 + " " * 2_000_000 + "end", "x" * 1_000_000, ".,;" * 300_000]:
+        chunks = chunk_text(text, 100, 50)
+        assert all(c.tokens <= 100 for c in chunks)
+    assert time.perf_counter() - started < 10
 
 
 # --- Chunking -----------------------------------------------------------------------------
@@ -536,6 +586,8 @@ def test_count_tokens_approximation() -> None:
     assert count_tokens("hello world") == 2
     assert count_tokens("Hello, world!") == 4
     assert count_tokens("internationalization") == 5  # 4 + 4 + 4 + 4 + "tion"
+    assert count_tokens("2024-01-15") == 6  # 202 4 - 01 - 15
+    assert count_tokens("user42") == 2
     assert count_tokens("東京です。") == 5  # a CJK character each, and the full stop
     assert count_tokens('He said: "no."') == 6  # He, said, :, ", no, ."
     # Roughly OpenAI's rate for English prose (about 4 characters a token), erring high.

@@ -123,36 +123,38 @@ def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> di
 
 
 def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat messages as a small model follows them best: its calls said in words, and
-    their results restated in a user turn that asks for the answer."""
-    names: dict[str, str] = {}
+    """Chat messages as a small model follows them best: each call and its result restated
+    in words within the user's turn, which then asks for the answer. (Given its own call as
+    an assistant turn, a 0.5B model tends to repeat it instead of answering.)"""
+    calls: dict[str, tuple[str, str]] = {}
     out: list[dict[str, Any]] = []
     for message in messages:
         if message.get("tool_calls"):
-            said = []
             for call in message["tool_calls"]:
                 function = call["function"]
-                names[call["id"]] = function["name"]
-                said.append(f"Let me call {function['name']} with {function['arguments'] or '{}'}.")
-            out.append({"role": "assistant", "content": " ".join(said)})
+                calls[call["id"]] = (function["name"], function["arguments"] or "{}")
         elif message.get("role") == "tool":
-            name = names.get(message.get("tool_call_id", ""), "The function")
-            result = f"{name} returned: {message.get('content', '')}."
-            if out and out[-1].get("results"):
+            name, arguments = calls.get(message.get("tool_call_id", ""), ("A function", "{}"))
+            result = (
+                f"{name} was called with {arguments} and returned: {message.get('content', '')}"
+            )
+            if out and out[-1].get("results") is not None:
                 out[-1]["results"].append(result)
             else:
                 out.append({"role": "user", "results": [result]})
         else:
             out.append(_text_only(message))
-    return [
-        {
-            "role": "user",
-            "content": " ".join(m["results"]) + " Use this result to answer my question.",
-        }
-        if "results" in m
-        else m
-        for m in out
-    ]
+    merged: list[dict[str, Any]] = []
+    for message in out:
+        if message.get("results") is None:
+            merged.append(message)
+            continue
+        text = "\n\n".join(message["results"]) + "\n\nUse this to answer my question."
+        if merged and merged[-1]["role"] == "user":
+            merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n\n{text}"}
+        else:
+            merged.append({"role": "user", "content": text})
+    return merged
 
 
 def _text_only(message: dict[str, Any]) -> dict[str, Any]:

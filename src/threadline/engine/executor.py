@@ -363,6 +363,7 @@ class Execution:
             completed_at=None,
             metadata_={},
             usage=None,
+            inputs=None,
         )
 
     async def open_message(self) -> None:
@@ -451,6 +452,7 @@ class Execution:
             details.append(file_search.call_details(call.id, ranking, hits))
             self.sources += [file_search.Source(hit.file_id, hit.filename) for hit in hits]
         step.step_details = {"type": "tool_calls", "tool_calls": details}
+        step.inputs = {call.id: call.arguments for call in calls}
         step.status, step.completed_at = "completed", now()
         step.usage = usage.as_dict()
         await self.emit(("thread.run.step.completed", step))

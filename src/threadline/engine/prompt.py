@@ -77,7 +77,8 @@ def _tool_item(step: RunStep, first_source: int, limit_chars: int) -> Item | Non
             outputs.append(function["output"] or "")
         elif call.get("type") == "file_search":
             results = call["file_search"].get("results", [])
-            calls.append((call["id"], file_search.NAME, "{}"))
+            arguments = (step.inputs or {}).get(call["id"], "{}")
+            calls.append((call["id"], file_search.NAME, arguments))
             outputs.append(file_search.results_text(results, first_source, limit_chars))
             first_source += len(results)
     if not calls:

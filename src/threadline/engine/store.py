@@ -40,6 +40,7 @@ STEP_FIELDS = (
     "failed_at",
     "completed_at",
     "usage",
+    "inputs",
 )
 MESSAGE_FIELDS = ("status", "content", "completed_at", "incomplete_at", "incomplete_details")
 # Events whose object is already stored as it is (or was written by the service).

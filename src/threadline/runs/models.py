@@ -84,3 +84,6 @@ class RunStep(Base):
     completed_at: Mapped[int | None] = mapped_column(Timestamp)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # The arguments of calls Threadline ran itself (a file search's query), by call id:
+    # not part of the step's wire form, but the model sees them in later prompts.
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -24,18 +24,22 @@ MAX_MAX_TOKENS = 4096
 
 # Hiragana, Katakana, CJK ideographs and Hangul: BPE tokenizers spend about a token a character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_WORD = rf"[^\W{_CJK}]"  # a letter, digit or underscore outside CJK
+_LETTER = rf"[^\W\d{_CJK}]"  # a word character that is no digit and not CJK
 # One match is one approximate token (with the whitespace after it):
-# - a word, or the rest of a word, of at most 6 letters/digits (common words are one token);
-# - else the next 4 characters of a longer word (rare words, identifiers, numbers, base64);
+# - a word, or the rest of a word, of at most 6 letters (common words are one token);
+# - else the next 4 letters of a longer word (rare words, identifiers);
+# - up to 3 digits (as cl100k and o200k split numbers);
 # - a CJK character;
 # - 1 or 2 punctuation/symbol characters (',', '."', '->' and the like are often one token).
-# So a word of n > 6 characters counts ceil((n - 6) / 4) + 1. Against OpenAI's cl100k/o200k
-# this overcounts English prose by very roughly 10-20%: chunks come out a little smaller than
-# the budget, not larger. Matching depends only on the text from a token's start onwards, so
-# any substring cut on token boundaries counts the same tokens it held in the whole text.
+# Whitespace is free. Measured against cl100k (tiktoken): English prose and Python source
+# come out 7-9% high, French 14% high, German, Chinese, Japanese and CSV-like lines within 8%,
+# pretty-printed JSON 16% low and random base64 45% low.
+# Matching depends only on the text from a token's start onwards, so any substring cut on token
+# boundaries counts the same tokens it held in the whole text.
 # (Whitespace trails rather than leads: a leading \s* would be quadratic on long blank runs.)
-_TOKEN = re.compile(rf"(?:{_WORD}{{1,6}}+(?!{_WORD})|{_WORD}{{4}}|[{_CJK}]|[^\w\s]{{1,2}})\s*")
+_TOKEN = re.compile(
+    rf"(?:{_LETTER}{{1,6}}+(?!{_LETTER})|{_LETTER}{{4}}|\d{{1,3}}|[{_CJK}]|[^\w\s]{{1,2}})\s*"
+)
 _NON_SPACE = re.compile(r"\S")
 
 # Where to cut, best first: paragraph break; line break or sentence end; any whitespace.

@@ -134,18 +134,18 @@ def extract_text(data: bytes, filename: str) -> str:
     if not data:
         raise ParseError("invalid_file", "The file is empty.")
     ext = _extension(filename)
-    if ext in _UNSUPPORTED_EXTS:
-        raise ParseError(
-            "unsupported_file",
-            f"Files of type .{ext} ({_UNSUPPORTED_EXTS[ext]}) are not supported for file search; "
-            f"supported types are {_SUPPORTED}.",
-        )
     kind = _EXT_KINDS.get(ext)
     if kind not in ("pdf", "docx"):
-        # A real PDF or DOCX (or image, archive...) wins over a text-like or missing extension.
+        # A real PDF or DOCX (or image, archive...) wins over any other extension or none.
         sniffed = _sniff(data)
         if sniffed in ("pdf", "docx"):
             kind = sniffed
+        elif ext in _UNSUPPORTED_EXTS:
+            raise ParseError(
+                "unsupported_file",
+                f"Files of type .{ext} ({_UNSUPPORTED_EXTS[ext]}) are not supported for file "
+                f"search; supported types are {_SUPPORTED}.",
+            )
         elif sniffed is not None:
             raise ParseError(
                 "unsupported_file",
@@ -218,8 +218,16 @@ def _decode(data: bytes) -> str:
         )
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        # Only the last character cut off, after real UTF-8 (not just ASCII, which 8-bit is too).
+        if exc.reason == "unexpected end of data" and not data[: exc.start].isascii():
+            return data[: exc.start].decode("utf-8")
+    # UTF-8 with a few bad bytes (a stray Latin-1 byte, a cut-off last character) stays UTF-8:
+    # re-reading it all as 8-bit would garble every accented character that was fine.
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    if bad * 10 <= len(text) - len(text.encode("ascii", errors="ignore")) - bad:
+        return text
     # No charset detector is a dependency. Legacy 8-bit text is most often Windows-1252 (a
     # superset of Latin-1's printable range); Latin-1 decodes the five bytes it leaves undefined.
     try:
@@ -232,7 +240,7 @@ def _looks_like_text(data: bytes) -> bool:
     if b"\x00" in data:
         return False
     controls = len(data.translate(None, _NOT_CONTROL))
-    return controls <= len(data) // 100  # a stray form feed or ^Z is fine; binary is not
+    return controls <= len(data) // 100 + 1  # a stray form feed or ^Z is fine; binary is not
 
 
 def _looks_like_html(text: str) -> bool:
@@ -240,18 +248,17 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html"))
 
 
-_DROP_CHARS: dict[int, None] = dict.fromkeys(
-    [c for c in range(32) if chr(c) not in "\t\n"] + [0x7F, 0xFEFF], None
-)
-_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+# C0 controls but tab and newline (\r and \f are turned into newlines first), DEL, stray BOMs.
+_DROP_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufeff]")  # faster than str.translate
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _tidy(text: str) -> str:
     """Unify line ends, drop control characters and trailing spaces, at most one blank line."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
-    text = text.translate(_DROP_CHARS)
-    text = _TRAILING_SPACE.sub("\n", text)
+    text = _DROP_CHARS.sub("", text)
+    # Not re.sub(r"[ \t]+\n"): that is quadratic on a long run of spaces without a newline.
+    text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -277,7 +284,8 @@ def _pdf_text(data: bytes) -> str:
                 opened = 0
             if not opened:
                 raise ParseError(
-                    "invalid_file", "The PDF is password-protected, so its text cannot be read."
+                    "invalid_file",
+                    "The PDF is encrypted with a password, so its text cannot be read.",
                 )
         pages = list(reader.pages)
     except ParseError:
@@ -339,15 +347,17 @@ def _docx_lines(container: Any) -> Iterator[str]:
 
 # --- Text formats -------------------------------------------------------------------------
 
-_MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_MD_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+|$)(.*?)(?:[ \t]+#+)?[ \t]*$")
-_MD_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_MD_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*(?::?-+:?[ \t]*)?$")
-_MD_QUOTE = re.compile(r"^ {0,3}(?:>[ \t]?)+")
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
-_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_MD_CODE = re.compile(r"(`+)(.+?)\1")
+# Line patterns are used with .match(); bounded and possessive repeats keep every pattern
+# linear on hostile input (long runs of brackets, backticks, stars or spaces).
+_MD_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_MD_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")
+_MD_RULE = re.compile(r" {0,3}([-*_])(?:[ \t]*+\1){2,}+[ \t]*+$")
+_MD_TABLE_RULE = re.compile(r"[ \t]*+\|?(?:[ \t]*+:?-++:?[ \t]*+\|)++[ \t]*+(?::?-++:?[ \t]*+)?$")
+_MD_QUOTE = re.compile(r" {0,3}(?:>[ \t]?)+")
+_MD_IMAGE = re.compile(r"!\[([^\[\]]{0,300})\]\([^()\s]{0,2000}(?:[ \t]++\"[^\"]{0,300}\")?\)")
+_MD_LINK = re.compile(r"\[([^\[\]]{1,300})\]\([^()\s]{0,2000}(?:[ \t]++\"[^\"]{0,300}\")?\)")
+_MD_BOLD = re.compile(r"\*\*(?=[^*\s])([^*]{1,500}?)(?<=\S)\*\*")
+_MD_CODE = re.compile(r"(`{1,3})([^`]{1,1000})\1")
 
 
 def _markdown(text: str) -> str:
@@ -373,8 +383,13 @@ def _markdown(text: str) -> str:
             continue
         heading = _MD_HEADING.match(line)
         if heading:
-            line = heading.group(1)
-        line = _MD_QUOTE.sub("", line)
+            line = line[heading.end() :].strip()
+            closed = line.rstrip("#")  # an optional closing run of hashes, after a space
+            if closed != line and (not closed or closed[-1] in " \t"):
+                line = closed.rstrip()
+        quote = _MD_QUOTE.match(line)
+        if quote:
+            line = line[quote.end() :]
         line = _MD_IMAGE.sub(r"\1", line)
         line = _MD_LINK.sub(r"\1", line)
         line = _MD_BOLD.sub(r"\1", line)
@@ -442,6 +457,13 @@ class _HTMLText(HTMLParser):
                 data = data.lstrip(" ")
         self._emit(data)
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:  # a malformed "<![": browsers skip it as a bogus comment
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
     def _emit(self, text: str) -> None:
         if text:
             self.parts.append(text)
@@ -450,8 +472,11 @@ class _HTMLText(HTMLParser):
 
 def _html(text: str) -> str:
     parser = _HTMLText()
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError as exc:  # how the standard library's parser reports malformed markup
+        raise ParseError("invalid_file", f"The HTML could not be parsed: {_reason(exc)}.") from exc
     return "".join(parser.parts)
 
 
@@ -482,11 +507,7 @@ def _csv(text: str, delimiter: str | None = None) -> str:
 
     The first row is always taken as the header: guessing whether it is one is unreliable.
     """
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:32768], delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
+    delimiter = delimiter or _guess_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     lines: list[str] = []
     try:
@@ -507,6 +528,24 @@ def _csv(text: str, delimiter: str | None = None) -> str:
     if not lines:  # a header alone is still the file's text
         return ", ".join(h for h in header if h)
     return "\n".join(lines)
+
+
+def _guess_delimiter(text: str) -> str:
+    """The candidate the header line has and most of the next lines have as often.
+
+    (csv.Sniffer is quadratic: seconds on 32 KB of quote-heavy data.)
+    """
+    lines = [line for line in text[:65536].split("\n")[:50] if line.strip()]
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for candidate in ",;\t|":
+        header = lines[0].count(candidate)
+        if header:
+            score = (sum(line.count(candidate) == header for line in lines), header)
+            if score > best_score:
+                best, best_score = candidate, score
+    return best
 
 
 _TEXT_CONVERTERS: dict[str, Callable[[str], str]] = {

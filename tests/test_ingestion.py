@@ -19,6 +19,7 @@ import zipfile
 import zlib
 
 import docx
+import fpdf  # dev dependency: writes the test PDFs
 import pytest
 
 from threadline.vector_stores.ingestion.chunk import Chunk, chunk_text, count_tokens
@@ -28,7 +29,6 @@ from threadline.vector_stores.ingestion.parse import ParseError, extract_text
 
 
 def make_pdf(*pages: str, user_password: str | None = None) -> bytes:
-    fpdf = pytest.importorskip("fpdf", reason="fpdf2 (a dev dependency) writes the test PDFs")
     pdf = fpdf.FPDF()
     for text in pages:
         pdf.add_page()

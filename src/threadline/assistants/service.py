@@ -14,7 +14,7 @@ from threadline.assistants.schemas import (
 )
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
-from threadline.http.errors import not_found
+from threadline.db.lookup import owned
 from threadline.tools import resources
 from threadline.tools.schemas import tool_to_wire
 
@@ -24,10 +24,7 @@ DEFAULT_TOP_P = 1.0
 
 
 async def get(session: AsyncSession, project_id: str, assistant_id: str) -> Assistant:
-    row = await session.get(Assistant, assistant_id)
-    if row is None or row.project_id != project_id:
-        raise not_found("assistant", assistant_id)
-    return row
+    return await owned(session, Assistant, assistant_id, "assistant", project_id=project_id)
 
 
 async def create(db: Database, project_id: str, body: CreateAssistantRequest) -> Assistant:

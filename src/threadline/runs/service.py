@@ -18,9 +18,10 @@ from threadline.assistants import service as assistants
 from threadline.assistants.schemas import response_format_to_wire
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
+from threadline.db.lookup import owned
 from threadline.engine.emitter import Emitter
 from threadline.engine.upkeep import expire_overdue
-from threadline.http.errors import APIError, invalid, not_found
+from threadline.http.errors import APIError, invalid
 from threadline.runs import lifecycle
 from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
 from threadline.runs.schemas import (
@@ -42,10 +43,7 @@ RUN_EXPIRY_SECONDS = 600
 
 async def get_run(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
     await get_thread(session, project_id, thread_id)
-    row = await session.get(Run, run_id)
-    if row is None or row.thread_id != thread_id:
-        raise not_found("run", run_id)
-    return row
+    return await owned(session, Run, run_id, "run", thread_id=thread_id)
 
 
 async def retrieve_run(db: Database, project_id: str, thread_id: str, run_id: str) -> Run:
@@ -84,10 +82,7 @@ async def retrieve_step(
 ) -> RunStep:
     async with db.read() as session:
         await get_run(session, project_id, thread_id, run_id)
-        row = await session.get(RunStep, step_id)
-        if row is None or row.run_id != run_id:
-            raise not_found("run step", step_id)
-        return row
+        return await owned(session, RunStep, step_id, "run step", run_id=run_id)
 
 
 # -- creating and steering runs ------------------------------------------------------------

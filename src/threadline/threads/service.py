@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threadline import ids
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
+from threadline.db.lookup import owned
 from threadline.files.service import require_files
-from threadline.http.errors import invalid, not_found
+from threadline.http.errors import invalid
 from threadline.runs.models import ACTIVE_STATUSES, Run
 from threadline.threads.models import Message, Thread
 from threadline.threads.schemas import (
@@ -28,10 +29,7 @@ from threadline.vector_stores import service as vector_stores
 
 
 async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> Thread:
-    row = await session.get(Thread, thread_id)
-    if row is None or row.project_id != project_id:
-        raise not_found("thread", thread_id)
-    return row
+    return await owned(session, Thread, thread_id, "thread", project_id=project_id)
 
 
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
@@ -197,10 +195,7 @@ async def _get_message(
     session: AsyncSession, project_id: str, thread_id: str, message_id: str
 ) -> Message:
     await get_thread(session, project_id, thread_id)
-    row = await session.get(Message, message_id)
-    if row is None or row.thread_id != thread_id:
-        raise not_found("message", message_id)
-    return row
+    return await owned(session, Message, message_id, "message", thread_id=thread_id)
 
 
 async def retrieve_message(

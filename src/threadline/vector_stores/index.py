@@ -14,6 +14,7 @@ depends on the embedding model in use.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -111,22 +112,32 @@ class ChunkIndex(Protocol):
         ...
 
 
-class SqliteIndex:
+class _VectorTables(ABC):
+    """One vector table per embedding width, made the first time the width is used."""
+
     def __init__(self) -> None:
-        self._tables: set[int] = set()
+        self._made: set[int] = set()
 
     async def _table(self, session: AsyncSession, width: int) -> str:
         name = f"chunk_vectors_{int(width)}"
-        if width not in self._tables:
-            await session.execute(
-                text(
-                    f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING vec0("
-                    "chunk_id integer primary key, vector_store_id text partition key, "
-                    f"embedding float[{int(width)}] distance_metric=cosine)"
-                )
-            )
-            self._tables.add(width)
+        if width not in self._made:
+            for statement in self._create(name, int(width)):
+                await session.execute(text(statement))
+            self._made.add(width)
         return name
+
+    @abstractmethod
+    def _create(self, name: str, width: int) -> list[str]:
+        """The statements that make the table `name` for vectors of `width`."""
+
+
+class SqliteIndex(_VectorTables):
+    def _create(self, name: str, width: int) -> list[str]:
+        return [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING vec0(chunk_id integer primary "
+            "key, vector_store_id text partition key, "
+            f"embedding float[{width}] distance_metric=cosine)"
+        ]
 
     async def insert(self, session, store_id, rows) -> None:
         if not rows:
@@ -203,31 +214,16 @@ class PgKeywords:
         return [(chunk_id, float(rank)) for chunk_id, rank in rows]
 
 
-class PgVectorIndex(PgKeywords):
-    def __init__(self) -> None:
-        self._tables: set[int] = set()
-
-    async def _table(self, session: AsyncSession, width: int) -> str:
-        name = f"chunk_vectors_{int(width)}"
-        if width not in self._tables:
-            await session.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {name} (chunk_id bigint PRIMARY KEY "
-                    "REFERENCES chunks(id) ON DELETE CASCADE, vector_store_id varchar(64) "
-                    f'COLLATE "C" NOT NULL, embedding vector({int(width)}) NOT NULL)'
-                )
-            )
-            await session.execute(
-                text(
-                    f"CREATE INDEX IF NOT EXISTS {name}_hnsw ON {name} "
-                    "USING hnsw (embedding vector_cosine_ops)"
-                )
-            )
-            await session.execute(
-                text(f"CREATE INDEX IF NOT EXISTS {name}_store ON {name} (vector_store_id)")
-            )
-            self._tables.add(width)
-        return name
+class PgVectorIndex(PgKeywords, _VectorTables):
+    def _create(self, name: str, width: int) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {name} (chunk_id bigint PRIMARY KEY REFERENCES "
+            'chunks(id) ON DELETE CASCADE, vector_store_id varchar(64) COLLATE "C" NOT NULL, '
+            f"embedding vector({width}) NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {name}_hnsw ON {name} "
+            "USING hnsw (embedding vector_cosine_ops)",
+            f"CREATE INDEX IF NOT EXISTS {name}_store ON {name} (vector_store_id)",
+        ]
 
     async def insert(self, session, store_id, rows) -> None:
         if not rows:

@@ -19,8 +19,9 @@ from threadline import ids
 from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database, after_commit
 from threadline.db.keyset import PageQuery, fetch_page
+from threadline.db.lookup import owned
 from threadline.files.service import require_files
-from threadline.http.errors import invalid, not_found
+from threadline.http.errors import invalid
 from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion.worker import wake
@@ -150,10 +151,7 @@ def describe_file(row: VectorStoreFile) -> VectorStoreFileObject:
 
 
 async def get_store(session: AsyncSession, project_id: str, store_id: str) -> VectorStore:
-    store = await session.get(VectorStore, store_id)
-    if store is None or store.project_id != project_id:
-        raise not_found("vector store", store_id)
-    return store
+    return await owned(session, VectorStore, store_id, "vector store", project_id=project_id)
 
 
 async def require_stores(
@@ -360,10 +358,7 @@ async def get_file(
     session: AsyncSession, project_id: str, store_id: str, file_id: str
 ) -> VectorStoreFile:
     await get_store(session, project_id, store_id)
-    row = await session.get(VectorStoreFile, (store_id, file_id))
-    if row is None:
-        raise not_found("file", file_id)
-    return row
+    return await owned(session, VectorStoreFile, (store_id, file_id), "file")
 
 
 async def add_file(
@@ -507,10 +502,7 @@ async def _get_batch(
     session: AsyncSession, project_id: str, store_id: str, batch_id: str
 ) -> FileBatch:
     await get_store(session, project_id, store_id)
-    batch = await session.get(FileBatch, batch_id)
-    if batch is None or batch.vector_store_id != store_id:
-        raise not_found("file batch", batch_id)
-    return batch
+    return await owned(session, FileBatch, batch_id, "file batch", vector_store_id=store_id)
 
 
 async def retrieve_batch(

@@ -25,6 +25,9 @@ from threadline.http.limits import BodyLimit
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
 from threadline.threads.router import router as threads_router
+from threadline.tools.code_interpreter.sandbox import Limits
+from threadline.tools.code_interpreter.sessions import Sessions
+from threadline.tools.code_interpreter.tool import CodeInterpreter
 from threadline.tools.file_search import FileSearch
 from threadline.vector_stores import service as vector_stores_service
 from threadline.vector_stores.index import ChunkIndex, make_index
@@ -46,6 +49,18 @@ async def _reap_forever(db: Database, storage: FileStorage, index: ChunkIndex) -
         except Exception:
             log.exception("reaping expired objects failed")
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+def code_limits(settings: Settings) -> Limits:
+    mib = 1024 * 1024
+    return Limits(
+        wall_seconds=settings.code_wall_seconds,
+        cpu_seconds=settings.code_cpu_seconds,
+        memory_bytes=settings.code_memory_mb * mib,
+        processes=settings.code_processes,
+        disk_bytes=settings.code_disk_mb * mib,
+        file_bytes=settings.code_file_mb * mib,
+    )
 
 
 def create_app(
@@ -76,6 +91,9 @@ def create_app(
             storage,
             build_registry(settings),
             FileSearch(db, index, embedder),
+            CodeInterpreter(
+                db, storage, Sessions(code_limits(settings), settings.code_idle_seconds)
+            ),
             ExecutorSettings(
                 max_attempts=settings.llm_max_attempts,
                 retry_base_delay=settings.llm_retry_base_delay,

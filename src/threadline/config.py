@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     embeddings_base_url: str = ""
     embeddings_api_key: str = ""
     embeddings_model: str = "text-embedding-3-small"
+    # code_interpreter sandboxes (see docs/security.md).
+    code_wall_seconds: float = 60.0
+    code_cpu_seconds: int = 600
+    code_memory_mb: int = 2048
+    code_processes: int = 256
+    code_disk_mb: int = 512
+    code_file_mb: int = 256
+    code_idle_seconds: float = 600.0
     max_concurrent_runs: int = 256
     # What run reads tell the SDK's polling helpers to wait before reading again.
     poll_after_ms: int = 50

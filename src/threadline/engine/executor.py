@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,21 +25,34 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
+from threadline.backends.embedded import JsonStringReader
 from threadline.backends.registry import ModelRegistry, Route
 from threadline.engine import truncation
 from threadline.engine.emitter import Emitter
 from threadline.engine.prompt import ImageReader, system_message, thread_items
-from threadline.engine.store import RunStore
+from threadline.engine.store import RunStore, ToolContext
 from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
 from threadline.runs.lifecycle import IllegalTransition
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message
 from threadline.tools import file_search
+from threadline.tools.code_interpreter import tool as code_interpreter
 
 log = logging.getLogger("threadline.engine")
 
 # Room kept for the reply when no completion budget says otherwise.
 DEFAULT_REPLY_RESERVE = 1024
+# The tools Threadline runs itself: the function the model calls -> the tool's type.
+OWN_TOOLS = {file_search.NAME: "file_search", code_interpreter.NAME: "code_interpreter"}
+_CODE_VALUE = re.compile(r'\s*\{\s*"code"\s*:\s*"')
+
+
+def _delta(step_id: str, call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "object": "thread.run.step.delta",
+        "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+    }
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,13 @@ class Execution:
         self._writing: asyncio.Future[None] | None = None
         # What the run's searches found, in marker order; and where it may search.
         self.sources: list[file_search.Source] = []
-        self.store_ids: list[str] = []
+        self.context = ToolContext()
+        # The step of the calls Threadline runs itself, opened as the model writes them.
+        self.server_step: RunStep | None = None
+        self.code_readers: dict[int, JsonStringReader] = {}
+        # What code made for the answer: figures, and files by their /mnt/data name.
+        self.images: list[str] = []
+        self.produced: dict[str, str] = {}
 
     # -- events ---------------------------------------------------------------------------
 
@@ -141,7 +161,8 @@ class Execution:
             self.run.status = "in_progress"
             self.run.started_at = self.run.started_at or now()
             await self.emit(("thread.run.in_progress", self.run))
-            self.store_ids, self.sources = await self.executor.store.search_context(self.run)
+            self.context = await self.executor.store.tool_context(self.run)
+            self.sources = self.context.sources
             while not await self.turn():
                 pass
         except IllegalTransition:
@@ -158,8 +179,8 @@ class Execution:
     async def turn(self) -> bool:
         """One model call and what follows from it; True when the run has stopped."""
         run = self.run
-        self.message = self.message_step = self.tool_step = None
-        self.streamed_text, self.calls = "", {}
+        self.message = self.message_step = self.tool_step = self.server_step = None
+        self.streamed_text, self.calls, self.code_readers = "", {}, {}
         route = self.executor.registry.resolve(run.model)
         if route is None:
             raise RunFailure(
@@ -183,14 +204,14 @@ class Execution:
         if run.parallel_tool_calls is False:
             calls = calls[:1]
         functions = [call for call in calls if not self.executor.runs_itself(call.name, run)]
-        searches = [call for call in calls if call not in functions]
-        if searches:
-            await self.search(searches, Usage() if functions else usage)
+        own = [call for call in calls if call not in functions]
+        if own:
+            await self.run_tools(own, Usage() if functions else usage)
         if functions:
             await self.require_action(functions, usage)
             return True
-        if searches:
-            return False  # the model answers with what it found
+        if own:
+            return False  # the model goes on with what its tools gave it
         capped = run.max_completion_tokens is not None and request.max_tokens is not None
         if turn.finish and turn.finish.reason == "length" and capped:
             await self.close_message(usage, turn.text, incomplete="max_tokens")
@@ -313,7 +334,8 @@ class Execution:
         if not call.name:
             return  # forward a call once its name is known
         if self.executor.runs_itself(call.name, self.run):
-            return  # recorded as its own kind of call once it has run
+            await self.on_own_tool_delta(turn, chunk.index, call)
+            return
         if self.message is not None and self.message.status == "in_progress":
             # Text came first: that message is done once the model turns to tools.
             await self.close_message(Usage(), turn.text, closing_for_tools=True)
@@ -337,11 +359,7 @@ class Execution:
 
     def _step_delta(self, call: dict[str, Any]) -> dict[str, Any]:
         assert self.tool_step is not None
-        return {
-            "id": self.tool_step.id,
-            "object": "thread.run.step.delta",
-            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-        }
+        return _delta(self.tool_step.id, call)
 
     # -- steps and messages ----------------------------------------------------------------
 
@@ -412,9 +430,21 @@ class Execution:
         if message.status != "in_progress":
             return
         annotations: list[dict[str, Any]] = []
-        if self.sources and not closing_for_tools:
-            text, annotations = file_search.annotate(text, self.sources)
-        message.content = [{"type": "text", "text": {"value": text, "annotations": annotations}}]
+        content: list[dict[str, Any]] = []
+        if not closing_for_tools:
+            if self.sources:
+                text, annotations = file_search.annotate(text, self.sources)
+            annotations += code_interpreter.file_links(text, self.produced)
+            annotations.sort(key=lambda annotation: annotation["start_index"])
+            content = [
+                {"type": "image_file", "image_file": {"file_id": image, "detail": "auto"}}
+                for image in self.images
+            ]
+            self.images = []
+        message.content = [
+            *content,
+            {"type": "text", "text": {"value": text, "annotations": annotations}},
+        ]
         stamp = now()
         if incomplete:
             message.status, message.incomplete_at = "incomplete", stamp
@@ -435,24 +465,85 @@ class Execution:
             ("thread.run.step.in_progress", self.tool_step),
         )
 
-    async def search(self, calls: list[_Call], usage: Usage) -> None:
-        """Run the model's searches and record them as one completed tool-call step."""
-        if self.message is not None and self.message.status == "in_progress":
-            await self.close_message(Usage(), self.streamed_text, closing_for_tools=True)
-        step = self.new_step({"type": "tool_calls", "tool_calls": []})
-        await self.emit(("thread.run.step.created", step), ("thread.run.step.in_progress", step))
-        options = next(
-            (t.get("file_search") or {} for t in self.run.tools if t["type"] == "file_search"), {}
-        )
+    async def open_server_step(self, turn_text: str) -> RunStep:
+        if self.server_step is None:
+            if self.message is not None and self.message.status == "in_progress":
+                await self.close_message(Usage(), turn_text, closing_for_tools=True)
+            self.server_step = self.new_step({"type": "tool_calls", "tool_calls": []})
+            await self.emit(
+                ("thread.run.step.created", self.server_step),
+                ("thread.run.step.in_progress", self.server_step),
+            )
+        return self.server_step
+
+    async def on_own_tool_delta(self, turn: _Turn, index: int, call: _Call) -> None:
+        """Stream a call Threadline runs itself: for code, the code as the model writes it."""
+        step = await self.open_server_step(turn.text)
+        kind = self.executor.own_tool_type(call.name)
+        if index not in self.calls:
+            self.calls[index] = _Call(id=call.id, name=call.name)
+            first: dict[str, Any] = {"index": index, "id": call.id, "type": kind}
+            if kind == "code_interpreter":
+                first["code_interpreter"] = {"input": "", "outputs": []}
+                self.code_readers[index] = JsonStringReader()
+            else:
+                first["file_search"] = {}
+            await self.publish(("thread.run.step.delta", _delta(step.id, first)))
+        reader = self.code_readers.get(index)
+        if reader is None:
+            return
+        streamed = self.calls[index]
+        if streamed.forwarded == 0:
+            opening = _CODE_VALUE.match(call.arguments)
+            if opening is None:
+                return
+            streamed.forwarded = opening.end()
+        fragment = reader.feed(call.arguments[streamed.forwarded :])
+        streamed.forwarded = len(call.arguments)
+        if fragment:
+            more = {"index": index, "type": kind, "code_interpreter": {"input": fragment}}
+            await self.publish(("thread.run.step.delta", _delta(step.id, more)))
+
+    async def run_tools(self, calls: list[_Call], usage: Usage) -> None:
+        """Run the calls Threadline runs itself and record them as one completed step."""
+        step = await self.open_server_step(self.streamed_text)
         details = []
-        for call in calls:
+        for index, call in enumerate(calls):
+            if self.executor.own_tool_type(call.name) == "code_interpreter":
+                code = code_interpreter.code_of(call.arguments)
+                outcome = await self.executor.code_interpreter.run(
+                    self.context.project_id,
+                    self.run.thread_id,
+                    self.context.code_files,
+                    code,
+                    call.id,
+                )
+                self.images += outcome.images
+                self.produced.update(outcome.files)
+                details.append(
+                    {
+                        "id": call.id,
+                        "type": "code_interpreter",
+                        "code_interpreter": {"input": code, "outputs": outcome.outputs},
+                    }
+                )
+                # Deltas number each output, as the SDK merges them by index.
+                outputs = {"outputs": [{"index": i, **o} for i, o in enumerate(outcome.outputs)]}
+                delta = {"index": index, "type": "code_interpreter", "code_interpreter": outputs}
+                await self.publish(("thread.run.step.delta", _delta(step.id, delta)))
+                step.inputs = {**(step.inputs or {}), call.id: {"output": outcome.text}}
+                continue
+            options = next(
+                (t.get("file_search") or {} for t in self.run.tools if t["type"] == "file_search"),
+                {},
+            )
             ranking, hits = await self.executor.file_search.run(
-                self.store_ids, options, file_search.query_of(call.arguments)
+                self.context.store_ids, options, file_search.query_of(call.arguments)
             )
             details.append(file_search.call_details(call.id, ranking, hits))
             self.sources += [file_search.Source(hit.file_id, hit.filename) for hit in hits]
+            step.inputs = {**(step.inputs or {}), call.id: {"arguments": call.arguments}}
         step.step_details = {"type": "tool_calls", "tool_calls": details}
-        step.inputs = {call.id: call.arguments for call in calls}
         step.status, step.completed_at = "completed", now()
         step.usage = usage.as_dict()
         await self.emit(("thread.run.step.completed", step))
@@ -568,6 +659,7 @@ class RunExecutor:
         registry: ModelRegistry,
         read_image: ImageReader,
         file_searcher: file_search.FileSearch,
+        interpreter: code_interpreter.CodeInterpreter,
         settings: ExecutorSettings | None = None,
     ) -> None:
         self.store = store
@@ -575,11 +667,18 @@ class RunExecutor:
         self.registry = registry
         self.read_image = read_image
         self.file_search = file_searcher
+        self.code_interpreter = interpreter
         self.settings = settings or ExecutorSettings()
+
+    @staticmethod
+    def own_tool_type(name: str) -> str | None:
+        """The tool type of a function name the model calls, for the tools Threadline runs."""
+        return OWN_TOOLS.get(name)
 
     def runs_itself(self, name: str, run: Run) -> bool:
         """Whether a call the model makes is one of the tools Threadline runs."""
-        return name == file_search.NAME and any(t["type"] == "file_search" for t in run.tools)
+        kind = OWN_TOOLS.get(name)
+        return kind is not None and any(t["type"] == kind for t in run.tools)
 
     def chat_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The run's tools as chat-completion tools."""
@@ -592,16 +691,16 @@ class RunExecutor:
                 chat.append({"type": "function", "function": function})
             elif tool["type"] == "file_search":
                 chat.append(file_search.CHAT_TOOL)
+            elif tool["type"] == "code_interpreter":
+                chat.append(code_interpreter.CHAT_TOOL)
         return chat
 
     def chat_tool_choice(self, tool_choice: Any) -> Any:
         """The run's `tool_choice` as chat completions take it: a named function, or a mode.
-        `file_search` names its function; a tool Threadline does not run yet is left to the
-        model's choice."""
-        if isinstance(tool_choice, dict) and tool_choice.get("type") == "file_search":
-            return {"type": "function", "function": {"name": file_search.NAME}}
-        if isinstance(tool_choice, dict) and tool_choice.get("type") != "function":
-            return "auto"
+        A tool Threadline runs itself is named by its function."""
+        if isinstance(tool_choice, dict) and tool_choice.get("type") in OWN_TOOLS.values():
+            name = next(n for n, kind in OWN_TOOLS.items() if kind == tool_choice["type"])
+            return {"type": "function", "function": {"name": name}}
         return tool_choice
 
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:

@@ -8,6 +8,7 @@ separated from its output.
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from threadline.engine.tokens import estimate_message
 from threadline.runs.models import RunStep
 from threadline.threads.models import Message
 from threadline.tools import file_search
+from threadline.tools.code_interpreter import tool as code_interpreter
 
 # Reads a file's bytes and name for an `image_file` part; None when it is gone.
 ImageReader = Callable[[str], Awaitable[tuple[bytes, str] | None]]
@@ -70,6 +72,7 @@ def _tool_item(step: RunStep, first_source: int, limit_chars: int) -> Item | Non
     results they found, numbered for citing from `first_source` on."""
     calls = []
     outputs = []
+    exchanged = step.inputs or {}
     for call in step.step_details.get("tool_calls", []):
         if call.get("type") == "function":
             function = call["function"]
@@ -77,10 +80,16 @@ def _tool_item(step: RunStep, first_source: int, limit_chars: int) -> Item | Non
             outputs.append(function["output"] or "")
         elif call.get("type") == "file_search":
             results = call["file_search"].get("results", [])
-            arguments = (step.inputs or {}).get(call["id"], "{}")
+            arguments = exchanged.get(call["id"], {}).get("arguments", "{}")
             calls.append((call["id"], file_search.NAME, arguments))
             outputs.append(file_search.results_text(results, first_source, limit_chars))
             first_source += len(results)
+        elif call.get("type") == "code_interpreter":
+            details = call["code_interpreter"]
+            arguments = json.dumps({"code": details["input"]})
+            calls.append((call["id"], code_interpreter.NAME, arguments))
+            logs = "".join(o["logs"] for o in details["outputs"] if o["type"] == "logs")
+            outputs.append(exchanged.get(call["id"], {}).get("output") or logs)
     if not calls:
         return None
     messages: list[dict[str, Any]] = [

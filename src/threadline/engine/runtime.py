@@ -21,6 +21,7 @@ from threadline.engine.store import RunStore
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
 from threadline.runs.models import Run
+from threadline.tools.code_interpreter.tool import CodeInterpreter
 from threadline.tools.file_search import FileSearch
 
 log = logging.getLogger("threadline.engine")
@@ -36,6 +37,7 @@ class Engine:
         storage: FileStorage,
         registry: ModelRegistry,
         file_searcher: FileSearch,
+        interpreter: CodeInterpreter,
         settings: ExecutorSettings | None = None,
         max_concurrency: int = 256,
         bus: EventBus | None = None,
@@ -47,8 +49,15 @@ class Engine:
         self.store = RunStore(db)
         self.emitter = Emitter(self.store, self.bus)
         self.executor = RunExecutor(
-            self.store, self.emitter, registry, self.read_image, file_searcher, settings
+            self.store,
+            self.emitter,
+            registry,
+            self.read_image,
+            file_searcher,
+            interpreter,
+            settings,
         )
+        self.interpreter = interpreter
         self.dispatcher = InProcessDispatcher(
             self.executor.execute, self.executor.finish_cancel, max_concurrency
         )
@@ -66,6 +75,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.dispatcher.aclose()
+        await self.interpreter.sessions.aclose()
         await self.registry.aclose()
 
     async def _sweep_forever(self) -> None:

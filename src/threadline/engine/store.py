@@ -9,6 +9,7 @@ transitions (`runs.lifecycle`), so a concurrent cancel or expiry is never overwr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -52,6 +53,14 @@ _NOTHING_TO_WRITE = frozenset(
         "thread.message.in_progress",
     }
 )
+
+
+@dataclass
+class ToolContext:
+    project_id: str = ""
+    store_ids: list[str] = field(default_factory=list)
+    code_files: list[str] = field(default_factory=list)
+    sources: list[file_search.Source] = field(default_factory=list)
 
 
 def copy_of(row: Any) -> Any:
@@ -118,9 +127,9 @@ class RunStore:
             )
             return list(messages), list(steps)
 
-    async def search_context(self, run: Run) -> tuple[list[str], list[file_search.Source]]:
-        """Where the run may search (its assistant's and thread's vector stores), and what
-        its earlier searches found, in citation-marker order."""
+    async def tool_context(self, run: Run) -> ToolContext:
+        """What the run's tools work with: its assistant's and thread's vector stores and
+        code files, its thread's attached code files, and what its searches found so far."""
         async with self.db.read() as session:
             assistant = await session.get(Assistant, run.assistant_id)
             thread = await session.get(Thread, run.thread_id)
@@ -136,13 +145,28 @@ class RunStore:
                 if call.get("type") == "file_search"
                 for result in call["file_search"].get("results", [])
             ]
-        store_ids: list[str] = []
+            attachments = await session.scalars(
+                select(Message.attachments).where(
+                    Message.thread_id == run.thread_id, Message.attachments.is_not(None)
+                )
+            )
+            attached = [
+                item["file_id"]
+                for items in attachments
+                for item in items or []
+                if any(tool.get("type") == "code_interpreter" for tool in item.get("tools", []))
+            ]
+        context = ToolContext(project_id=thread.project_id if thread else "", sources=sources)
         for owner in (assistant, thread):
             resources = (owner.tool_resources if owner else None) or {}
             for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []:
-                if store_id not in store_ids:
-                    store_ids.append(store_id)
-        return store_ids, sources
+                if store_id not in context.store_ids:
+                    context.store_ids.append(store_id)
+            for file_id in (resources.get("code_interpreter") or {}).get("file_ids") or []:
+                if file_id not in context.code_files:
+                    context.code_files.append(file_id)
+        context.code_files += [f for f in attached if f not in context.code_files]
+        return context
 
     async def open_steps(self, run_id: str) -> list[RunStep]:
         async with self.db.read() as session:

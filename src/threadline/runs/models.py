@@ -84,6 +84,6 @@ class RunStep(Base):
     completed_at: Mapped[int | None] = mapped_column(Timestamp)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    # The arguments of calls Threadline ran itself (a file search's query), by call id:
-    # not part of the step's wire form, but the model sees them in later prompts.
+    # For calls Threadline ran itself, by call id, what the model exchanged with the tool
+    # ({"arguments", "output"}) beyond the step's wire form: later prompts show it again.
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

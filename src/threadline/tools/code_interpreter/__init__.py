@@ -1,0 +1,1 @@
+"""The `code_interpreter` tool: Python run in a sandboxed, stateful session per thread."""

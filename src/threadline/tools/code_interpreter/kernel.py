@@ -1,0 +1,153 @@
+"""The Python session inside the sandbox: reads requests, runs code, reports results.
+
+This file runs in the sandboxed interpreter (passed with `-c`), not in the server: it may
+use only the standard library, plus matplotlib when the code has imported it. Requests and
+replies are JSON lines on the original stdout; the code's own stdout and stderr (also what
+C libraries and child processes write) go to a capture file, read back after each run.
+
+Requests:
+  {"op": "put", "name": "data.csv", "data": "<base64>"}       a file into /mnt/data
+  {"op": "run", "code": "...", "max_file_bytes": N}           run code, report the output
+Replies:
+  {"ok": true}
+  {"logs": "...", "error": bool, "images": ["<base64 png>"], "files": [{"name", "data"}]}
+"""
+
+import ast
+import base64
+import json
+import os
+import sys
+import traceback
+
+DATA = "/mnt/data"
+CAPTURE = "/tmp/.session-output"
+MAX_LOG_CHARS = 20_000
+
+# An empty fontconfig setup: the sandbox has no /etc/fonts/fonts.conf to complain about.
+with open("/tmp/fonts.conf", "w") as handle:
+    handle.write("<?xml version='1.0'?><fontconfig></fontconfig>")
+os.environ["FONTCONFIG_FILE"] = "/tmp/fonts.conf"
+
+replies = os.fdopen(os.dup(1), "w", buffering=1)
+requests = os.fdopen(os.dup(0), "r")
+capture = open(CAPTURE, "w+b", buffering=0)  # noqa: SIM115 - lives as long as the session
+os.dup2(capture.fileno(), 1)
+os.dup2(capture.fileno(), 2)
+devnull = os.open(os.devnull, os.O_RDONLY)
+os.dup2(devnull, 0)
+sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+sys.stdin = os.fdopen(0, "r", closefd=False)
+
+namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+SESSION_PID = os.getpid()
+known = {}  # name -> (size, mtime) of files as last reported or put
+
+
+def scan():
+    found = {}
+    for root, _, names in os.walk(DATA):
+        for name in names:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, DATA)
+            if relative.startswith(".") or "/." in relative:
+                continue
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            found[relative] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def run(code):
+    tree = ast.parse(code, "<code>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, "<code>", "exec"), namespace)
+    if last is not None:
+        value = eval(compile(last, "<code>", "eval"), namespace)
+        if value is not None:
+            print(repr(value))
+
+
+def figures():
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return []
+    images = []
+    import io
+
+    for number in plt.get_fignums():
+        buffer = io.BytesIO()
+        plt.figure(number).savefig(buffer, format="png", bbox_inches="tight")
+        images.append(base64.b64encode(buffer.getvalue()).decode())
+    plt.close("all")
+    return images
+
+
+def new_files(limit):
+    files = []
+    for name, state in sorted(scan().items()):
+        if known.get(name) == state:
+            continue
+        known[name] = state
+        if state[0] > limit:
+            files.append({"name": name, "data": None, "size": state[0]})
+            continue
+        with open(os.path.join(DATA, name), "rb") as handle:
+            files.append({"name": name, "data": base64.b64encode(handle.read()).decode()})
+    return files
+
+
+def reply(message):
+    replies.write(json.dumps(message) + "\n")
+
+
+known.update(scan())
+reply({"ok": True})
+for line in requests:
+    request = json.loads(line)
+    if request["op"] == "put":
+        path = os.path.join(DATA, os.path.basename(request["name"]))
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(request["data"]))
+        known[os.path.basename(request["name"])] = (
+            os.stat(path).st_size,
+            os.stat(path).st_mtime_ns,
+        )
+        reply({"ok": True})
+        continue
+    capture.seek(0)
+    capture.truncate()
+    error = False
+    try:
+        run(request["code"])
+    except SystemExit:
+        pass
+    except BaseException:
+        if os.getpid() != SESSION_PID:
+            os._exit(1)
+        error = True
+        kind, value, tb = sys.exc_info()
+        # Hide the session's own frames: show the code's.
+        while tb is not None and tb.tb_frame.f_code.co_filename != "<code>":
+            tb = tb.tb_next
+        traceback.print_exception(kind, value, tb)
+    if os.getpid() != SESSION_PID:
+        os._exit(0)  # a process the code forked: only the session answers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        images = figures()
+    except Exception:
+        images = []
+        traceback.print_exc()
+    files = new_files(request.get("max_file_bytes", 50_000_000))
+    capture.seek(0)
+    logs = capture.read().decode("utf-8", "replace")
+    if len(logs) > MAX_LOG_CHARS:
+        logs = logs[: MAX_LOG_CHARS // 2] + "\n...\n" + logs[-MAX_LOG_CHARS // 2 :]
+    reply({"logs": logs, "error": error, "images": images, "files": files})

@@ -1,0 +1,142 @@
+"""Stateful Python sessions, one per thread, each a sandboxed process.
+
+A session keeps its variables and files across runs of its thread until it has been idle
+for a while (then it is reaped), until code kills it, or until a run times out or is
+cancelled in the middle of executing (then it is killed, and the next run starts afresh).
+One execution at a time per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from threadline.tools.code_interpreter.sandbox import Limits, command, limiter
+
+log = logging.getLogger("threadline.code_interpreter")
+
+KERNEL = (Path(__file__).parent / "kernel.py").read_text()
+# Replies carry files as base64; allow lines well past the largest file returned.
+READ_LIMIT = 256 * 1024 * 1024
+
+
+class SessionLost(Exception):
+    """The session's process ended: killed for a limit, a timeout, a cancel, or by the code."""
+
+
+@dataclass
+class Result:
+    logs: str
+    error: bool
+    images: list[bytes]
+    files: list[tuple[str, bytes | None]]  # None: too large to return
+
+
+@dataclass
+class Session:
+    process: asyncio.subprocess.Process
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+    files: set[str] = field(default_factory=set)  # file ids already put in /mnt/data
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    async def _send(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        await self.process.stdin.drain()
+        line = await self.process.stdout.readline()
+        if not line:
+            raise SessionLost("the session ended")
+        return json.loads(line)
+
+    async def put(self, name: str, data: bytes) -> None:
+        await self._send({"op": "put", "name": name, "data": base64.b64encode(data).decode()})
+
+    async def run(self, code: str, limits: Limits) -> Result:
+        reply = await asyncio.wait_for(
+            self._send({"op": "run", "code": code, "max_file_bytes": limits.output_file_bytes}),
+            timeout=limits.wall_seconds,
+        )
+        return Result(
+            logs=reply["logs"],
+            error=reply["error"],
+            images=[base64.b64decode(image) for image in reply["images"]],
+            files=[
+                (item["name"], base64.b64decode(item["data"]) if item["data"] else None)
+                for item in reply["files"]
+            ],
+        )
+
+    async def kill(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        with contextlib.suppress(Exception):
+            await self.process.wait()
+
+
+class Sessions:
+    def __init__(self, limits: Limits, idle_seconds: float = 600.0) -> None:
+        self.limits = limits
+        self.idle_seconds = idle_seconds
+        self._sessions: dict[str, Session] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def _start(self) -> Session:
+        process = await asyncio.create_subprocess_exec(
+            *command(self.limits, KERNEL),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=limiter(self.limits),
+            limit=READ_LIMIT,
+        )
+        session = Session(process)
+        assert process.stdout is not None
+        ready = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        if not ready:
+            await session.kill()
+            raise SessionLost("the sandbox did not start")
+        return session
+
+    async def get(self, key: str) -> Session:
+        """The live session of `key` (a thread), started if there is none."""
+        session = self._sessions.get(key)
+        if session is None or not session.alive:
+            session = self._sessions[key] = await self._start()
+        session.last_used = time.monotonic()
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_forever())
+        return session
+
+    async def discard(self, key: str) -> None:
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            await session.kill()
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, self.idle_seconds))
+            now = time.monotonic()
+            for key, session in list(self._sessions.items()):
+                idle = now - session.last_used > self.idle_seconds
+                if not session.alive or (idle and not session.lock.locked()):
+                    await self.discard(key)
+
+    async def aclose(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for key in list(self._sessions):
+            await self.discard(key)

@@ -15,6 +15,7 @@ Replies:
 
 import ast
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -102,6 +103,23 @@ def new_files(limit):
     return files
 
 
+def end_children():
+    """Processes the code started do not outlive its run: stop them, then reap them.
+    (Signal -1 reaches every process of this sandbox's user in its PID namespace except
+    init and the caller.)"""
+    import signal
+
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def reply(message):
     replies.write(json.dumps(message) + "\n")
 
@@ -138,6 +156,7 @@ for line in requests:
         traceback.print_exception(kind, value, tb)
     if os.getpid() != SESSION_PID:
         os._exit(0)  # a process the code forked: only the session answers
+    end_children()
     sys.stdout.flush()
     sys.stderr.flush()
     try:

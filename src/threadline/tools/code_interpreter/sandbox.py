@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
+# Sessions run as users of their own, numbered from here (no account needs to exist).
+FIRST_UID = 200_000
+UIDS = 50_000
 MiB = 1024 * 1024
 
 
@@ -53,8 +56,9 @@ def _ancestors(path: Path) -> list[Path]:
     return [parent for parent in reversed(path.parents) if parent != Path("/")]
 
 
-def command(limits: Limits, program: str) -> list[str]:
-    """The argv that runs `program` (Python source) sandboxed."""
+def command(limits: Limits, program: str, uid: int = NOBODY) -> list[str]:
+    """The argv that runs `program` (Python source) sandboxed, as `uid` when the server
+    runs as root (each session gets its own, so process limits count per session)."""
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(
@@ -139,6 +143,13 @@ def command(limits: Limits, program: str) -> list[str]:
         "--setenv",
         "PYTHONDONTWRITEBYTECODE",
         "1",
+        # One math thread per library: threads count against the process limit.
+        "--setenv",
+        "OPENBLAS_NUM_THREADS",
+        "1",
+        "--setenv",
+        "OMP_NUM_THREADS",
+        "1",
         "--setenv",
         "PATH",
         "/usr/bin:/bin",
@@ -147,8 +158,8 @@ def command(limits: Limits, program: str) -> list[str]:
     if privileged:
         args += [
             "/usr/bin/setpriv",
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
+            f"--reuid={uid}",
+            f"--regid={uid}",
             "--clear-groups",
             "--inh-caps=-all",
             "--bounding-set=-all",

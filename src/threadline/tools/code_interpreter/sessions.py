@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from threadline.tools.code_interpreter.sandbox import Limits, command, limiter
+from threadline.tools.code_interpreter.sandbox import FIRST_UID, UIDS, Limits, command, limiter
 
 log = logging.getLogger("threadline.code_interpreter")
 
@@ -91,10 +91,13 @@ class Sessions:
         self.idle_seconds = idle_seconds
         self._sessions: dict[str, Session] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._started = 0
 
     async def _start(self) -> Session:
+        uid = FIRST_UID + self._started % UIDS
+        self._started += 1
         process = await asyncio.create_subprocess_exec(
-            *command(self.limits, KERNEL),
+            *command(self.limits, KERNEL, uid),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

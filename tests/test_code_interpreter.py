@@ -1,0 +1,218 @@
+"""code_interpreter: code run in the sandbox, its outputs in steps and messages, its state
+kept per thread, and the sandbox holding against escapes while the server carries on."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from tests.conftest import ENGINE_ENV, make_client
+from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
+from tests.support.server import Server
+
+SALES = b"month,amount\njan,10\nfeb,20\nmar,15\n"
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(
+    llm: ScriptedBackend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server with tight sandbox limits (the sandbox does not depend on the database)."""
+    data_dir = tmp_path_factory.mktemp("sandbox")
+    server = Server(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}",
+        data_dir=data_dir,
+        env={
+            "THREADLINE_LLM_BASE_URL": llm.base_url,
+            **ENGINE_ENV,
+            "THREADLINE_CODE_WALL_SECONDS": "8",
+            "THREADLINE_CODE_DISK_MB": "32",
+            "THREADLINE_CODE_MEMORY_MB": "1536",
+            "THREADLINE_SECRET_FOR_TESTS": "do-not-leak",
+        },
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(sandbox_server: Server) -> Iterator[OpenAI]:
+    with make_client(sandbox_server, "local") as sdk:
+        yield sdk
+
+
+def run_code(client: OpenAI, llm: ScriptedBackend, code: str, thread_id: str | None = None,
+             answer: str = "Done.", **assistant_options):  # fmt: skip
+    model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text(answer))
+    assistant = client.beta.assistants.create(
+        model=model, tools=[{"type": "code_interpreter"}], **assistant_options
+    )
+    if thread_id is None:
+        thread_id = client.beta.threads.create(messages=[{"role": "user", "content": "Go"}]).id
+    else:
+        client.beta.threads.messages.create(thread_id, role="user", content="Again")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread_id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc").data
+    call = steps[0].step_details.tool_calls[0]
+    assert call.type == "code_interpreter" and call.code_interpreter.input == code
+    logs = "".join(o.logs for o in call.code_interpreter.outputs if o.type == "logs")
+    message = client.beta.threads.messages.list(thread_id).data[0]
+    return run, call, logs, message, llm.received(model)
+
+
+def test_print_plot_read_and_write(client: OpenAI, llm: ScriptedBackend) -> None:
+    sales = client.files.create(file=("sales.csv", SALES), purpose="assistants")
+    code = (
+        "import pandas as pd\nimport matplotlib.pyplot as plt\n"
+        "df = pd.read_csv('/mnt/data/sales.csv')\nprint('total', df.amount.sum())\n"
+        "df.plot(x='month', y='amount')\n"
+        "(df.assign(amount=df.amount * 2)).to_csv('/mnt/data/doubled.csv', index=False)\n"
+        "df.amount.mean()"
+    )
+    answer = "Total 45; see [the file](sandbox:/mnt/data/doubled.csv)."
+    _, call, logs, message, sent = run_code(
+        client, llm, code, answer=answer,
+        tool_resources={"code_interpreter": {"file_ids": [sales.id]}},
+    )  # fmt: skip
+    assert "total 45" in logs and "15.0" in logs
+    (image,) = [o for o in call.code_interpreter.outputs if o.type == "image"]
+    figure = client.files.retrieve(image.image.file_id)
+    assert figure.purpose == "assistants_output" and figure.filename.endswith(".png")
+    assert client.files.content(figure.id).read().startswith(b"\x89PNG")
+
+    # The answer shows the figure, and links the written file.
+    assert message.content[0].type == "image_file"
+    assert message.content[0].image_file.file_id == figure.id
+    text = message.content[1].text
+    (link,) = text.annotations
+    assert link.type == "file_path"
+    assert text.value[link.start_index : link.end_index] == "sandbox:/mnt/data/doubled.csv"
+    written = client.files.retrieve(link.file_path.file_id)
+    assert (written.filename, written.purpose) == ("doubled.csv", "assistants_output")
+    assert client.files.content(written.id).read() == b"month,amount\njan,20\nfeb,40\nmar,30\n"
+
+    # The model read the output.
+    tool_message = sent[1]["messages"][-1]
+    assert tool_message["role"] == "tool" and "total 45" in tool_message["content"]
+    assert "sandbox:/mnt/data/doubled.csv" in tool_message["content"]
+
+
+def test_the_session_lives_across_runs_of_a_thread(client: OpenAI, llm: ScriptedBackend) -> None:
+    run, _, _, _, _ = run_code(client, llm, "counter = 41")
+    _, _, logs, _, _ = run_code(client, llm, "counter + 1", thread_id=run.thread_id)
+    assert logs.strip() == "42"
+    _, _, logs, _, _ = run_code(client, llm, "counter")  # another thread, another session
+    assert "NameError" in logs
+
+
+def test_attachments_are_in_mnt_data(client: OpenAI, llm: ScriptedBackend) -> None:
+    notes = client.files.create(file=("notes.txt", b"remember the milk"), purpose="assistants")
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Read it",
+                   "attachments": [{"file_id": notes.id, "tools": [{"type": "code_interpreter"}]}]}]
+    )  # fmt: skip
+    _, _, logs, _, _ = run_code(client, llm, "open('/mnt/data/notes.txt').read()", thread.id)
+    assert "remember the milk" in logs
+
+
+def test_errors_come_back_to_the_model(client: OpenAI, llm: ScriptedBackend) -> None:
+    _, _, logs, _, sent = run_code(client, llm, "x = [1, 2]\nx[5]")
+    assert "IndexError: list index out of range" in logs
+    assert "IndexError" in sent[1]["messages"][-1]["content"]
+    _, _, logs, _, _ = run_code(client, llm, "def broken(:\n    pass")
+    assert "SyntaxError" in logs
+
+
+ESCAPES = {
+    "the database": (
+        "import os\nprint(sorted(os.listdir('/')))\n"
+        "open('{data_dir}/threadline.db', 'rb').read()",
+        ["FileNotFoundError"],
+    ),
+    "the environment": (
+        "import os\nprint(dict(os.environ))", ["PATH"],
+    ),
+    "the network": (
+        "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)",
+        ["ConnectionRefusedError"],
+    ),
+    "a fork bomb": (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError as error:\n"
+        "        print('forks stopped:', error.strerror)\n        break",
+        ["forks stopped"],
+    ),
+    "10 GB of memory": (
+        "import numpy as np\nblock = np.ones(10 * 1024**3 // 8)", ["MemoryError", "allocate"],
+    ),
+    "an endless loop": ("while True:\n    pass", ["timed out after 8 seconds"]),
+    "a full disk": (
+        "chunk = b'0' * 1024 * 1024\nwith open('/mnt/data/fill.bin', 'wb') as f:\n"
+        "    while True:\n        f.write(chunk)", ["No space left on device"],
+    ),
+    "writing outside /mnt/data": (
+        "for path in ['/etc/owned', '/usr/owned', '/work/owned', '/root/owned']:\n"
+        "    try:\n        open(path, 'w')\n        print('WROTE', path)\n"
+        "    except OSError as error:\n        print(path, type(error).__name__)",
+        ["/etc/owned", "/usr/owned"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("escape", list(ESCAPES))
+def test_escapes_are_stopped(
+    escape: str, client: OpenAI, llm: ScriptedBackend, sandbox_server: Server
+) -> None:
+    template, expected = ESCAPES[escape]
+    code = template.format(data_dir=sandbox_server.data_dir, port=sandbox_server.port)
+    started = time.monotonic()
+    _, _, logs, _, _ = run_code(client, llm, code)
+    for text in expected:
+        assert text in logs, logs
+    assert "do-not-leak" not in logs and "THREADLINE" not in logs
+    assert "WROTE" not in logs
+    assert time.monotonic() - started < 60
+    # The server is healthy and other runs go on.
+    assert client.beta.assistants.list().data is not None
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)")
+    assert logs.strip() == "42"
+
+
+def test_a_cancelled_run_kills_its_code(client: OpenAI, llm: ScriptedBackend) -> None:
+    marker = str(4000 + uuid.uuid4().int % 1000)
+    code = f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"
+    model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text("x"))
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Sleep"}])
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+
+    def sleeping() -> bool:
+        for entry in Path("/proc").iterdir():
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", marker.encode()]:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    deadline = time.monotonic() + 30
+    while not sleeping():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    deadline = time.monotonic() + 10
+    while client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data[0]
+    assert step.status == "cancelled"
+    deadline = time.monotonic() + 5
+    while sleeping():
+        assert time.monotonic() < deadline, "the code's process outlived the cancel"
+        time.sleep(0.1)

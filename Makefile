@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench clean bwrap
 
 # llama.cpp is built from source by pip; a portable build is quicker to make.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -28,10 +28,20 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	cd $(NODE_DIR) && npm ci --silent --no-audit --no-fund
 	@touch $@
 
-serve: $(VENV)/.installed
+# code_interpreter runs code under bubblewrap (Debian/Ubuntu package `bubblewrap`).
+# Installed when missing and the system allows it; without it that tool reports itself
+# unavailable and its tests fail.
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "Installing bubblewrap, the code_interpreter sandbox ..."; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap; \
+	  else sudo -n apt-get install -y -q bubblewrap; fi; } || \
+	  echo "bubblewrap is not installed: code_interpreter will be unavailable."
+
+serve: $(VENV)/.installed bwrap
 	$(BIN)/threadline serve
 
-test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed
+test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
 

@@ -216,3 +216,38 @@ def test_a_cancelled_run_kills_its_code(client: OpenAI, llm: ScriptedBackend) ->
     while sleeping():
         assert time.monotonic() < deadline, "the code's process outlived the cancel"
         time.sleep(0.1)
+
+
+def test_code_and_outputs_stream(client: OpenAI, llm: ScriptedBackend, sandbox_server: Server):
+    import httpx
+
+    from tests.support.sse import stream_post
+
+    code = "for i in range(3):\n    print('line', i)"
+    model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text("3."))
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Count"}])
+    with httpx.Client(base_url=sandbox_server.base_url, timeout=60) as raw:
+        events = stream_post(
+            raw, f"/threads/{thread.id}/runs", {"assistant_id": assistant.id, "stream": True}
+        )
+    deltas = [
+        data["delta"]["step_details"]["tool_calls"][0]
+        for name, data in events
+        if name == "thread.run.step.delta"
+    ]
+    first, *rest = deltas
+    assert first["type"] == "code_interpreter" and first["id"].startswith("call_")
+    assert first["code_interpreter"] == {"input": "", "outputs": []}
+    inputs = "".join(d["code_interpreter"].get("input", "") for d in rest)
+    assert inputs == code
+    (outputs,) = [
+        d["code_interpreter"]["outputs"] for d in rest if "outputs" in d["code_interpreter"]
+    ]
+    assert outputs == [{"index": 0, "type": "logs", "logs": "line 0\nline 1\nline 2\n"}]
+    completed = next(data for name, data in events if name == "thread.run.step.completed")
+    call = completed["step_details"]["tool_calls"][0]
+    assert call["code_interpreter"] == {
+        "input": code,
+        "outputs": [{"type": "logs", "logs": "line 0\nline 1\nline 2\n"}],
+    }

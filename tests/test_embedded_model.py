@@ -254,3 +254,23 @@ def test_file_search_answers_from_the_file(client: OpenAI) -> None:
     assert text.annotations and text.annotations[0].file_citation.file_id == facts.id
     first = text.annotations[0]
     assert text.value[first.start_index : first.end_index] == first.text
+
+
+def test_code_interpreter_runs_the_models_code(client: OpenAI) -> None:
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        instructions="Use Python to compute answers.",
+        temperature=0.2,
+        tools=[{"type": "code_interpreter"}],
+    )
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "What is 1234 * 5678? Compute it."}]},
+        tool_choice={"type": "code_interpreter"},
+    )
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    call = steps.data[0].step_details.tool_calls[0]
+    assert call.type == "code_interpreter" and call.code_interpreter.input.strip()
+    logs = "".join(o.logs for o in call.code_interpreter.outputs if o.type == "logs")
+    assert "7006652" in logs, (call.code_interpreter.input, logs)

@@ -3,6 +3,7 @@ kept per thread, and the sandbox holding against escapes while the server carrie
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -251,3 +252,42 @@ def test_code_and_outputs_stream(client: OpenAI, llm: ScriptedBackend, sandbox_s
         "input": code,
         "outputs": [{"type": "logs", "logs": "line 0\nline 1\nline 2\n"}],
     }
+
+
+def test_without_bubblewrap_no_code_runs(llm: ScriptedBackend, tmp_path: Path) -> None:
+    """A server that cannot sandbox says so to the model, and runs nothing."""
+    server = Server(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'threadline.db'}",
+        data_dir=tmp_path,
+        env={"THREADLINE_LLM_BASE_URL": llm.base_url, **ENGINE_ENV, "PATH": str(tmp_path)},
+    ).start()
+    try:
+        with make_client(server, "local") as client:
+            code = "open('/mnt/data/proof.txt', 'w').write('ran')"
+            _, call, logs, _, sent = run_code(client, llm, code)
+        assert "needs bubblewrap" in logs
+        assert [o.type for o in call.code_interpreter.outputs] == ["logs"]
+        assert "needs bubblewrap" in sent[1]["messages"][-1]["content"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.anyio
+async def test_idle_sessions_are_reaped() -> None:
+    from threadline.tools.code_interpreter.sandbox import Limits
+    from threadline.tools.code_interpreter.sessions import Sessions
+
+    sessions = Sessions(Limits(), idle_seconds=0.5)
+    try:
+        session = await sessions.get("thread_a")
+        assert (await session.run("x = 1\nx", sessions.limits)).logs == "1\n"
+        assert await sessions.get("thread_a") is session  # reused while in use
+        deadline = time.monotonic() + 10
+        while session.alive:
+            assert time.monotonic() < deadline, "an idle session was not reaped"
+            await asyncio.sleep(0.1)
+        fresh = await sessions.get("thread_a")
+        assert fresh is not session
+        assert "NameError" in (await fresh.run("x", sessions.limits)).logs
+    finally:
+        await sessions.aclose()

@@ -39,6 +39,12 @@ class Limits:
     output_file_bytes: int = 50 * MiB  # files larger than this are not returned
 
 
+UNAVAILABLE = (
+    "code_interpreter needs bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and it "
+    "is not installed on this server; without it Threadline does not run code at all."
+)
+
+
 class SandboxUnavailable(RuntimeError):
     pass
 
@@ -61,10 +67,7 @@ def command(limits: Limits, program: str, uid: int = NOBODY) -> list[str]:
     runs as root (each session gets its own, so process limits count per session)."""
     bwrap = bwrap_path()
     if bwrap is None:
-        raise SandboxUnavailable(
-            "code_interpreter needs bubblewrap (Debian/Ubuntu: apt-get install bubblewrap); "
-            "without it Threadline does not run code at all"
-        )
+        raise SandboxUnavailable(UNAVAILABLE)
     python, base = _python_paths()
     venv = Path(sys.prefix)
     # As root, bwrap makes the namespaces itself and setpriv then drops to `nobody`. As any

@@ -24,7 +24,7 @@ from threadline.db.engine import Database
 from threadline.files import service as files
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.tools.code_interpreter.sandbox import SandboxUnavailable, bwrap_path
+from threadline.tools.code_interpreter.sandbox import UNAVAILABLE, SandboxUnavailable, bwrap_path
 from threadline.tools.code_interpreter.sessions import SessionLost, Sessions
 
 log = logging.getLogger("threadline.code_interpreter")
@@ -135,8 +135,7 @@ class CodeInterpreter:
         self, project_id: str, thread_id: str, file_ids: list[str], code: str, call_id: str
     ) -> Outcome:
         if not self.available:
-            message = str(SandboxUnavailable("bubblewrap is not installed on the server"))
-            return Outcome([{"type": "logs", "logs": message}], message)
+            return Outcome([{"type": "logs", "logs": UNAVAILABLE}], UNAVAILABLE)
         try:
             session = await self.sessions.get(thread_id)
         except (SandboxUnavailable, SessionLost, OSError) as error:

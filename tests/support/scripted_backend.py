@@ -83,7 +83,27 @@ class Echo:
     delay: float = 0.0
 
 
-Reply = Text | ToolCalls | Fail | Malformed | Drop | Hang | Echo
+@dataclass
+class Paced:
+    """`tokens` text tokens, the first after `first_token` seconds, then `rate` a second, on
+    a fixed schedule (a slow consumer does not stretch it); `rate` 0 sends them at once."""
+
+    tokens: int = 200
+    first_token: float = 0.0
+    rate: float = 0.0
+
+
+@dataclass
+class CallThenAnswer:
+    """A tool call, or `answer` once the conversation ends with a tool result: one reply
+    for any number of tool round trips at once."""
+
+    name: str = "lookup"
+    arguments: str = '{"q": "x"}'
+    answer: Reply | None = None
+
+
+Reply = Text | ToolCalls | Fail | Malformed | Drop | Hang | Echo | Paced | CallThenAnswer
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -123,8 +143,10 @@ def _usage(model: str, usage: tuple[int, int] | None) -> bytes:
 
 
 class ScriptedBackend:
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None, default: Reply | None = None) -> None:
+        self.port = port or free_port()
+        # The reply for a model that has no script of its own.
+        self._default = default
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._always: dict[str, Reply] = {}
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -179,7 +201,7 @@ class ScriptedBackend:
         with self._lock:
             if self._scripts[model]:
                 return self._scripts[model].popleft()
-            return self._always.get(model)
+            return self._always.get(model, self._default)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -219,6 +241,17 @@ class ScriptedBackend:
     async def _frames(self, model: str, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
         if isinstance(reply, Malformed):
             yield b"data: {this is not json\n\n"
+            return
+        if isinstance(reply, CallThenAnswer):
+            last = body["messages"][-1] if body["messages"] else {}
+            answered = last.get("role") == "tool"
+            if answered:
+                reply = reply.answer or Text("done")
+            else:
+                reply = ToolCalls([(reply.name, reply.arguments)])
+        if isinstance(reply, Paced):
+            async for frame in self._paced(model, reply):
+                yield frame
             return
         if isinstance(reply, Echo):
             await asyncio.sleep(reply.delay)
@@ -262,7 +295,41 @@ class ScriptedBackend:
                 yield _chunk(model, {"content": piece})
             return
 
+    async def _paced(self, model: str, reply: Paced) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + reply.first_token
+        yield _chunk(model, {"role": "assistant", "content": ""})
+        for i in range(reply.tokens):
+            if reply.rate or reply.first_token:
+                due = start + (i / reply.rate if reply.rate else 0.0)
+                await asyncio.sleep(max(0.0, due - loop.time()))
+            yield _chunk(model, {"content": f" w{i}"})
+        yield _chunk(model, {}, "stop")
+        yield _usage(model, (20, reply.tokens))
+        yield b"data: [DONE]\n\n"
+
 
 def texts(messages: Iterable[dict[str, Any]]) -> list[str]:
     """The string contents of chat messages, for assertions on prompts."""
     return [m["content"] for m in messages if isinstance(m.get("content"), str)]
+
+
+def main() -> None:
+    """A standalone scripted backend whose every model gets one reply (for benchmarks)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--first-token-ms", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="tokens/s; 0: all at once")
+    parser.add_argument("--tool-round-trip", action="store_true")
+    args = parser.parse_args()
+    text = Paced(args.tokens, args.first_token_ms / 1000, args.rate)
+    reply: Reply = CallThenAnswer(answer=text) if args.tool_round_trip else text
+    backend = ScriptedBackend(args.port, default=reply)
+    backend._server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from threadline.db import sqlite_driver
+
 _IMMEDIATE = "threadline_immediate"
 _AFTER_COMMIT = "threadline_after_commit"
 
@@ -76,7 +78,9 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "postgresql":
         kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
     elif parsed.get_backend_name() == "sqlite" and parsed.database:
-        kwargs.update(async_creator=_sqlite_connector(parsed.database))
+        kwargs.update(
+            async_creator=_sqlite_connector(parsed.database), module=sqlite_driver.dbapi()
+        )
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)

@@ -38,6 +38,10 @@ RUN_STREAM_ENDS = frozenset(
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
+    def drain(self) -> list[Event]:
+        """The events that have arrived and not been read yet, without waiting."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -58,6 +62,12 @@ class _QueueSubscription:
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             yield await self.queue.get()
+
+    def drain(self) -> list[Event]:
+        events = []
+        while not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
 
     def close(self) -> None:
         self._bus._remove(self._run_id, self)

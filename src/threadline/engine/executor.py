@@ -30,7 +30,7 @@ from threadline.backends.registry import ModelRegistry, Route
 from threadline.engine import truncation
 from threadline.engine.emitter import Emitter
 from threadline.engine.prompt import ImageReader, system_message, thread_items
-from threadline.engine.store import RunStore, ToolContext
+from threadline.engine.store import RunStore, Started, ToolContext
 from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
 from threadline.runs.lifecycle import IllegalTransition
 from threadline.runs.models import Run, RunStep
@@ -124,6 +124,8 @@ class Execution:
         # What code made for the answer: figures, and files by their /mnt/data name.
         self.images: list[str] = []
         self.produced: dict[str, str] = {}
+        # The thread as the run's start read it, for the first turn's prompt.
+        self.history: tuple[list[Message], list[RunStep]] | None = None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -156,13 +158,12 @@ class Execution:
 
     # -- the loop --------------------------------------------------------------------------
 
-    async def execute(self) -> None:
+    async def execute(self, started: Started) -> None:
+        """Carry a run the store has just moved to `in_progress` to its end or pause."""
+        self.context, self.sources = started.context, started.context.sources
+        self.history = (started.messages, started.steps)
         try:
-            self.run.status = "in_progress"
-            self.run.started_at = self.run.started_at or now()
-            await self.emit(("thread.run.in_progress", self.run))
-            self.context = await self.executor.store.tool_context(self.run)
-            self.sources = self.context.sources
+            await self.publish(("thread.run.in_progress", self.run))
             while not await self.turn():
                 pass
         except IllegalTransition:
@@ -216,13 +217,15 @@ class Execution:
         if turn.finish and turn.finish.reason == "length" and capped:
             await self.close_message(usage, turn.text, incomplete="max_tokens")
             raise RunIncomplete("max_completion_tokens")
-        await self.close_message(usage, turn.text)
+        closing = await self.closing(usage, turn.text)
         if run.max_prompt_tokens is not None and self.used.prompt_tokens > run.max_prompt_tokens:
+            await self.emit(*closing)
             raise RunIncomplete("max_prompt_tokens")
         self.run.status = "completed"
         self.run.completed_at = now()
         self.run.expires_at = None
-        await self.end(("thread.run.completed", self.run))
+        # The message, its step and the run end in one transaction.
+        await self.end(*closing, ("thread.run.completed", self.run))
         return True
 
     async def prompt(self, route: Route) -> ChatRequest:
@@ -241,7 +244,10 @@ class Execution:
             remaining = run.max_prompt_tokens - self.used.prompt_tokens - fixed
             if remaining < budget:
                 budget, prompt_limited = remaining, True
-        messages, steps = await self.executor.store.history(run.thread_id)
+        if self.history is not None:
+            (messages, steps), self.history = self.history, None
+        else:
+            messages, steps = await self.executor.store.history(run.thread_id)
         # Search results may fill about a third of the context.
         search_chars = route.context_window * CHARS_PER_TOKEN // 3
         items = await thread_items(messages, steps, self.executor.read_image, search_chars)
@@ -421,14 +427,30 @@ class Execution:
         closing_for_tools: bool = False,
     ) -> None:
         """Complete the turn's message and its step (creating them if the model was silent)."""
+        events = await self.closing(
+            usage, text, incomplete=incomplete, closing_for_tools=closing_for_tools
+        )
+        if events:
+            await self.emit(*events)
+
+    async def closing(
+        self,
+        usage: Usage,
+        text: str,
+        *,
+        incomplete: str | None = None,
+        closing_for_tools: bool = False,
+    ) -> list[tuple[str, Any]]:
+        """The events that complete the turn's message and its step, for the caller to emit
+        (the message and its step are created first if the model was silent)."""
         if self.message is None:
             if closing_for_tools:
-                return
+                return []
             await self.open_message()
         message, step = self.message, self.message_step
         assert message is not None and step is not None
         if message.status != "in_progress":
-            return
+            return []
         annotations: list[dict[str, Any]] = []
         content: list[dict[str, Any]] = []
         if not closing_for_tools:
@@ -453,10 +475,7 @@ class Execution:
             message.status, message.completed_at = "completed", stamp
         step.status, step.completed_at = "completed", stamp
         step.usage = _zero_usage() if closing_for_tools else usage.as_dict()
-        await self.emit(
-            (f"thread.message.{message.status}", message),
-            ("thread.run.step.completed", step),
-        )
+        return [(f"thread.message.{message.status}", message), ("thread.run.step.completed", step)]
 
     async def open_tool_step(self) -> None:
         self.tool_step = self.new_step({"type": "tool_calls", "tool_calls": []})
@@ -704,17 +723,15 @@ class RunExecutor:
         return tool_choice
 
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:
-        run = await self.store.load_run(run_id)
-        if run is None:
+        started = await self.store.start(run_id, now())
+        if started is None:
+            run = await self.store.load_run(run_id)
+            if run is not None and run.status == "cancelling":
+                await Execution(self, run).finish_cancel()
             return
-        execution = Execution(self, run)
-        if run.status == "cancelling":
-            await execution.finish_cancel()
-            return
-        if run.status != "queued":
-            return
+        execution = Execution(self, started.run)
         try:
-            await execution.execute()
+            await execution.execute(started)
         except asyncio.CancelledError:
             await execution.settle()
             if not cancel_requested():

@@ -1,4 +1,7 @@
-"""FastAPI dependencies shared by the routers: the database, file storage, the project."""
+"""FastAPI dependencies shared by the routers: the database, file storage, the project.
+
+All are `async def`: FastAPI runs a plain `def` dependency on a worker thread, a thread
+hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -13,19 +16,19 @@ from threadline.files.storage import FileStorage
 from threadline.http.auth import current_project
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     return request.app.state.db
 
 
-def file_storage(request: Request) -> FileStorage:
+async def file_storage(request: Request) -> FileStorage:
     return request.app.state.storage
 
 
-def engine(request: Request) -> Engine:
+async def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

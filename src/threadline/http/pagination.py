@@ -34,7 +34,7 @@ def list_page(items: Sequence[Any], has_more: bool) -> dict[str, Any]:
 def page_query(default: int = 20, maximum: int = 100) -> Callable[..., PageQuery]:
     """A FastAPI dependency reading `limit`, `order`, `after` and `before`."""
 
-    def dependency(
+    async def dependency(
         limit: int = Query(default, ge=1, le=maximum),
         order: Literal["asc", "desc"] = Query("desc"),
         after: str | None = Query(None),

@@ -25,13 +25,16 @@ async def run_events(
     subscription: Subscription, shape: Callable[[Event], Event] | None = None
 ) -> AsyncIterator[bytes]:
     """A run's stream until it ends or pauses. A client that goes away only closes the
-    subscription; the run carries on."""
+    subscription; the run carries on. Events that arrived together go out in one write."""
     try:
-        async for event in subscription:
-            yield encode(shape(event) if shape else event)
-            if event.name in RUN_STREAM_ENDS:
-                break
-        yield DONE_FRAME
+        async for first in subscription:
+            frames = []
+            for event in (first, *subscription.drain()):
+                frames.append(encode(shape(event) if shape else event))
+                if event.name in RUN_STREAM_ENDS:
+                    yield b"".join(frames) + DONE_FRAME
+                    return
+            yield b"".join(frames)
     finally:
         subscription.close()
 

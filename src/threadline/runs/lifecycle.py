@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
@@ -47,13 +47,19 @@ class IllegalTransition(Exception):
         self.to_status = to_status
 
 
+_runs = Run.__table__
+# One statement per target status, built once (a run changes status several times each);
+# the SET clause comes from the parameters each call passes.
+_GUARDED_UPDATES = {
+    status: update(_runs).where(_runs.c.id == bindparam("run_id"), _runs.c.status.in_(allowed))
+    for status, allowed in ALLOWED_FROM.items()
+}
+
+
 async def transition(session: AsyncSession, run_id: str, to_status: str, **fields: Any) -> None:
     """Move a run to `to_status` (and set `fields`) if its current status allows it."""
     result = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(ALLOWED_FROM[to_status]))
-        .values(status=to_status, **fields)
-        .execution_options(synchronize_session=False)
+        _GUARDED_UPDATES[to_status], {"run_id": run_id, "status": to_status, **fields}
     )
     if result.rowcount != 1:
         raise IllegalTransition(run_id, to_status)

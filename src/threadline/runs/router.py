@@ -73,7 +73,11 @@ class Launcher:
         return launch.run
 
 
-Launch = Annotated[Launcher, Depends()]
+async def launcher(engine: EngineDep, settings: SettingsDep, response: Response) -> Launcher:
+    return Launcher(engine, settings, response)  # not `Depends(Launcher)`: that is a thread hop
+
+
+Launch = Annotated[Launcher, Depends(launcher)]
 
 
 @thread_and_run_router.post("/runs", response_model=RunObject)

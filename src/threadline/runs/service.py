@@ -128,9 +128,11 @@ def _tool_choice_to_wire(tool_choice: Any) -> Any:
     return tool_choice
 
 
-async def _new_run(session: AsyncSession, project_id: str, thread_id: str, body: RunOptions) -> Run:
+async def _new_run(
+    session: AsyncSession, project_id: str, thread_id: str, body: RunOptions, new_thread=False
+) -> Run:
     assistant = await assistants.get(session, project_id, body.assistant_id)
-    active = await active_run_id(session, thread_id)
+    active = None if new_thread else await active_run_id(session, thread_id)
     if active:
         raise _active_run_message(thread_id, active)
     tools = (
@@ -229,7 +231,7 @@ async def create_thread_and_run(
         if body.tool_resources is not None:
             given = await resources.resolve(session, project_id, body.tool_resources)
             thread.tool_resources = {**thread.tool_resources, **given}
-        run = await _new_run(session, project_id, thread.id, body)
+        run = await _new_run(session, project_id, thread.id, body, new_thread=True)
     return Launch(
         run,
         [("thread.created", thread), ("thread.run.created", run), ("thread.run.queued", run)],

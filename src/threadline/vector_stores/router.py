@@ -48,7 +48,11 @@ class Search:
         self.response.headers[POLL_HEADER] = self.poll_after_ms
 
 
-Tools = Annotated[Search, Depends()]
+async def search_tools(request: Request, settings: SettingsDep, response: Response) -> Search:
+    return Search(request, settings, response)  # not `Depends(Search)`: that is a thread hop
+
+
+Tools = Annotated[Search, Depends(search_tools)]
 
 
 @router.post("", response_model=VectorStoreObject)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: serve test lint bench clean bwrap
+.PHONY: serve test lint bench bench-retrieval clean bwrap
 
 # llama.cpp is built from source by pip; a portable build is quicker to make.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -44,6 +44,14 @@ serve: $(VENV)/.installed bwrap
 test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
+
+# Writes its tables into docs/performance.md (about 20 minutes on 2 cores).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py
+
+# Retrieval quality, ingestion speed and search latency at 100k chunks (20-30 minutes).
+bench-retrieval: $(VENV)/.installed-dev
+	$(BIN)/python -W ignore benchmarks/retrieval.py --write
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

@@ -3,9 +3,11 @@
 Both sides run the same GGUF file, the same prompt (rendered by the model's own chat
 template), greedy decoding, the same token limit. Direct: `Llama.create_completion` in this
 process. Through Threadline: a streamed run via the official SDK against `threadline serve`
-on loopback, its tokens counted from the run's usage. Prints a markdown table.
+on loopback (SQLite), its tokens counted from the run's usage, the time from the request to
+the end of the stream (run creation, storage and SSE included). In both, a repeated prompt
+prefix is not evaluated again.
 
-    .venv/bin/python benchmarks/embedded.py [--repeat 5]
+    .venv/bin/python benchmarks/embedded.py [--repeat 7] [--write]
 """
 
 from __future__ import annotations
@@ -18,26 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import Server, emit, rss_mib, spread, stamp, verdict
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from openai import OpenAI
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.server import Server
 
 from threadline.backends import packaged_model
 
 INSTRUCTIONS = "You are a helpful assistant."
 QUESTION = "Write a story of about 200 words about a lighthouse keeper and a storm."
 MAX_TOKENS = 256
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def direct(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
@@ -115,14 +107,12 @@ def through_threadline(model: Path, repeat: int) -> tuple[list[float], list[int]
     return [r for r, _, _ in results], [c for _, c, _ in results], load, rss
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
+    opening = stamp()
     model = packaged_model.ensure(
         Path(
             os.environ.get(
@@ -134,16 +124,31 @@ def main() -> None:
     d_rates, d_counts, d_load, d_rss = direct(model, args.repeat)
     t_rates, t_counts, t_load, t_rss = through_threadline(model, args.repeat)
     ratio = statistics.median(t_rates) / statistics.median(d_rates)
-    print(f"Model: {model.name}; prompt and {MAX_TOKENS}-token limit alike; greedy; "
-          f"{args.repeat} repetitions, median (min-max).\n")  # fmt: skip
-    print("| | tokens/s | tokens per run | load | RSS |")
-    print("|---|---|---|---|---|")
-    print(f"| llama-cpp-python direct | {spread(d_rates)} | {statistics.median(d_counts):.0f} "
-          f"| {d_load:.2f} s (constructor) | {d_rss:.0f} MiB (this process) |")  # fmt: skip
-    print(f"| through Threadline (SDK, streamed run) | {spread(t_rates)} | "
-          f"{statistics.median(t_counts):.0f} | {t_load:.2f} s (first run's extra time) "
-          f"| {t_rss:.0f} MiB (server) |")  # fmt: skip
-    print(f"\nRatio (Threadline / direct, median tokens/s): **{ratio:.3f}** (target ≥ 0.95)")
+    lines = [
+        "## 5. Embedded model: through Threadline against llama-cpp-python directly",
+        "",
+        opening,
+        "",
+        f"The same GGUF file ({model.name}), the same prompt rendered by the model's chat "
+        f"template, greedy decoding, a {MAX_TOKENS}-token limit. Direct: "
+        "`Llama.create_completion` streamed in-process. Through Threadline: a streamed run "
+        "with the official SDK against `threadline serve` on loopback (SQLite), tokens counted "
+        "from the run's usage, timed from the request to the end of the stream (run creation, "
+        "storage and SSE included). In both, a repeated prompt prefix is not evaluated again. "
+        f"{args.repeat} repetitions, median (min-max).",
+        "",
+        "| | tokens/s | tokens per run | load | RSS |",
+        "|---|---|---|---|---|",
+        f"| llama-cpp-python direct | {spread(d_rates)} | {statistics.median(d_counts):.0f} "
+        f"| {d_load:.2f} s (constructor) | {d_rss:.0f} MiB (this process) |",
+        f"| through Threadline (SDK, streamed run) | {spread(t_rates)} | "
+        f"{statistics.median(t_counts):.0f} | {t_load:.2f} s (first run's extra time) "
+        f"| {t_rss:.0f} MiB (server) |",
+        "",
+        f"Ratio (Threadline / direct, median tokens/s): **{ratio:.3f}** "
+        f"(target ≥ 0.95: {verdict(ratio >= 0.95)})",
+    ]
+    emit("embedded", "\n".join(lines), args.write)
 
 
 if __name__ == "__main__":

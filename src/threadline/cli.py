@@ -151,6 +151,9 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=False,
+        # Open streams would otherwise hold a shutdown until their runs end; a run cut
+        # short is picked up again on the next start.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

@@ -51,7 +51,12 @@ def _next_micros() -> int:
 
 
 def random_string(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    """`length` uniformly random base62 characters, from one read of the OS's randomness
+    (`secrets.choice` per character reads it once a character)."""
+    space = 62**length
+    # Enough random bits that the modulo's bias stays below 2**-64.
+    value = int.from_bytes(secrets.token_bytes((space.bit_length() + 64 + 7) // 8))
+    return _encode(value % space, length)
 
 
 def mint(prefix: str) -> tuple[str, int]:

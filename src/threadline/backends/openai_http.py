@@ -3,6 +3,7 @@ called over HTTP with streaming."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +22,8 @@ from threadline.backends.base import (
 )
 from threadline.backends.tool_parsing import with_text_tool_calls
 
+MAX_CONNECTIONS = 512
+
 
 class OpenAIHTTPBackend:
     def __init__(
@@ -36,8 +39,12 @@ class OpenAIHTTPBackend:
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=64),
         )
+        # Calls beyond the pool's size wait here: inside httpcore's pool every waiting
+        # request is matched against every connection each time one frees up, which at a
+        # few hundred waiting took most of the event loop's time.
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -56,7 +63,10 @@ class OpenAIHTTPBackend:
         finish: Finish | None = None
         usage: Usage | None = None
         try:
-            async with aconnect_sse(self._client, "POST", "/chat/completions", json=body) as source:
+            async with (
+                self._slots,
+                aconnect_sse(self._client, "POST", "/chat/completions", json=body) as source,
+            ):
                 response = source.response
                 if response.status_code >= 400:
                     await response.aread()

@@ -12,6 +12,8 @@ built without extension loading, and vector search needs it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -75,11 +77,14 @@ def _sqlite_connector(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
+    # A burst of runs waits for connections rather than failing after the default 30 s.
     if parsed.get_backend_name() == "postgresql":
-        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=300)
     elif parsed.get_backend_name() == "sqlite" and parsed.database:
         kwargs.update(
-            async_creator=_sqlite_connector(parsed.database), module=sqlite_driver.dbapi()
+            async_creator=_sqlite_connector(parsed.database),
+            module=sqlite_driver.dbapi(),
+            pool_timeout=300,
         )
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
@@ -96,6 +101,10 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Writers of this process take turns here, in
+        # order, instead of in SQLite's busy handler, which sleeps between tries while
+        # holding a pooled connection and its thread.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -106,7 +115,7 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction that commits on success and rolls back on error;
         then the callbacks registered with `after_commit` run."""
-        async with self._writer() as session:
+        async with self._write_turn, self._writer() as session:
             async with session.begin():
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, ()):

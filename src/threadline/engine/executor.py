@@ -723,7 +723,16 @@ class RunExecutor:
         return tool_choice
 
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:
-        started = await self.store.start(run_id, now())
+        try:
+            started = await self.store.start(run_id, now())
+        except Exception:
+            # A run that cannot start must not stay queued (its streams open) for ever.
+            log.exception("run %s: could not start", run_id)
+            run = await self.store.load_run(run_id)
+            if run is not None and run.status == "queued":
+                message = "The server had an error while starting this run."
+                await Execution(self, run).fail("server_error", message)
+            return
         if started is None:
             run = await self.store.load_run(run_id)
             if run is not None and run.status == "cancelling":

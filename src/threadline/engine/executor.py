@@ -30,7 +30,7 @@ from threadline.backends.registry import ModelRegistry, Route
 from threadline.engine import truncation
 from threadline.engine.emitter import Emitter
 from threadline.engine.prompt import ImageReader, system_message, thread_items
-from threadline.engine.store import RunStore, Started, ToolContext
+from threadline.engine.store import RunStore, Started, ToolContext, snapshot
 from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
 from threadline.runs.lifecycle import IllegalTransition
 from threadline.runs.models import Run, RunStep
@@ -115,6 +115,8 @@ class Execution:
         usage = run.usage or {}
         self.used = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
         self._writing: asyncio.Future[None] | None = None
+        # The run's move to in_progress, written while its first model call starts.
+        self._starting: asyncio.Future[None] | None = None
         # What the run's searches found, in marker order; and where it may search.
         self.sources: list[file_search.Source] = []
         self.context = ToolContext()
@@ -132,8 +134,16 @@ class Execution:
     async def emit(self, *events: tuple[str, Any], quiet: tuple[tuple[str, Any], ...] = ()) -> None:
         """Emit events (and store `quiet` objects unannounced); a write in flight finishes
         even if this task is cancelled."""
+        await self.started()
         self._writing = asyncio.ensure_future(self.emitter.emit(self.run.id, *events, quiet=quiet))
         await asyncio.shield(self._writing)
+
+    async def started(self) -> None:
+        """Wait for the run's move to in_progress (raising, once, what stopped it): every
+        other event of the run comes after it."""
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            await asyncio.shield(starting)
 
     async def end(self, *events: tuple[str, Any]) -> None:
         """Emit a run's ending, unless a cancel or an expiry ended it first."""
@@ -146,24 +156,31 @@ class Execution:
                 await self.finish_cancel()
 
     async def settle(self) -> None:
-        """Wait for the write that a cancellation interrupted, whatever its outcome."""
-        if self._writing is not None and not self._writing.done():
-            try:
-                await self._writing
-            except Exception:
-                log.exception("write interrupted by cancellation failed")
+        """Wait for the writes that a cancellation interrupted, whatever their outcome."""
+        for writing in (self._starting, self._writing):
+            if writing is not None and not writing.done():
+                try:
+                    await writing
+                except Exception:
+                    log.exception("write interrupted by cancellation failed")
 
     async def publish(self, *events: tuple[str, Any]) -> None:
+        await self.started()
         await self.emitter.publish(self.run.id, *events)
 
     # -- the loop --------------------------------------------------------------------------
 
     async def execute(self, started: Started) -> None:
-        """Carry a run the store has just moved to `in_progress` to its end or pause."""
+        """Carry a queued run to its end or pause."""
         self.context, self.sources = started.context, started.context.sources
         self.history = (started.messages, started.steps)
+        self.run.status = "in_progress"
+        self.run.started_at = self.run.started_at or now()
+        # Written (then announced) while the prompt is built and the model called: the
+        # time to the first token does not wait for it. The next event waits for it.
+        in_progress = ("thread.run.in_progress", snapshot(self.run))
+        self._starting = asyncio.ensure_future(self.emitter.emit(self.run.id, in_progress))
         try:
-            await self.publish(("thread.run.in_progress", self.run))
             while not await self.turn():
                 pass
         except IllegalTransition:
@@ -724,7 +741,7 @@ class RunExecutor:
 
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:
         try:
-            started = await self.store.start(run_id, now())
+            started = await self.store.prepare(run_id)
         except Exception:
             # A run that cannot start must not stay queued (its streams open) for ever.
             log.exception("run %s: could not start", run_id)
@@ -733,10 +750,9 @@ class RunExecutor:
                 message = "The server had an error while starting this run."
                 await Execution(self, run).fail("server_error", message)
             return
-        if started is None:
-            run = await self.store.load_run(run_id)
-            if run is not None and run.status == "cancelling":
-                await Execution(self, run).finish_cancel()
+        if not isinstance(started, Started):
+            if started is not None and started.status == "cancelling":
+                await Execution(self, started).finish_cancel()
             return
         execution = Execution(self, started.run)
         try:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.assistants.models import Assistant
@@ -69,12 +69,19 @@ class ToolContext:
 
 @dataclass
 class Started:
-    """A run just moved to `in_progress`, with what its first turn needs."""
+    """A queued run, with what its first turn needs."""
 
     run: Run
     context: ToolContext
     messages: list[Message]
     steps: list[RunStep]
+
+
+def snapshot(row: Any) -> Any:
+    """A new, detached instance with the same column values (the engine goes on changing
+    its own while an event about the row waits to be written)."""
+    mapper = type(row).__mapper__
+    return type(row)(**{attr.key: getattr(row, attr.key) for attr in mapper.column_attrs})
 
 
 def column_values(row: Any) -> dict[str, Any]:
@@ -116,20 +123,13 @@ class RunStore:
         async with self.db.read() as session:
             return await session.get(Thread, thread_id)
 
-    async def start(self, run_id: str, stamp: int) -> Started | None:
-        """queued -> in_progress (started at `stamp` unless it started before), reading in
-        the same transaction what the run's first turn needs; None when the run is not
-        queued."""
-        async with self.db.write() as session:
-            run = await session.scalar(
-                update(Run)
-                .where(Run.id == run_id, Run.status == "queued")
-                .values(status="in_progress", started_at=func.coalesce(Run.started_at, stamp))
-                .returning(Run)
-                .execution_options(synchronize_session=False)
-            )
-            if run is None:
-                return None
+    async def prepare(self, run_id: str) -> Started | Run | None:
+        """What a queued run's first turn needs, read in one transaction; the run alone when
+        it is not queued, None when it is gone."""
+        async with self.db.read() as session:
+            run = await session.get(Run, run_id)
+            if run is None or run.status != "queued":
+                return run
             context = await _tool_context(session, run)
             messages, steps = await _history(session, run.thread_id)
         return Started(run, context, messages, steps)

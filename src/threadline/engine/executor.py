@@ -117,6 +117,8 @@ class Execution:
         self._writing: asyncio.Future[None] | None = None
         # The run's move to in_progress, written while its first model call starts.
         self._starting: asyncio.Future[None] | None = None
+        # The write of objects announced before they were stored (see announce_then_write).
+        self._behind: asyncio.Future[None] | None = None
         # What the run's searches found, in marker order; and where it may search.
         self.sources: list[file_search.Source] = []
         self.context = ToolContext()
@@ -134,9 +136,19 @@ class Execution:
     async def emit(self, *events: tuple[str, Any], quiet: tuple[tuple[str, Any], ...] = ()) -> None:
         """Emit events (and store `quiet` objects unannounced); a write in flight finishes
         even if this task is cancelled."""
-        await self.started()
+        await self.caught_up()
         self._writing = asyncio.ensure_future(self.emitter.emit(self.run.id, *events, quiet=quiet))
         await asyncio.shield(self._writing)
+
+    async def announce_then_write(self, *events: tuple[str, Any]) -> None:
+        """Publish the creation of objects first and store them right after: the first token
+        of an answer does not wait for its message's write. Every event that changes what
+        exists (a completion, a status) is still stored before it is published, and waits
+        for this write."""
+        await self.caught_up()
+        stored = [(name, snapshot(obj)) for name, obj in events]
+        self._behind = asyncio.ensure_future(self.emitter.store.apply(stored))
+        await self.emitter.publish(self.run.id, *events)
 
     async def started(self) -> None:
         """Wait for the run's move to in_progress (raising, once, what stopped it): every
@@ -144,6 +156,13 @@ class Execution:
         if self._starting is not None:
             starting, self._starting = self._starting, None
             await asyncio.shield(starting)
+
+    async def caught_up(self) -> None:
+        """Wait for every write already under way (raising, once, what failed)."""
+        await self.started()
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            await asyncio.shield(behind)
 
     async def end(self, *events: tuple[str, Any]) -> None:
         """Emit a run's ending, unless a cancel or an expiry ended it first."""
@@ -157,7 +176,7 @@ class Execution:
 
     async def settle(self) -> None:
         """Wait for the writes that a cancellation interrupted, whatever their outcome."""
-        for writing in (self._starting, self._writing):
+        for writing in (self._starting, self._behind, self._writing):
             if writing is not None and not writing.done():
                 try:
                     await writing
@@ -428,7 +447,7 @@ class Execution:
             metadata_={},
         )
         self.message, self.message_step = message, step
-        await self.emit(
+        await self.announce_then_write(
             ("thread.run.step.created", step),
             ("thread.run.step.in_progress", step),
             ("thread.message.created", message),

@@ -71,9 +71,14 @@ class OpenAIHTTPBackend:
                 if response.status_code >= 400:
                     await response.aread()
                     raise _http_fault(response)
+                done = False
                 async for event in source.aiter_sse():
-                    if event.data == "[DONE]":
-                        break
+                    # Read on to the body's end after [DONE]: a connection closed with
+                    # unread bytes cannot be used again, and a new one per call was the
+                    # biggest single cost of a run here.
+                    done = done or event.data == "[DONE]"
+                    if done:
+                        continue
                     try:
                         payload = json.loads(event.data)
                     except json.JSONDecodeError as error:

@@ -36,6 +36,7 @@ from typing import Any
 from common import STORES, Server, database, emit, spread, stamp, verdict
 from openai import OpenAI
 from sqlalchemy import JSON, Table, insert, text
+from tests.support.store import run_fields
 
 from threadline import ids
 from threadline.assistants.models import Assistant
@@ -124,36 +125,20 @@ def run_rows(scope: Scope) -> Iterator[dict[str, Any]]:
     t = scope.timeline
     for i in range(scope.n):
         at = t.created_at(i)
-        yield {
-            "id": t.id(ids.RUN, i),
-            "thread_id": scope.thread_id,
-            "assistant_id": scope.assistant_id,
-            "created_at": at,
-            "status": "completed",
-            "required_action": None,
-            "last_error": None,
-            "expires_at": None,
-            "started_at": at,
-            "cancelled_at": None,
-            "failed_at": None,
-            "completed_at": at,
-            "incomplete_details": None,
-            "model": MODEL,
-            "instructions": INSTRUCTIONS,
-            "tools": [],
-            "metadata": {},
-            "usage": USAGE,
-            "temperature": 1.0,
-            "top_p": 1.0,
-            "max_prompt_tokens": None,
-            "max_completion_tokens": None,
-            "truncation_strategy": {"type": "auto", "last_messages": None},
-            "tool_choice": "auto",
-            "parallel_tool_calls": True,
-            "response_format": "auto",
-            "reasoning_effort": None,
-            "recoveries": 0,
-        }
+        fields = run_fields(
+            scope.thread_id,
+            scope.assistant_id,
+            id=t.id(ids.RUN, i),
+            created_at=at,
+            started_at=at,
+            completed_at=at,
+            model=MODEL,
+            instructions=INSTRUCTIONS,
+            usage=USAGE,
+            recoveries=0,
+        )
+        fields["metadata"] = fields.pop("metadata_")  # by column, for a Core insert
+        yield fields
 
 
 def step_rows(scope: Scope) -> Iterator[dict[str, Any]]:

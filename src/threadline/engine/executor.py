@@ -175,13 +175,19 @@ class Execution:
                 await self.finish_cancel()
 
     async def settle(self) -> None:
-        """Wait for the writes that a cancellation interrupted, whatever their outcome."""
-        for writing in (self._starting, self._behind, self._writing):
-            if writing is not None and not writing.done():
-                try:
-                    await writing
-                except Exception:
-                    log.exception("write interrupted by cancellation failed")
+        """Wait for the writes that a cancellation interrupted, whatever their outcome; the
+        events that follow (the run's cancel) no longer wait for them."""
+        pending = (self._starting, self._behind, self._writing)
+        self._starting = self._behind = None
+        for writing in pending:
+            if writing is None:
+                continue
+            try:
+                await writing
+            except IllegalTransition:
+                pass  # the cancel (or an expiry) moved the run first
+            except Exception:
+                log.exception("write interrupted by cancellation failed")
 
     async def publish(self, *events: tuple[str, Any]) -> None:
         await self.started()

@@ -4,6 +4,7 @@ kept per thread, and the sandbox holding against escapes while the server carrie
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -291,3 +292,15 @@ async def test_idle_sessions_are_reaped() -> None:
         assert "NameError" in (await fresh.run("x", sessions.limits)).logs
     finally:
         await sessions.aclose()
+
+
+def test_a_python_under_tmp_is_bound_into_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sandbox's /tmp is a fresh tmpfs: an environment that lives under the host's /tmp
+    # (a checkout there) must still be bound in, read-only, with its parents made.
+    from threadline.tools.code_interpreter import sandbox
+
+    monkeypatch.setattr("sys.prefix", "/tmp/checkout/.venv")
+    args = sandbox.command(sandbox.Limits(), "print(1)")
+    binds = [tuple(args[i + 1 : i + 3]) for i, arg in enumerate(args) if arg == "--ro-bind"]
+    assert ("/tmp/checkout/.venv", "/tmp/checkout/.venv") in binds
+    assert ("--dir", "/tmp/checkout") in itertools.pairwise(args)

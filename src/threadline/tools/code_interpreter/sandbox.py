@@ -111,8 +111,10 @@ def command(limits: Limits, program: str, uid: int = NOBODY) -> list[str]:
     ]
     # Parents made by bwrap are private to root; the sandbox user must walk through them.
     made: set[Path] = {Path("/usr"), Path("/tmp"), Path("/proc"), Path("/dev")}
+    # What shows the host's files: a Python under /tmp (a fresh tmpfs here) is bound too.
+    bound: set[Path] = {Path("/usr")}
     for target in (base, venv):
-        if any(target == m or m in target.parents for m in made):
+        if any(target == b or b in target.parents for b in bound):
             continue
         for parent in _ancestors(target):
             if parent not in made:
@@ -120,6 +122,7 @@ def command(limits: Limits, program: str, uid: int = NOBODY) -> list[str]:
                 made.add(parent)
         args += ["--ro-bind", str(target), str(target)]
         made.add(target)
+        bound.add(target)
     args += [
         "--perms",
         "0755",

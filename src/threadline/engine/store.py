@@ -119,10 +119,6 @@ class RunStore:
         async with self.db.read() as session:
             return await session.get(Run, run_id)
 
-    async def load_thread(self, thread_id: str) -> Thread | None:
-        async with self.db.read() as session:
-            return await session.get(Thread, thread_id)
-
     async def prepare(self, run_id: str) -> Started | Run | None:
         """What a queued run's first turn needs, read in one transaction; the run alone when
         it is not queued, None when it is gone."""

@@ -14,8 +14,8 @@ from threadline.backends.embeddings import build_embedder
 from threadline.backends.registry import build_registry
 from threadline.config import Settings
 from threadline.db.engine import Database
-from threadline.engine.executor import ExecutorSettings
-from threadline.engine.runtime import Engine
+from threadline.engine.engine import Engine
+from threadline.engine.model_call import RetrySettings
 from threadline.files import service as files_service
 from threadline.files.router import router as files_router
 from threadline.files.storage import FileStorage
@@ -25,10 +25,8 @@ from threadline.http.limits import BodyLimit
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
 from threadline.threads.router import router as threads_router
-from threadline.tools.code_interpreter.sandbox import Limits
-from threadline.tools.code_interpreter.sessions import Sessions
-from threadline.tools.code_interpreter.tool import CodeInterpreter
-from threadline.tools.file_search import FileSearch
+from threadline.tools.base import ToolParts
+from threadline.tools.registry import build_tools
 from threadline.vector_stores import service as vector_stores_service
 from threadline.vector_stores.index import ChunkIndex, make_index
 from threadline.vector_stores.ingestion.worker import IngestionWorker
@@ -49,18 +47,6 @@ async def _reap_forever(db: Database, storage: FileStorage, index: ChunkIndex) -
         except Exception:
             log.exception("reaping expired objects failed")
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
-
-
-def code_limits(settings: Settings) -> Limits:
-    mib = 1024 * 1024
-    return Limits(
-        wall_seconds=settings.code_wall_seconds,
-        cpu_seconds=settings.code_cpu_seconds,
-        memory_bytes=settings.code_memory_mb * mib,
-        processes=settings.code_processes,
-        disk_bytes=settings.code_disk_mb * mib,
-        file_bytes=settings.code_file_mb * mib,
-    )
 
 
 def create_app(
@@ -86,21 +72,20 @@ def create_app(
             settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
         )
         app.state.embedder, app.state.chunk_index, app.state.ingestion = embedder, index, ingestion
+        tools = build_tools(ToolParts(settings, db, storage, index, embedder), settings.tools)
         engine = Engine(
             db,
             storage,
             build_registry(settings),
-            FileSearch(db, index, embedder),
-            CodeInterpreter(
-                db, storage, Sessions(code_limits(settings), settings.code_idle_seconds)
-            ),
-            ExecutorSettings(
+            tools,
+            RetrySettings(
                 max_attempts=settings.llm_max_attempts,
                 retry_base_delay=settings.llm_retry_base_delay,
             ),
             max_concurrency=settings.max_concurrent_runs,
         )
         app.state.engine = engine
+        app.state.run_channels = engine.channels
         await ingestion.start()
         await engine.start()
         reaper = asyncio.create_task(_reap_forever(db, storage, index))

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     code_file_mb: int = 256
     code_idle_seconds: float = 600.0
     max_concurrent_runs: int = 256
+    # Built-in tools from outside Threadline: `package.module:Class`, comma-separated
+    # (see threadline.tools.registry).
+    tools: str = ""
     # What run reads tell the SDK's polling helpers to wait before reading again.
     poll_after_ms: int = 50
 

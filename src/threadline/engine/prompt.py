@@ -1,151 +1,101 @@
-"""Prompt assembly: a thread's messages and earlier tool calls, as chat-completion messages.
+"""Prompt assembly: a turn's chat-completions request from the run, its thread and its
+budgets.
 
-Each thread message, and each tool-call step (the assistant's calls with their outputs),
-becomes one `Item`: the unit that truncation keeps or drops, so that a call is never
-separated from its output.
+The run's instructions are the system message, then the thread's history (`history.py`),
+truncated to what fits the context window and `max_prompt_tokens` (`truncation.py`). The
+run's tools go to the model as functions; a built-in tool by the function it defines.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import mimetypes
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.engine.tokens import estimate_message
-from threadline.runs.models import RunStep
+from threadline.backends.base import ChatRequest, Usage
+from threadline.backends.registry import Route
+from threadline.engine import truncation
+from threadline.engine.history import ImageReader, system_message, thread_items
+from threadline.engine.outcomes import RunFailure, RunIncomplete
+from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
+from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message
-from threadline.tools import file_search
-from threadline.tools.code_interpreter import tool as code_interpreter
+from threadline.tools.registry import ToolRegistry
 
-# Reads a file's bytes and name for an `image_file` part; None when it is gone.
-ImageReader = Callable[[str], Awaitable[tuple[bytes, str] | None]]
-
-
-@dataclass
-class Item:
-    messages: list[dict[str, Any]]
-    is_message: bool
-    tokens: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tokens = sum(estimate_message(m) for m in self.messages)
+# Room kept for the reply when no completion budget says otherwise.
+DEFAULT_REPLY_RESERVE = 1024
 
 
-def _order_key(object_id: str) -> str:
-    # Ids of every kind carry the same time-ordered body after their prefix.
-    return object_id.split("_", 1)[-1].split("-", 1)[-1]
+def chat_tools(tools: list[dict[str, Any]], registry: ToolRegistry) -> list[dict[str, Any]]:
+    """The run's tools as chat-completion tools."""
+    chat = []
+    for tool in tools:
+        if tool["type"] == "function":
+            function = {key: value for key, value in tool["function"].items() if value is not None}
+            chat.append({"type": "function", "function": function})
+        elif (builtin := registry.by_type(tool["type"])) is not None:
+            chat.append(builtin.definition)
+    return chat
 
 
-async def _content(message: Message, read_image: ImageReader) -> str | list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for part in message.content:
-        kind = part.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "text": part["text"]["value"]})
-        elif kind == "refusal":
-            parts.append({"type": "text", "text": part["refusal"]})
-        elif message.role != "user":
-            continue  # chat models take images from users only
-        elif kind == "image_url":
-            parts.append({"type": "image_url", "image_url": dict(part["image_url"])})
-        elif kind == "image_file":
-            image = part["image_file"]
-            found = await read_image(image["file_id"])
-            if found is None:
-                continue
-            data, filename = found
-            mime = mimetypes.guess_type(filename)[0] or "image/png"
-            url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-            parts.append(
-                {"type": "image_url", "image_url": {"url": url, "detail": image["detail"]}}
-            )
-    if all(part["type"] == "text" for part in parts):
-        return "\n".join(part["text"] for part in parts)
-    return parts
+def chat_tool_choice(tool_choice: Any, registry: ToolRegistry) -> Any:
+    """The run's `tool_choice` as chat completions take it: a named function, or a mode.
+    A built-in tool is named by its function."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") != "function":
+        builtin = registry.by_type(tool_choice.get("type", ""))
+        if builtin is not None:
+            return {"type": "function", "function": {"name": builtin.name}}
+    return tool_choice
 
 
-def _tool_item(step: RunStep, first_source: int, limit_chars: int) -> Item | None:
-    """A tool-call step as the assistant's calls and their outputs. File searches get the
-    results they found, numbered for citing from `first_source` on."""
-    calls = []
-    outputs = []
-    exchanged = step.inputs or {}
-    for call in step.step_details.get("tool_calls", []):
-        if call.get("type") == "function":
-            function = call["function"]
-            calls.append((call["id"], function["name"], function["arguments"]))
-            outputs.append(function["output"] or "")
-        elif call.get("type") == "file_search":
-            results = call["file_search"].get("results", [])
-            arguments = exchanged.get(call["id"], {}).get("arguments", "{}")
-            calls.append((call["id"], file_search.NAME, arguments))
-            outputs.append(file_search.results_text(results, first_source, limit_chars))
-            first_source += len(results)
-        elif call.get("type") == "code_interpreter":
-            details = call["code_interpreter"]
-            arguments = json.dumps({"code": details["input"]})
-            calls.append((call["id"], code_interpreter.NAME, arguments))
-            logs = "".join(o["logs"] for o in details["outputs"] if o["type"] == "logs")
-            outputs.append(exchanged.get(call["id"], {}).get("output") or logs)
-    if not calls:
-        return None
-    messages: list[dict[str, Any]] = [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
-                for call_id, name, args in calls
-            ],
-        }
-    ]
-    messages += [
-        {"role": "tool", "tool_call_id": call_id, "content": output}
-        for (call_id, _, _), output in zip(calls, outputs, strict=True)
-    ]
-    return Item(messages, is_message=False)
-
-
-def _found(step: RunStep) -> int:
-    return sum(
-        len(call["file_search"].get("results", []))
-        for call in step.step_details.get("tool_calls", [])
-        if call.get("type") == "file_search"
-    )
-
-
-async def thread_items(
-    messages: list[Message],
-    steps: list[RunStep],
+async def build_request(
+    run: Run,
+    route: Route,
+    used: Usage,
+    history: tuple[list[Message], list[RunStep]],
     read_image: ImageReader,
-    search_chars: int = 6000,
-) -> list[Item]:
-    """Messages and tool-call steps, interleaved in the order they happened. Search
-    results are numbered per run, as the run's citations count them."""
-    entries: list[tuple[str, Message | RunStep]] = [(_order_key(m.id), m) for m in messages]
-    entries += [(_order_key(s.id), s) for s in steps]
-    entries.sort(key=lambda entry: entry[0])
-    items: list[Item] = []
-    found_in_run: dict[str, int] = {}
-    for _, entry in entries:
-        if isinstance(entry, Message):
-            if entry.status == "in_progress":
-                continue
-            content = await _content(entry, read_image)
-            if content in ("", []):
-                continue
-            items.append(Item([{"role": entry.role, "content": content}], is_message=True))
-        else:
-            first = found_in_run.get(entry.run_id, 0)
-            item = _tool_item(entry, first, search_chars)
-            found_in_run[entry.run_id] = first + _found(entry)
-            if item is not None:
-                items.append(item)
-    return items
-
-
-def system_message(instructions: str) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": instructions}] if instructions else []
+    registry: ToolRegistry,
+) -> ChatRequest:
+    """The request of the run's next turn, given the tokens its earlier turns used."""
+    max_tokens = None
+    if run.max_completion_tokens is not None:
+        max_tokens = run.max_completion_tokens - used.completion_tokens
+        if max_tokens <= 0:
+            raise RunIncomplete("max_completion_tokens")
+    tools = chat_tools(run.tools, registry)
+    system = system_message(run.instructions)
+    fixed = estimate_messages(system) + estimate_tools(tools)
+    budget = route.context_window - (max_tokens or DEFAULT_REPLY_RESERVE) - fixed
+    prompt_limited = False
+    if run.max_prompt_tokens is not None:
+        remaining = run.max_prompt_tokens - used.prompt_tokens - fixed
+        if remaining < budget:
+            budget, prompt_limited = remaining, True
+    messages, steps = history
+    # Tool outputs (search results) may fill about a third of the context.
+    room = route.context_window * CHARS_PER_TOKEN // 3
+    items = await thread_items(messages, steps, read_image, registry, room)
+    kept = truncation.apply(items, run.truncation_strategy, budget)
+    if kept is None:
+        if prompt_limited:
+            raise RunIncomplete("max_prompt_tokens")
+        raise RunFailure(
+            "invalid_prompt",
+            f"The thread's latest message does not fit the context window of "
+            f"'{run.model}' ({route.context_window} tokens).",
+        )
+    chat = [*system, *(message for item in kept for message in item.messages)]
+    tool_choice = run.tool_choice
+    if tool_choice not in ("none", "auto") and any(s.run_id == run.id for s in steps):
+        # `required` or a named tool asks for a call before the answer, not forever.
+        tool_choice = "auto"
+    return ChatRequest(
+        model=route.served_name,
+        messages=chat,
+        tools=tools or None,
+        tool_choice=chat_tool_choice(tool_choice, registry) if tools else None,
+        parallel_tool_calls=run.parallel_tool_calls if tools else None,
+        response_format=run.response_format if isinstance(run.response_format, dict) else None,
+        temperature=run.temperature,
+        top_p=run.top_p,
+        max_tokens=max_tokens,
+        reasoning_effort=run.reasoning_effort,
+    )

@@ -1,12 +1,18 @@
-"""Token estimates for prompts, before a backend counts them for real.
+"""Token estimates, where no tokenizer counts for real.
 
-The backends' tokenizers are not at hand for HTTP models, so truncation plans with a
-conservative estimate; usage is always taken from the backend's own count when it gives one.
+Truncation plans prompts before a backend sees them, and the tokenizers of HTTP-served
+models are not at hand, so it plans with a conservative estimate. Usage is always the
+backend's own count when it gives one (OpenAI-compatible servers are asked for it with
+`stream_options.include_usage`; the embedded model counts with its own tokenizer); a
+backend that reports none gets this same estimate, logged as one.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from threadline.backends.base import ChatRequest
 
 # English averages about four characters a token; three leaves room for other scripts.
 CHARS_PER_TOKEN = 3
@@ -42,6 +48,8 @@ def estimate_messages(messages: list[dict[str, Any]]) -> int:
 
 
 def estimate_tools(tools: list[dict[str, Any]] | None) -> int:
-    import json
-
     return estimate_text(json.dumps(tools)) if tools else 0
+
+
+def estimate_request(request: ChatRequest) -> int:
+    return estimate_messages(request.messages) + estimate_tools(request.tools)

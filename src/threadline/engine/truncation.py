@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from threadline.engine.prompt import Item
+from threadline.engine.history import Item
 
 
 def last_messages(items: list[Item], count: int) -> list[Item]:

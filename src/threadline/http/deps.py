@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 
 from threadline.config import Settings
 from threadline.db.engine import Database
-from threadline.engine.runtime import Engine
 from threadline.files.storage import FileStorage
 from threadline.http.auth import current_project
 
@@ -24,10 +23,6 @@ async def file_storage(request: Request) -> FileStorage:
     return request.app.state.storage
 
 
-async def engine(request: Request) -> Engine:
-    return request.app.state.engine
-
-
 async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -35,5 +30,4 @@ async def settings(request: Request) -> Settings:
 DB = Annotated[Database, Depends(database)]
 Storage = Annotated[FileStorage, Depends(file_storage)]
 ProjectId = Annotated[str, Depends(current_project)]
-EngineDep = Annotated[Engine, Depends(engine)]
 SettingsDep = Annotated[Settings, Depends(settings)]

@@ -9,7 +9,8 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
-from threadline.engine.events import RUN_STREAM_ENDS, Event, Subscription
+from threadline.events.bus import Event, Subscription
+from threadline.events.names import RUN_STREAM_ENDS
 
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 

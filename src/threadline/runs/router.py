@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from threadline.db.keyset import PageQuery
-from threadline.engine.events import Event
-from threadline.http.deps import DB, EngineDep, ProjectId, SettingsDep
+from threadline.events.bus import Event
+from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.sse import event_stream, run_events
 from threadline.runs import service
+from threadline.runs.channels import RunChannels
 from threadline.runs.models import RunStep
 from threadline.runs.schemas import (
     CreateRunRequest,
@@ -49,42 +50,43 @@ def _shape_steps(include: list[str] | None):
     return shape
 
 
-class Launcher:
-    """Sets stored runs going: announces their events, dispatches them, and answers with a
-    stream or with the run (and the polling hint)."""
+async def run_channels(request: Request) -> RunChannels:
+    return request.app.state.run_channels
 
-    def __init__(self, engine: EngineDep, settings: SettingsDep, response: Response) -> None:
-        self.engine = engine
+
+Channels = Annotated[RunChannels, Depends(run_channels)]
+
+
+class Reply:
+    """Shapes the answer to a request that set a run going: its event stream, or the run
+    with the hint that the SDK's polling helpers read."""
+
+    def __init__(self, settings: SettingsDep, response: Response) -> None:
         self.poll_after_ms = str(settings.poll_after_ms)
         self.response = response
 
     def poll_hint(self) -> None:
         self.response.headers[POLL_HEADER] = self.poll_after_ms
 
-    async def __call__(
-        self, launch: service.Launch, stream: bool | None, include: list[str] | None = None
-    ) -> Any:
-        subscription = self.engine.subscribe(launch.run.id) if stream else None
-        await self.engine.announce(launch.run, *launch.events)
-        self.engine.dispatch(launch.run.id)
-        if subscription is not None:
-            return event_stream(run_events(subscription, _shape_steps(include)))
+    def __call__(self, launched: service.Launched, include: list[str] | None = None) -> Any:
+        if launched.stream is not None:
+            return event_stream(run_events(launched.stream, _shape_steps(include)))
         self.poll_hint()
-        return launch.run
+        return launched.run
 
 
-async def launcher(engine: EngineDep, settings: SettingsDep, response: Response) -> Launcher:
-    return Launcher(engine, settings, response)  # not `Depends(Launcher)`: that is a thread hop
+async def reply(settings: SettingsDep, response: Response) -> Reply:
+    return Reply(settings, response)  # not `Depends(Reply)`: that is a thread hop
 
 
-Launch = Annotated[Launcher, Depends(launcher)]
+Replies = Annotated[Reply, Depends(reply)]
 
 
 @thread_and_run_router.post("/runs", response_model=RunObject)
 async def create_thread_and_run(
-    db: DB, project: ProjectId, body: CreateThreadAndRunRequest, launch: Launch
+    db: DB, project: ProjectId, channels: Channels, body: CreateThreadAndRunRequest, reply: Replies
 ):
-    return await launch(await service.create_thread_and_run(db, project, body), body.stream)
+    return reply(await service.create_thread_and_run(db, channels, project, body))
 
 
 @router.post("", response_model=RunObject)
@@ -93,11 +95,11 @@ async def create_run(
     project: ProjectId,
     thread_id: str,
     body: CreateRunRequest,
-    launch: Launch,
+    channels: Channels,
+    reply: Replies,
     include: IncludeQuery = None,
 ):
-    started = await service.create_run(db, project, thread_id, body)
-    return await launch(started, body.stream, include)
+    return reply(await service.create_run(db, channels, project, thread_id, body), include)
 
 
 @router.get("", response_model=ListPage[RunObject])
@@ -108,19 +110,18 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunObject)
-async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str, launch: Launch):
-    launch.poll_hint()
+async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str, reply: Replies):
+    reply.poll_hint()
     return await service.retrieve_run(db, project, thread_id, run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunObject)
-async def cancel_run(db: DB, project: ProjectId, thread_id: str, run_id: str, launch: Launch):
-    cancelling = await service.cancel_run(db, project, thread_id, run_id)
-    await launch.engine.announce(cancelling.run, *cancelling.events)
-    if cancelling.events:
-        launch.engine.cancel(run_id)
-    launch.poll_hint()
-    return cancelling.run
+async def cancel_run(
+    db: DB, project: ProjectId, channels: Channels, thread_id: str, run_id: str, reply: Replies
+):
+    run = await service.cancel_run(db, channels, project, thread_id, run_id)
+    reply.poll_hint()
+    return run
 
 
 @router.post("/{run_id}/submit_tool_outputs", response_model=RunObject)
@@ -130,11 +131,10 @@ async def submit_tool_outputs(
     thread_id: str,
     run_id: str,
     body: SubmitToolOutputsRequest,
-    launch: Launch,
+    channels: Channels,
+    reply: Replies,
 ):
-    emitter = launch.engine.emitter
-    resumed = await service.submit_tool_outputs(db, emitter, project, thread_id, run_id, body)
-    return await launch(resumed, body.stream)
+    return reply(await service.submit_tool_outputs(db, channels, project, thread_id, run_id, body))
 
 
 @router.post("/{run_id}", response_model=RunObject)

@@ -1,6 +1,7 @@
 """Runs and run steps: the rules for creating, steering, reading and listing them.
 
-The service stores what a request changes; the engine (`threadline.engine`) advances runs.
+The service stores what a request changes, announces it on the bus and hands the run to the
+run queue (`runs/channels.py`); the engine (`threadline.engine`) advances runs.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from threadline.assistants.schemas import response_format_to_wire
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
-from threadline.engine.emitter import Emitter
-from threadline.engine.upkeep import expire_overdue
+from threadline.events.bus import EventBus, Subscription
+from threadline.events.names import EventName
 from threadline.http.errors import APIError, invalid
-from threadline.runs import lifecycle
+from threadline.runs import announce, lifecycle
+from threadline.runs.channels import RunChannels
 from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
 from threadline.runs.schemas import (
     CreateRunRequest,
@@ -89,12 +91,22 @@ async def retrieve_step(
 
 
 @dataclass
-class Launch:
-    """A run the service has stored, with the events that announce it once a stream (if
-    any) is listening."""
+class Launched:
+    """A run set going, and its event stream when the request asked for one."""
 
     run: Run
-    events: list[tuple[str, Any]]
+    stream: Subscription | None
+
+
+async def _launch(
+    channels: RunChannels, run: Run, events: list[announce.Announcement], stream: bool | None
+) -> Launched:
+    """Subscribe (before anything can happen), announce the stored run, then hand it to the
+    run queue."""
+    subscription = channels.bus.subscribe(run.id) if stream else None
+    await announce.publish(channels.bus, run.id, events)
+    channels.queue.submit(run.id)
+    return Launched(run, subscription)
 
 
 def _active_run_message(thread_id: str, run_id: str | None) -> APIError:
@@ -207,8 +219,8 @@ async def _store_new_run(db: Database, thread_id: str, work: Any) -> Any:
 
 
 async def create_run(
-    db: Database, project_id: str, thread_id: str, body: CreateRunRequest
-) -> Launch:
+    db: Database, channels: RunChannels, project_id: str, thread_id: str, body: CreateRunRequest
+) -> Launched:
     async def work(session: AsyncSession) -> Run:
         await get_thread(session, project_id, thread_id)
         for index, message in enumerate(body.additional_messages or []):
@@ -218,12 +230,13 @@ async def create_run(
         return await _new_run(session, project_id, thread_id, body)
 
     run = await _store_new_run(db, thread_id, work)
-    return Launch(run, [("thread.run.created", run), ("thread.run.queued", run)])
+    events = [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)]
+    return await _launch(channels, run, events, body.stream)
 
 
 async def create_thread_and_run(
-    db: Database, project_id: str, body: CreateThreadAndRunRequest
-) -> Launch:
+    db: Database, channels: RunChannels, project_id: str, body: CreateThreadAndRunRequest
+) -> Launched:
     async with db.write() as session:
         thread = await insert_thread(
             session, project_id, body.thread or CreateThreadRequest(), "thread."
@@ -232,36 +245,43 @@ async def create_thread_and_run(
             given = await resources.resolve(session, project_id, body.tool_resources)
             thread.tool_resources = {**thread.tool_resources, **given}
         run = await _new_run(session, project_id, thread.id, body, new_thread=True)
-    return Launch(
-        run,
-        [("thread.created", thread), ("thread.run.created", run), ("thread.run.queued", run)],
-    )
+    events: list[announce.Announcement] = [
+        (EventName.THREAD_CREATED, thread),
+        (EventName.RUN_CREATED, run),
+        (EventName.RUN_QUEUED, run),
+    ]
+    return await _launch(channels, run, events, body.stream)
 
 
-async def cancel_run(db: Database, project_id: str, thread_id: str, run_id: str) -> Launch:
+async def cancel_run(
+    db: Database, channels: RunChannels, project_id: str, thread_id: str, run_id: str
+) -> Run:
+    """Move the run to `cancelling` and have whoever runs it stop and end it."""
     async with db.write() as session:
         run = await get_run(session, project_id, thread_id, run_id)
         if run.status == "cancelling":
-            return Launch(run, [])
+            return run
         if run.status not in ACTIVE_STATUSES:
             raise invalid(f"Cannot cancel run with status '{run.status}'.")
         await lifecycle.transition(session, run_id, "cancelling")
         run.status = "cancelling"
-    return Launch(run, [("thread.run.cancelling", run)])
+    await announce.publish(channels.bus, run_id, [(EventName.RUN_CANCELLING, run)])
+    channels.queue.cancel(run_id)
+    return run
 
 
 async def submit_tool_outputs(
     db: Database,
-    emitter: Emitter,
+    channels: RunChannels,
     project_id: str,
     thread_id: str,
     run_id: str,
     body: SubmitToolOutputsRequest,
-) -> Launch:
+) -> Launched:
     async with db.read() as session:
         run = await get_run(session, project_id, thread_id, run_id)
     if run.status == "requires_action" and run.expires_at and run.expires_at <= int(time.time()):
-        await expire_overdue(db, emitter)
+        await expire_overdue(db, channels.bus)
         run.status = "expired"
     if run.status != "requires_action":
         raise invalid(f'Runs in status "{run.status}" do not accept tool outputs.')
@@ -308,10 +328,48 @@ async def submit_tool_outputs(
                 if call["type"] == "function" and call["id"] in outputs:
                     call = {**call, "function": {**call["function"], "output": outputs[call["id"]]}}
                 calls.append(call)
-            step.step_details = {**step.step_details, "tool_calls": calls}
-            step.status, step.completed_at = "completed", stamp
+            details = {**step.step_details, "tool_calls": calls}
+            await lifecycle.step_transition(
+                session, step.id, "completed", step_details=details, completed_at=stamp
+            )
+            step = await session.get(RunStep, step.id, populate_existing=True)
         run = await session.get(Run, run_id, populate_existing=True)
-    events: list[tuple[str, Any]] = [("thread.run.queued", run)]
+    events: list[announce.Announcement] = [(EventName.RUN_QUEUED, run)]
     if step is not None:
-        events.insert(0, ("thread.run.step.completed", step))
-    return Launch(run, events)
+        events.insert(0, (EventName.STEP_COMPLETED, step))
+    return await _launch(channels, run, events, body.stream)
+
+
+async def expire_overdue(db: Database, bus: EventBus) -> int:
+    """Runs waiting in `requires_action` past `expires_at` become `expired`, with the step
+    that waited; a run that tool outputs or a cancel moved first is left as it is."""
+    now = int(time.time())
+    async with db.read() as session:
+        overdue = list(
+            await session.scalars(
+                select(Run).where(Run.status == "requires_action", Run.expires_at <= now)
+            )
+        )
+    expired = 0
+    for run in overdue:
+        try:
+            async with db.write() as session:
+                steps = list(
+                    await session.scalars(
+                        select(RunStep).where(
+                            RunStep.run_id == run.id, RunStep.status == "in_progress"
+                        )
+                    )
+                )
+                for step in steps:
+                    await lifecycle.step_transition(session, step.id, "expired", expired_at=now)
+                await lifecycle.transition(session, run.id, "expired", required_action=None)
+        except lifecycle.IllegalTransition:
+            continue  # tool outputs or a cancel got there first
+        for step in steps:
+            step.status, step.expired_at = "expired", now
+        run.status, run.required_action = "expired", None
+        events = [(EventName.STEP_EXPIRED, step) for step in steps]
+        await announce.publish(bus, run.id, [*events, (EventName.RUN_EXPIRED, run)])
+        expired += 1
+    return expired

@@ -4,7 +4,8 @@ The model sees a function `file_search(query)`. Its searches run over the vector
 of the run's assistant and thread (waiting for files still being ingested), and each is
 recorded as a `file_search` tool call with its ranking options and results. The model gets
 the results as text, each marked `【n†filename】` for citing; markers in its answer become
-`file_citation` annotations.
+`file_citation` annotations. The answer is the model's own: an answer that cites nothing
+gets no citation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from sqlalchemy import func, select
 
 from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database
+from threadline.tools.base import (
+    AnswerParts,
+    BuiltinTool,
+    CallResult,
+    ToolContext,
+    ToolParts,
+    ToolRun,
+)
 from threadline.vector_stores import service as vector_stores
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
@@ -88,11 +97,8 @@ def results_text(results: list[dict[str, Any]], first: int, limit_chars: int) ->
     return "\n\n".join(parts)
 
 
-def annotate(text: str, sources: list[Source]) -> tuple[str, list[dict[str, Any]]]:
-    """The answer's citation markers as `file_citation` annotations. An answer that used
-    search results but cites none gets the marker of the best result appended."""
-    if sources and not MARKER.search(text):
-        text = f"{text.rstrip()} 【0†{sources[0].filename}】"
+def annotate(text: str, sources: list[Source]) -> list[dict[str, Any]]:
+    """The answer's citation markers as `file_citation` annotations."""
     annotations = []
     for match in MARKER.finditer(text):
         number = int(match.group(1))
@@ -106,7 +112,7 @@ def annotate(text: str, sources: list[Source]) -> tuple[str, list[dict[str, Any]
                     "file_citation": {"file_id": sources[number].file_id},
                 }
             )
-    return text, annotations
+    return annotations
 
 
 class FileSearch:
@@ -177,3 +183,62 @@ def call_details(call_id: str, ranking: dict[str, Any], hits: list[Hit]) -> dict
             ],
         },
     }
+
+
+def _sources(call: dict[str, Any]) -> list[Source]:
+    return [
+        Source(result["file_id"], result["file_name"])
+        for result in call["file_search"].get("results", [])
+    ]
+
+
+class FileSearchRun(ToolRun):
+    """Searches of one run: every result it found is numbered, in order, for citing."""
+
+    def __init__(self, search: FileSearch, context: ToolContext) -> None:
+        self.search = search
+        self.store_ids = context.resource_list(NAME, "vector_store_ids")
+        self.options = context.options.get(NAME) or {}
+        self.sources = [
+            source
+            for call in context.earlier_calls
+            if call.get("type") == NAME
+            for source in _sources(call)
+        ]
+
+    def begin_call(self, call_id: str) -> dict[str, Any]:
+        return {NAME: {}}
+
+    async def call(self, call_id: str, arguments: str) -> CallResult:
+        ranking, hits = await self.search.run(self.store_ids, self.options, query_of(arguments))
+        details = call_details(call_id, ranking, hits)
+        self.sources += _sources(details)
+        return CallResult(details, kept={"arguments": arguments})
+
+    def answer(self, text: str) -> AnswerParts:
+        return AnswerParts(annotations=annotate(text, self.sources))
+
+
+class FileSearchTool(BuiltinTool):
+    type = NAME
+    name = NAME
+    definition = CHAT_TOOL
+
+    def __init__(self, search: FileSearch) -> None:
+        self.search = search
+
+    @classmethod
+    def create(cls, parts: ToolParts) -> FileSearchTool:
+        return cls(FileSearch(parts.db, parts.chunk_index, parts.embedder))
+
+    def start(self, context: ToolContext) -> FileSearchRun:
+        return FileSearchRun(self.search, context)
+
+    def restate(
+        self, call: dict[str, Any], kept: dict[str, Any], memo: dict[str, Any], room: int
+    ) -> tuple[str, str]:
+        # Results are numbered per run, as the run's citations count them.
+        results = call[NAME].get("results", [])
+        first = memo.get("found", 0)
+        memo["found"] = first + len(results)
+        return kept.get("arguments", "{}"), results_text(results, first, room)

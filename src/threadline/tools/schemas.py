@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
 
 from threadline.wire import Part, by_field
@@ -48,22 +48,51 @@ class FunctionTool(Part):
     function: FunctionDefinition
 
 
-Tool = by_field(
-    "type",
-    {
-        "code_interpreter": CodeInterpreterTool,
-        "file_search": FileSearchTool,
-        "function": FunctionTool,
-    },
-)
+class PluginTool(Part):
+    """The entry of a plug-in tool (`tools/registry.py`): its type, and options of its own."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    type: str
+
+
+# The types of the plug-in tools this process loaded.
+_PLUGIN_TYPES: set[str] = set()
+
+
+def accept_plugin_type(tool_type: str) -> None:
+    _PLUGIN_TYPES.add(tool_type)
+
+
+def _plugin_or(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, dict) and value.get("type") in _PLUGIN_TYPES:
+        return PluginTool.model_validate(value)
+    return handler(value)
+
+
+Tool = Annotated[
+    by_field(
+        "type",
+        {
+            "code_interpreter": CodeInterpreterTool,
+            "file_search": FileSearchTool,
+            "function": FunctionTool,
+        },
+    ),
+    WrapValidator(_plugin_or),
+]
 # The tools a message attachment may name.
 AttachmentTool = by_field(
     "type", {"code_interpreter": CodeInterpreterTool, "file_search": FileSearchToolTypeOnly}
 )
 
 
-def tool_to_wire(tool: CodeInterpreterTool | FileSearchTool | FunctionTool) -> dict[str, Any]:
+def tool_to_wire(
+    tool: CodeInterpreterTool | FileSearchTool | FunctionTool | PluginTool,
+) -> dict[str, Any]:
     """The stored and returned form of a tool, with the hosted API's defaults filled in."""
+    if isinstance(tool, PluginTool):
+        return tool.model_dump()
     if isinstance(tool, FunctionTool):
         fn = tool.function
         return {

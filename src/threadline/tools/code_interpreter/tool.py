@@ -13,19 +13,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from threadline.backends.embedded import JsonStringReader
 from threadline.db.engine import Database
 from threadline.files import service as files
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.tools.code_interpreter.sandbox import UNAVAILABLE, SandboxUnavailable, bwrap_path
+from threadline.tools.base import (
+    AnswerParts,
+    BuiltinTool,
+    CallResult,
+    ToolContext,
+    ToolParts,
+    ToolRun,
+)
+from threadline.tools.code_interpreter.sandbox import (
+    UNAVAILABLE,
+    Limits,
+    SandboxUnavailable,
+    bwrap_path,
+)
 from threadline.tools.code_interpreter.sessions import SessionLost, Sessions
+
+if TYPE_CHECKING:
+    from threadline.config import Settings
 
 log = logging.getLogger("threadline.code_interpreter")
 
@@ -33,6 +51,8 @@ NAME = "code_interpreter"
 OUTPUT_PURPOSE = "assistants_output"
 MODEL_LOG_CHARS = 4000
 SANDBOX_LINK = re.compile(r"(?:sandbox:)?/mnt/data/([\w.\-/ ]+[\w\-])")
+# Where the code's text starts in the arguments the model writes: `{"code": "`.
+_CODE_VALUE = re.compile(r'\s*\{\s*"code"\s*:\s*"')
 
 CHAT_TOOL = {
     "type": "function",
@@ -65,8 +85,6 @@ class Outcome:
 
 
 def code_of(arguments: str) -> str:
-    import json
-
     try:
         value = json.loads(arguments or "{}")
     except json.JSONDecodeError:
@@ -197,3 +215,98 @@ class CodeInterpreter:
             outcome.files[name] = row.id
         outcome.text = model_text(logs, outcome.images, outcome.files)
         return outcome
+
+
+class CodeInterpreterRun(ToolRun):
+    """Code of one run: streamed as the model writes it, run in the thread's session;
+    figures go to the next message, written files can be linked from the answer."""
+
+    def __init__(self, interpreter: CodeInterpreter, context: ToolContext) -> None:
+        self.interpreter = interpreter
+        self.context = context
+        files = context.resource_list(NAME, "file_ids")
+        self.file_ids = files + [f for f in context.attached.get(NAME, []) if f not in files]
+        self.readers: dict[str, tuple[JsonStringReader, list[int]]] = {}
+        self.images: list[str] = []
+        self.produced: dict[str, str] = {}  # /mnt/data name -> file id
+
+    def begin_call(self, call_id: str) -> dict[str, Any]:
+        self.readers[call_id] = (JsonStringReader(), [0])
+        return {NAME: {"input": "", "outputs": []}}
+
+    def stream_call(self, call_id: str, arguments: str) -> dict[str, Any] | None:
+        reader, forwarded = self.readers[call_id]
+        if forwarded[0] == 0:
+            opening = _CODE_VALUE.match(arguments)
+            if opening is None:
+                return None
+            forwarded[0] = opening.end()
+        fragment = reader.feed(arguments[forwarded[0] :])
+        forwarded[0] = len(arguments)
+        return {NAME: {"input": fragment}} if fragment else None
+
+    async def call(self, call_id: str, arguments: str) -> CallResult:
+        code = code_of(arguments)
+        context = self.context
+        outcome = await self.interpreter.run(
+            context.project_id, context.thread_id, self.file_ids, code, call_id
+        )
+        self.images += outcome.images
+        self.produced.update(outcome.files)
+        # Deltas number each output, as the SDK merges them by index.
+        outputs = [{"index": i, **output} for i, output in enumerate(outcome.outputs)]
+        return CallResult(
+            {"id": call_id, "type": NAME, NAME: {"input": code, "outputs": outcome.outputs}},
+            kept={"output": outcome.text},
+            deltas=[{NAME: {"outputs": outputs}}],
+        )
+
+    def answer(self, text: str) -> AnswerParts:
+        images, self.images = self.images, []
+        return AnswerParts(
+            content=[
+                {"type": "image_file", "image_file": {"file_id": image, "detail": "auto"}}
+                for image in images
+            ],
+            annotations=file_links(text, self.produced),
+        )
+
+
+def limits_of(settings: Settings) -> Limits:
+    mib = 1024 * 1024
+    return Limits(
+        wall_seconds=settings.code_wall_seconds,
+        cpu_seconds=settings.code_cpu_seconds,
+        memory_bytes=settings.code_memory_mb * mib,
+        processes=settings.code_processes,
+        disk_bytes=settings.code_disk_mb * mib,
+        file_bytes=settings.code_file_mb * mib,
+    )
+
+
+class CodeInterpreterTool(BuiltinTool):
+    type = NAME
+    name = NAME
+    definition = CHAT_TOOL
+
+    def __init__(self, interpreter: CodeInterpreter) -> None:
+        self.interpreter = interpreter
+
+    @classmethod
+    def create(cls, parts: ToolParts) -> CodeInterpreterTool:
+        settings = parts.settings
+        sessions = Sessions(limits_of(settings), settings.code_idle_seconds)
+        return cls(CodeInterpreter(parts.db, parts.storage, sessions))
+
+    def start(self, context: ToolContext) -> CodeInterpreterRun:
+        return CodeInterpreterRun(self.interpreter, context)
+
+    def restate(
+        self, call: dict[str, Any], kept: dict[str, Any], memo: dict[str, Any], room: int
+    ) -> tuple[str, str]:
+        details = call[NAME]
+        logs = "".join(o["logs"] for o in details["outputs"] if o["type"] == "logs")
+        return json.dumps({"code": details["input"]}), kept.get("output") or logs
+
+    async def aclose(self) -> None:
+        await self.interpreter.sessions.aclose()

@@ -1,7 +1,7 @@
-"""Run events (the streaming event names) and the bus that carries them to subscribers.
+"""The bus that carries a run's events to whoever streams them.
 
-The bus is an interface: `InProcessBus` serves one process; a Redis-backed bus can take its
-place so that API replicas stream runs that workers execute.
+The bus is an interface: `InProcessBus` serves one process. Today it is the only one; the
+engine publishes on it and the API's streams subscribe to it.
 """
 
 from __future__ import annotations
@@ -12,27 +12,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-DONE = "done"
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """`data` is the event's wire object (a dict), or `"[DONE]"` for `done`."""
+    """`name` is an `EventName`; `data` is the event's wire object (a dict), or `"[DONE]"`."""
 
     name: str
     data: Any
-
-
-RUN_STREAM_ENDS = frozenset(
-    {
-        "thread.run.requires_action",
-        "thread.run.completed",
-        "thread.run.incomplete",
-        "thread.run.failed",
-        "thread.run.cancelled",
-        "thread.run.expired",
-    }
-)
 
 
 class Subscription(Protocol):

@@ -1,5 +1,5 @@
-"""How runs reach the executor. `InProcessDispatcher` runs them as tasks of this process;
-a queue-backed dispatcher (Redis) can take its place to run them on separate workers."""
+"""The run queue of one process: each run executes as a task here, at most
+`max_concurrency` at once. It implements `runs.channels.RunQueue`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 log = logging.getLogger("threadline.engine")
 
@@ -15,19 +14,7 @@ Execute = Callable[[str, Callable[[], bool]], Awaitable[None]]
 FinishCancel = Callable[[str], Awaitable[None]]
 
 
-class Dispatcher(Protocol):
-    def submit(self, run_id: str) -> None:
-        """Have the run executed (it is `queued`, or `cancelling` and needs ending)."""
-        ...
-
-    def cancel(self, run_id: str) -> None:
-        """The run is now `cancelling`: stop its work in flight and end it."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-class InProcessDispatcher:
+class InProcessRunQueue:
     def __init__(
         self, execute: Execute, finish_cancel: FinishCancel, max_concurrency: int = 256
     ) -> None:

@@ -1,0 +1,92 @@
+"""The engine as the server holds it: the event bus, the run queue, the executor and the
+background upkeep (recovery at start, expiry of runs waiting too long), started and stopped
+with the application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import select
+
+from threadline.backends.registry import ModelRegistry
+from threadline.db.engine import Database
+from threadline.engine.emitter import Emitter
+from threadline.engine.local_queue import InProcessRunQueue
+from threadline.engine.loop import RunExecutor
+from threadline.engine.model_call import RetrySettings
+from threadline.engine.reader import RunReader
+from threadline.engine.recovery import recover
+from threadline.engine.writer import EventWriter
+from threadline.events.bus import EventBus, InProcessBus
+from threadline.files.models import File
+from threadline.files.storage import FileStorage
+from threadline.runs import service as runs
+from threadline.runs.channels import RunChannels
+from threadline.tools.registry import ToolRegistry
+
+log = logging.getLogger("threadline.engine")
+
+EXPIRY_SWEEP_SECONDS = 1.0
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        storage: FileStorage,
+        models: ModelRegistry,
+        tools: ToolRegistry,
+        settings: RetrySettings | None = None,
+        max_concurrency: int = 256,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.models = models
+        self.tools = tools
+        self.bus = bus or InProcessBus()
+        self.reader = RunReader(db, [tool.type for tool in tools])
+        self.emitter = Emitter(EventWriter(db), self.bus)
+        self.executor = RunExecutor(
+            self.reader, self.emitter, models, tools, self.read_image, settings
+        )
+        self.queue = InProcessRunQueue(
+            self.executor.execute, self.executor.finish_cancel, max_concurrency
+        )
+        # What the runs service talks to.
+        self.channels = RunChannels(self.bus, self.queue)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        recovered = await recover(self.db, self.reader, self.emitter, self.queue)
+        if recovered:
+            log.info("picked up %d unfinished runs", recovered)
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.queue.aclose()
+        await self.tools.aclose()
+        await self.models.aclose()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            try:
+                await runs.expire_overdue(self.db, self.bus)
+            except Exception:
+                log.exception("expiring runs failed")
+
+    async def read_image(self, file_id: str) -> tuple[bytes, str] | None:
+        async with self.db.read() as session:
+            row = await session.scalar(select(File).where(File.id == file_id))
+        path = self.storage.path(file_id)
+        if row is None or not path.exists() or row.bytes > MAX_IMAGE_BYTES:
+            return None
+        return await asyncio.to_thread(path.read_bytes), row.filename

@@ -17,8 +17,8 @@ from threadline.files.schemas import (
 )
 from threadline.http.deps import DB, ProjectId, Storage
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.schemas import Deleted
 from threadline.vector_stores import service as vector_stores_service
-from threadline.wire import Deleted
 
 router = APIRouter(prefix="/files", tags=["files"])
 

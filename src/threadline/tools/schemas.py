@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from threadline.wire import Part, by_field
+from threadline.schemas import Part, by_field
 
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]+$"
 DEFAULT_RANKER = "default_2024_08_21"

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.schemas import Deleted
 from threadline.vector_stores import service
 from threadline.vector_stores.schemas import (
     CreateFileBatchRequest,
@@ -22,7 +23,6 @@ from threadline.vector_stores.schemas import (
     VectorStoreFileObject,
     VectorStoreObject,
 )
-from threadline.wire import Deleted
 
 router = APIRouter(prefix="/vector_stores", tags=["vector stores"])
 

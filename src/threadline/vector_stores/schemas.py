@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from threadline.schemas import Metadata, Part, Request, Wire, one_of
 from threadline.tools.schemas import ChunkingStrategy
-from threadline.wire import Metadata, Part, Request, Wire, one_of
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 

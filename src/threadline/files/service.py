@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from threadline import ids
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
+from threadline.errors import invalid, not_found
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.http.errors import invalid, not_found
 
 # The hosted API's default: batch input files expire after 30 days, others persist.
 BATCH_EXPIRY_SECONDS = 30 * 24 * 3600
@@ -38,7 +38,7 @@ async def create(
     if expires_after_seconds is None and purpose == "batch":
         expires_after_seconds = BATCH_EXPIRY_SECONDS
     file_id, created_at = ids.mint(ids.FILE)
-    size = await run_in_threadpool(storage.save, file_id, source)
+    size = await asyncio.to_thread(storage.save, file_id, source)
     row = File(
         id=file_id,
         project_id=project_id,

@@ -21,7 +21,7 @@ from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
 from threadline.engine.emitter import Emitter
 from threadline.engine.upkeep import expire_overdue
-from threadline.http.errors import APIError, invalid
+from threadline.errors import InvalidRequest, invalid
 from threadline.runs import lifecycle
 from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
 from threadline.runs.schemas import (
@@ -97,7 +97,7 @@ class Launch:
     events: list[tuple[str, Any]]
 
 
-def _active_run_message(thread_id: str, run_id: str | None) -> APIError:
+def _active_run_message(thread_id: str, run_id: str | None) -> InvalidRequest:
     return invalid(f"Thread {thread_id} already has an active run {run_id}.")
 
 

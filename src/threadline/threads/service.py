@@ -11,8 +11,8 @@ from threadline import ids
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
+from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.http.errors import invalid
 from threadline.runs.models import ACTIVE_STATUSES, Run
 from threadline.threads.models import Message, Thread
 from threadline.threads.schemas import (

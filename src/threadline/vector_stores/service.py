@@ -20,8 +20,8 @@ from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database, after_commit
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
+from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.http.errors import invalid
 from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion.worker import wake

@@ -24,8 +24,8 @@ from threadline.threads.schemas import (
     content_to_wire,
 )
 from threadline.tools import resources
-from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores import service as vector_stores
+from threadline.vector_stores.schemas import chunking_to_wire
 
 
 async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> Thread:

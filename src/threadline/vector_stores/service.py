@@ -22,7 +22,6 @@ from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
 from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import Chunk, FileBatch, VectorStore, VectorStoreFile
@@ -41,6 +40,7 @@ from threadline.vector_stores.schemas import (
     UpdateVectorStoreRequest,
     VectorStoreFileObject,
     VectorStoreObject,
+    chunking_to_wire,
 )
 from threadline.vector_stores.search import rewrite, search
 

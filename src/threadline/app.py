@@ -75,6 +75,7 @@ def create_app(
         app.state.settings = settings
         app.state.db = db
         app.state.storage = storage
+        app.state.file_deletion_hooks = files_service.DeletionHooks()
         app.state.authenticator = Authenticator(db)
         embedder = build_embedder(settings)
         index = await make_index(db)
@@ -86,6 +87,12 @@ def create_app(
             settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
         )
         app.state.embedder, app.state.chunk_index, app.state.ingestion = embedder, index, ingestion
+        # A deleted file leaves every vector store it was in.
+        app.state.file_deletion_hooks.register(
+            lambda session, file_id: vector_stores_service.forget_file_everywhere(
+                session, index, file_id
+            )
+        )
         engine = Engine(
             db,
             storage,

@@ -1,4 +1,8 @@
-"""Files: upload, read, list, delete; and the existence checks other domains rely on."""
+"""Files: upload, read, list, delete; and the existence checks other domains rely on.
+
+Other domains refer to files (vector stores hold their chunks) and depend on this one, so
+this one cannot call them when a file goes: they register `DeletionHooks` instead.
+"""
 
 from __future__ import annotations
 
@@ -83,19 +87,32 @@ async def list_files(
         return await fetch_page(session, File, where, page)
 
 
+# Removes what refers to a deleted file, in the transaction that deletes it.
+OnFileDeleted = Callable[[AsyncSession, str], Awaitable[None]]
+
+
+class DeletionHooks:
+    """What else goes when a file is deleted: set up once at app start by the domains that
+    refer to files; this one only calls them with `(session, file_id)`."""
+
+    def __init__(self) -> None:
+        self._hooks: list[OnFileDeleted] = []
+
+    def register(self, hook: OnFileDeleted) -> None:
+        self._hooks.append(hook)
+
+    async def run(self, session: AsyncSession, file_id: str) -> None:
+        for hook in self._hooks:
+            await hook(session, file_id)
+
+
 async def delete_file(
-    db: Database,
-    storage: FileStorage,
-    project_id: str,
-    file_id: str,
-    also: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+    db: Database, storage: FileStorage, hooks: DeletionHooks, project_id: str, file_id: str
 ) -> None:
-    """Delete the file and its bytes; `also` removes what refers to it, in the same
-    transaction."""
+    """Delete the file, what refers to it (`hooks`, in the same transaction) and its bytes."""
     async with db.write() as session:
         row = await get(session, project_id, file_id)
-        if also is not None:
-            await also(session, file_id)
+        await hooks.run(session, file_id)
         await session.delete(row)
     storage.delete(file_id)
 

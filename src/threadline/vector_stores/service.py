@@ -432,6 +432,7 @@ async def list_files(
     status: str | None,
     batch_id: str | None = None,
 ) -> tuple[list[VectorStoreFileObject], bool]:
+    """A page of the store's files, or of the batch's when `batch_id` is given."""
     scope = (
         VectorStoreFile.batch_id == batch_id
         if batch_id
@@ -441,7 +442,10 @@ async def list_files(
     if status:
         where.append(VectorStoreFile.status == status)
     async with db.read() as session:
-        await get_store(session, project_id, store_id)
+        if batch_id:
+            await _get_batch(session, project_id, store_id, batch_id)
+        else:
+            await get_store(session, project_id, store_id)
         rows, has_more = await fetch_page(
             session, VectorStoreFile, where, page, position_of=_position(VectorStoreFile, scope)
         )

@@ -56,9 +56,9 @@ from common import Server, cpu_seconds, emit, machine
 from openai import OpenAI
 from sqlalchemy import insert, text
 
+import threadline.tables  # noqa: F401 - every table known to the ORM
 from threadline import ids
 from threadline.backends.embeddings import E5Embedder
-from threadline.db import registry  # noqa: F401 - every table known to the ORM
 from threadline.db.engine import Database
 from threadline.db.migrate import upgrade
 from threadline.files.models import File

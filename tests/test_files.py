@@ -13,9 +13,11 @@ from openai import OpenAI
 
 from tests.support import store
 from tests.support.server import Server
+from threadline.app import file_deletion_hooks
 from threadline.files import service as files_service
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
+from threadline.vector_stores.index import make_index
 
 
 def test_upload_bare(client: OpenAI, server: Server) -> None:
@@ -109,6 +111,7 @@ def test_expired_files_are_gone_and_reaped(client: OpenAI, server: Server) -> No
         purpose="assistants",
         expires_after={"anchor": "created_at", "seconds": 3600},
     )
+    vector_store = client.vector_stores.create(file_ids=[uploaded.id])
 
     async def expire(db) -> None:
         async with db.write() as session:
@@ -119,6 +122,13 @@ def test_expired_files_are_gone_and_reaped(client: OpenAI, server: Server) -> No
         client.files.retrieve(uploaded.id)
     assert uploaded.id not in [f.id for f in client.files.list().data]
     storage = FileStorage(server.data_dir / "files")
-    removed = store.with_db(server.database_url, lambda db: files_service.reap_expired(db, storage))
+
+    async def reap(db) -> int:
+        # With the hooks the server runs: an expired file leaves its vector stores too.
+        hooks = file_deletion_hooks(await make_index(db))
+        return await files_service.reap_expired(db, storage, hooks)
+
+    removed = store.with_db(server.database_url, reap)
     assert removed >= 1
     assert not Path(storage.path(uploaded.id)).exists()
+    assert client.vector_stores.files.list(vector_store.id).data == []

@@ -84,9 +84,7 @@ def test_a_registered_tool_runs_in_a_run(raw: httpx.Client, llm: ScriptedBackend
     assert text["value"][annotation["start_index"] : annotation["end_index"]] == "4"
 
     # A later run on the thread restates the earlier call from the stored step.
-    raw.post(
-        f"/threads/{run['thread_id']}/messages", json={"role": "user", "content": "And now?"}
-    )
+    raw.post(f"/threads/{run['thread_id']}/messages", json={"role": "user", "content": "And now?"})
     again = raw.post(
         f"/threads/{run['thread_id']}/runs", json={"assistant_id": assistant.json()["id"]}
     ).json()

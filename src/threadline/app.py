@@ -38,15 +38,28 @@ REAP_INTERVAL_SECONDS = 60
 _UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around the file
 
 
-async def _reap_forever(db: Database, storage: FileStorage, index: ChunkIndex) -> None:
+async def _reap_forever(
+    db: Database, storage: FileStorage, hooks: files_service.DeletionHooks, index: ChunkIndex
+) -> None:
     """Expired files and vector stores."""
     while True:
         try:
-            await files_service.reap_expired(db, storage)
+            await files_service.reap_expired(db, storage, hooks)
             await vector_stores_service.expire_overdue(db, index)
         except Exception:
             log.exception("reaping expired objects failed")
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+def file_deletion_hooks(index: ChunkIndex) -> files_service.DeletionHooks:
+    """What goes with a deleted (or expired) file: it leaves every vector store it was in."""
+    hooks = files_service.DeletionHooks()
+    hooks.register(
+        lambda session, file_id: vector_stores_service.forget_file_everywhere(
+            session, index, file_id
+        )
+    )
+    return hooks
 
 
 def create_app(
@@ -72,6 +85,7 @@ def create_app(
             settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
         )
         app.state.embedder, app.state.chunk_index, app.state.ingestion = embedder, index, ingestion
+        app.state.file_deletion_hooks = file_deletion_hooks(index)
         tools = build_tools(ToolParts(settings, db, storage, index, embedder), settings.tools)
         engine = Engine(
             db,
@@ -88,7 +102,9 @@ def create_app(
         app.state.run_channels = engine.channels
         await ingestion.start()
         await engine.start()
-        reaper = asyncio.create_task(_reap_forever(db, storage, index))
+        reaper = asyncio.create_task(
+            _reap_forever(db, storage, app.state.file_deletion_hooks, index)
+        )
         if on_ready is not None:
             on_ready()
         try:

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import threadline.tables  # noqa: F401 - every table known to the ORM
 from threadline import ids
-from threadline.db import registry  # noqa: F401 - every table known to the ORM
 from threadline.db.engine import Database
 from threadline.projects import service as projects
 from threadline.runs.models import Run, RunStep

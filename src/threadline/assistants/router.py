@@ -13,7 +13,7 @@ from threadline.assistants.schemas import (
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId
 from threadline.http.pagination import ListPage, list_page, page_query
-from threadline.wire import Deleted
+from threadline.schemas import Deleted
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
 from threadline.tools.schemas import FUNCTION_NAME, Tool, ToolResources, ToolResourcesWithCreate
-from threadline.wire import Metadata, Part, Request, Wire, by_field, one_of
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
-from threadline.http.errors import invalid
+from threadline.errors import invalid
 
 T = TypeVar("T")
 

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.db.keyset import PageQuery
 from threadline.files import service
@@ -15,15 +14,28 @@ from threadline.files.schemas import (
     FileObject,
     UploadPurpose,
 )
-from threadline.http.deps import DB, ProjectId, Storage
+from threadline.files.storage import FileStorage
+from threadline.http.deps import DB, ProjectId
 from threadline.http.pagination import ListPage, list_page, page_query
-from threadline.vector_stores import service as vector_stores_service
-from threadline.wire import Deleted
+from threadline.schemas import Deleted
 
 router = APIRouter(prefix="/files", tags=["files"])
 
 # The hosted API's list default and maximum for files.
 FILES_PAGE = page_query(default=10_000, maximum=10_000)
+
+
+# `async def`, as in `http.deps`: FastAPI runs a plain `def` dependency on a worker thread.
+async def file_storage(request: Request) -> FileStorage:
+    return request.app.state.storage
+
+
+async def deletion_hooks(request: Request) -> service.DeletionHooks:
+    return request.app.state.file_deletion_hooks
+
+
+Storage = Annotated[FileStorage, Depends(file_storage)]
+Hooks = Annotated[service.DeletionHooks, Depends(deletion_hooks)]
 
 
 @router.post("", response_model=FileObject)
@@ -68,13 +80,8 @@ async def retrieve_file(db: DB, project: ProjectId, file_id: str):
 
 
 @router.delete("/{file_id}", response_model=Deleted)
-async def delete_file(request: Request, db: DB, storage: Storage, project: ProjectId, file_id: str):
-    index = request.app.state.chunk_index
-
-    async def leave_vector_stores(session: AsyncSession, deleted: str) -> None:
-        await vector_stores_service.forget_file_everywhere(session, index, deleted)
-
-    await service.delete_file(db, storage, project, file_id, also=leave_vector_stores)
+async def delete_file(db: DB, storage: Storage, hooks: Hooks, project: ProjectId, file_id: str):
+    await service.delete_file(db, storage, hooks, project, file_id)
     return Deleted(id=file_id, object="file")
 
 

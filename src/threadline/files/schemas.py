@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from threadline.wire import Wire
+from threadline.schemas import Wire
 
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 EXPIRES_MIN_SECONDS = 3600

@@ -1,21 +1,25 @@
-"""Files: upload, read, list, delete; and the existence checks other domains rely on."""
+"""Files: upload, read, list, delete; and the existence checks other domains rely on.
+
+Other domains refer to files (vector stores hold their chunks) and depend on this one, so
+this one cannot call them when a file goes: they register `DeletionHooks` instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from threadline import ids
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
+from threadline.errors import invalid, not_found
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.http.errors import invalid, not_found
 
 # The hosted API's default: batch input files expire after 30 days, others persist.
 BATCH_EXPIRY_SECONDS = 30 * 24 * 3600
@@ -38,7 +42,7 @@ async def create(
     if expires_after_seconds is None and purpose == "batch":
         expires_after_seconds = BATCH_EXPIRY_SECONDS
     file_id, created_at = ids.mint(ids.FILE)
-    size = await run_in_threadpool(storage.save, file_id, source)
+    size = await asyncio.to_thread(storage.save, file_id, source)
     row = File(
         id=file_id,
         project_id=project_id,
@@ -83,19 +87,32 @@ async def list_files(
         return await fetch_page(session, File, where, page)
 
 
+# Removes what refers to a deleted file, in the transaction that deletes it.
+OnFileDeleted = Callable[[AsyncSession, str], Awaitable[None]]
+
+
+class DeletionHooks:
+    """What else goes when a file is deleted: set up once at app start by the domains that
+    refer to files; this one only calls them with `(session, file_id)`."""
+
+    def __init__(self) -> None:
+        self._hooks: list[OnFileDeleted] = []
+
+    def register(self, hook: OnFileDeleted) -> None:
+        self._hooks.append(hook)
+
+    async def run(self, session: AsyncSession, file_id: str) -> None:
+        for hook in self._hooks:
+            await hook(session, file_id)
+
+
 async def delete_file(
-    db: Database,
-    storage: FileStorage,
-    project_id: str,
-    file_id: str,
-    also: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+    db: Database, storage: FileStorage, hooks: DeletionHooks, project_id: str, file_id: str
 ) -> None:
-    """Delete the file and its bytes; `also` removes what refers to it, in the same
-    transaction."""
+    """Delete the file, what refers to it (`hooks`, in the same transaction) and its bytes."""
     async with db.write() as session:
         row = await get(session, project_id, file_id)
-        if also is not None:
-            await also(session, file_id)
+        await hooks.run(session, file_id)
         await session.delete(row)
     storage.delete(file_id)
 
@@ -117,13 +134,16 @@ async def require_files(
             raise invalid(f"No file found with id '{file_id}'.", param=param)
 
 
-async def reap_expired(db: Database, storage: FileStorage) -> int:
-    """Delete expired files and their bytes; the number removed."""
+async def reap_expired(db: Database, storage: FileStorage, hooks: DeletionHooks) -> int:
+    """Delete expired files, what refers to them (`hooks`) and their bytes; the number
+    removed."""
     now = int(time.time())
     async with db.write() as session:
         expired = list(
             await session.scalars(select(File.id).where(File.expires_at <= now).limit(1000))
         )
+        for file_id in expired:
+            await hooks.run(session, file_id)
         if expired:
             await session.execute(delete(File).where(File.id.in_(expired)))
     for file_id in expired:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers: the database, file storage, the project.
+"""FastAPI dependencies shared by the routers: the database, the project, settings.
 
 All are `async def`: FastAPI runs a plain `def` dependency on a worker thread, a thread
 hop per dependency per request."""
@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 
 from threadline.config import Settings
 from threadline.db.engine import Database
-from threadline.files.storage import FileStorage
 from threadline.http.auth import current_project
 
 
@@ -19,15 +18,10 @@ async def database(request: Request) -> Database:
     return request.app.state.db
 
 
-async def file_storage(request: Request) -> FileStorage:
-    return request.app.state.storage
-
-
 async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 DB = Annotated[Database, Depends(database)]
-Storage = Annotated[FileStorage, Depends(file_storage)]
 ProjectId = Annotated[str, Depends(current_project)]
 SettingsDep = Annotated[Settings, Depends(settings)]

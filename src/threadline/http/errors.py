@@ -1,7 +1,8 @@
 """OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}`.
 
-Every failure leaves the server in this shape: our own `APIError`s, request validation,
-unknown routes and methods, oversized bodies, and (as a last resort) unexpected exceptions.
+Every failure leaves the server in this shape: the domain's errors (`threadline.errors`,
+mapped to a status here), HTTP-only `APIError`s (auth, body limits), request validation,
+unknown routes and methods, and (as a last resort) unexpected exceptions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from threadline.errors import InvalidRequest, NotFound, ThreadlineError
 from threadline.http.validation import describe_validation_error
 
 log = logging.getLogger("threadline")
@@ -21,7 +23,17 @@ log = logging.getLogger("threadline")
 INVALID_REQUEST = "invalid_request_error"
 
 
+# The status of each domain error; a subclass without its own entry takes its parent's.
+DOMAIN_STATUS: dict[type[ThreadlineError], int] = {
+    ThreadlineError: 400,
+    InvalidRequest: 400,
+    NotFound: 404,
+}
+
+
 class APIError(Exception):
+    """An error only the HTTP layer raises (auth, body limits), with its status."""
+
     def __init__(
         self,
         status_code: int,
@@ -50,12 +62,8 @@ def error_body(
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def not_found(kind: str, object_id: str, param: str | None = None) -> APIError:
-    return APIError(404, f"No {kind} found with id '{object_id}'.", param=param)
-
-
-def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
-    return APIError(400, message, param=param, code=code)
+def domain_status(exc: ThreadlineError) -> int:
+    return next(DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS)
 
 
 def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
@@ -67,6 +75,10 @@ def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None 
 
 async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
     return _response(exc.status_code, exc.body(), exc.headers)
+
+
+async def _domain_error(_request: Request, exc: ThreadlineError) -> JSONResponse:
+    return _response(domain_status(exc), error_body(exc.message, param=exc.param, code=exc.code))
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -92,6 +104,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(ThreadlineError, _domain_error)
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# Tags of our discriminated unions start with this mark so that they can be told apart from
-# field names in an error's location (see `threadline.wire.tagged_union`).
-TAG_MARK = "\u00b7"
+from threadline.schemas import TAG_MARK
 
 JSON_INVALID = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -73,13 +71,6 @@ def json_type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return "an unknown type"
-
-
-def supported_values(values: Sequence[Any]) -> str:
-    quoted = [f"'{v}'" for v in values]
-    if len(quoted) <= 1:
-        return "".join(quoted)
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _number(value: Any) -> Any:

@@ -8,9 +8,9 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db.base import Base, IdType, JsonType, Timestamp
+from threadline.run_status import ACTIVE_STATUSES, TERMINAL_STATUSES
 
-ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
-TERMINAL_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
+__all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "Run", "RunStep"]
 
 _ACTIVE = text("status IN ('queued', 'in_progress', 'requires_action', 'cancelling')")
 

@@ -9,9 +9,9 @@ from pydantic_core import PydanticCustomError
 
 from threadline.assistants.schemas import Model, ReasoningEffort, ResponseFormat, Temperature, TopP
 from threadline.runs.models import TERMINAL_STATUSES
+from threadline.schemas import Metadata, Part, Request, Wire, one_of
 from threadline.threads.schemas import CreateMessageRequest, CreateThreadRequest
 from threadline.tools.schemas import Tool, ToolResources
-from threadline.wire import Metadata, Part, Request, Wire, one_of
 
 STEP_TERMINAL_STATUSES = ("cancelled", "failed", "completed", "expired")
 

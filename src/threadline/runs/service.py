@@ -20,9 +20,9 @@ from threadline.assistants.schemas import response_format_to_wire
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
+from threadline.errors import InvalidRequest, invalid
 from threadline.events.bus import EventBus, Subscription
 from threadline.events.names import EventName
-from threadline.http.errors import APIError, invalid
 from threadline.runs import announce, lifecycle
 from threadline.runs.channels import RunChannels
 from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
@@ -109,7 +109,7 @@ async def _launch(
     return Launched(run, subscription)
 
 
-def _active_run_message(thread_id: str, run_id: str | None) -> APIError:
+def _active_run_message(thread_id: str, run_id: str | None) -> InvalidRequest:
     return invalid(f"Thread {thread_id} already has an active run {run_id}.")
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.schemas import Deleted
 from threadline.threads import service
 from threadline.threads.schemas import (
     CreateMessageRequest,
@@ -16,7 +17,6 @@ from threadline.threads.schemas import (
     ModifyThreadRequest,
     ThreadObject,
 )
-from threadline.wire import Deleted
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
 from threadline.tools.schemas import AttachmentTool, ToolResources, ToolResourcesWithCreate
-from threadline.wire import Metadata, Part, Request, Wire, by_field, one_of
 
 Detail = Literal["auto", "low", "high"]
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
+from threadline.db.base import IdType
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
+from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.http.errors import invalid
-from threadline.runs.models import ACTIVE_STATUSES, Run
+from threadline.run_status import ACTIVE_STATUSES
 from threadline.threads.models import Message, Thread
 from threadline.threads.schemas import (
     CreateMessageRequest,
@@ -24,8 +25,13 @@ from threadline.threads.schemas import (
     content_to_wire,
 )
 from threadline.tools import resources
-from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores import service as vector_stores
+from threadline.vector_stores.schemas import chunking_to_wire
+
+# The columns of the runs table that tell whether a thread has an active run. Runs build on
+# threads (their messages are a thread's), so threads may not import `threadline.runs`; this
+# bare view of the table is all the question needs.
+_runs = table("runs", column("id", IdType), column("thread_id", IdType), column("status", String))
 
 
 async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> Thread:
@@ -33,8 +39,11 @@ async def get_thread(session: AsyncSession, project_id: str, thread_id: str) -> 
 
 
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
+    """The id of the thread's active run, if it has one."""
     return await session.scalar(
-        select(Run.id).where(Run.thread_id == thread_id, Run.status.in_(ACTIVE_STATUSES))
+        select(_runs.c.id).where(
+            _runs.c.thread_id == thread_id, _runs.c.status.in_(ACTIVE_STATUSES)
+        )
     )
 
 

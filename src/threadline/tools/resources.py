@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.http.errors import invalid
-from threadline.tools.schemas import ToolResources, ToolResourcesWithCreate, chunking_to_wire
+from threadline.tools.schemas import ToolResources, ToolResourcesWithCreate
 from threadline.vector_stores import service as vector_stores
+from threadline.vector_stores.schemas import chunking_to_wire
 
 
 async def resolve(

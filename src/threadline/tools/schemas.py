@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
-from threadline.wire import Part, by_field
+from threadline.schemas import Part, by_field
+from threadline.vector_stores.schemas import ChunkingStrategy
 
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]+$"
 DEFAULT_RANKER = "default_2024_08_21"
@@ -125,52 +125,6 @@ def tool_to_wire(
 
 class CodeInterpreterResources(Part):
     file_ids: Annotated[list[str], Field(max_length=20)] = Field(default_factory=list)
-
-
-AUTO_CHUNKING = {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
-
-
-class StaticChunking(Part):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
-    chunk_overlap_tokens: Annotated[int, Field(ge=0)]
-
-    @model_validator(mode="after")
-    def _overlap_at_most_half(self) -> StaticChunking:
-        if self.chunk_overlap_tokens > self.max_chunk_size_tokens // 2:
-            raise PydanticCustomError(
-                "invalid_value",
-                "Invalid 'chunk_overlap_tokens': the overlap ({overlap}) must not exceed half "
-                "of max_chunk_size_tokens ({size}).",
-                {"overlap": self.chunk_overlap_tokens, "size": self.max_chunk_size_tokens},
-            )
-        return self
-
-
-class AutoChunkingStrategy(Part):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    type: Literal["auto"]
-
-
-class StaticChunkingStrategy(Part):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    type: Literal["static"]
-    static: StaticChunking
-
-
-def chunking_to_wire(strategy: AutoChunkingStrategy | StaticChunkingStrategy | None) -> dict:
-    """The stored and returned form: `auto` is reported as the static numbers it means."""
-    if isinstance(strategy, StaticChunkingStrategy):
-        return {"type": "static", "static": strategy.static.model_dump()}
-    return {"type": "static", "static": dict(AUTO_CHUNKING)}
-
-
-ChunkingStrategy = by_field(
-    "type", {"auto": AutoChunkingStrategy, "static": StaticChunkingStrategy}
-)
 
 
 class NewVectorStore(Part):

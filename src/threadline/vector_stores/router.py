@@ -4,10 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from threadline.backends.embeddings import Embedder
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.schemas import Deleted
 from threadline.vector_stores import service
+from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.schemas import (
     CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
@@ -22,7 +25,6 @@ from threadline.vector_stores.schemas import (
     VectorStoreFileObject,
     VectorStoreObject,
 )
-from threadline.wire import Deleted
 
 router = APIRouter(prefix="/vector_stores", tags=["vector stores"])
 
@@ -33,33 +35,30 @@ StatusFilter = Annotated[
 POLL_HEADER = "openai-poll-after-ms"
 
 
-class Search:
-    """What searching and ingesting need, as the app holds them."""
-
-    def __init__(self, request: Request, settings: SettingsDep, response: Response) -> None:
-        state = request.app.state
-        self.index = state.chunk_index
-        self.embedder = state.embedder
-        self.response = response
-        self.poll_after_ms = str(settings.poll_after_ms)
-
-    def poll_hint(self) -> None:
-        # The SDK's *_and_poll helpers wait this long between reads.
-        self.response.headers[POLL_HEADER] = self.poll_after_ms
+# `async def`, as in `http.deps`: FastAPI runs a plain `def` dependency on a worker thread.
+async def chunk_index(request: Request) -> ChunkIndex:
+    return request.app.state.chunk_index
 
 
-async def search_tools(request: Request, settings: SettingsDep, response: Response) -> Search:
-    return Search(request, settings, response)  # not `Depends(Search)`: that is a thread hop
+async def embedder(request: Request) -> Embedder:
+    return request.app.state.embedder
 
 
-Tools = Annotated[Search, Depends(search_tools)]
+async def poll_hint(settings: SettingsDep, response: Response) -> None:
+    # The SDK's *_and_poll helpers wait this long between reads.
+    response.headers[POLL_HEADER] = str(settings.poll_after_ms)
+
+
+Index = Annotated[ChunkIndex, Depends(chunk_index)]
+EmbedderDep = Annotated[Embedder, Depends(embedder)]
+# For the objects a client polls until their files are ingested.
+POLLED = [Depends(poll_hint)]
 
 
 @router.post("", response_model=VectorStoreObject)
 async def create_vector_store(
     db: DB,
     project: ProjectId,
-    tools: Tools,
     body: Annotated[CreateVectorStoreRequest | None, Body()] = None,
 ):
     return await service.create_store(db, project, body or CreateVectorStoreRequest())
@@ -88,32 +87,30 @@ async def modify_vector_store(
 
 
 @router.delete("/{vector_store_id}", response_model=Deleted)
-async def delete_vector_store(db: DB, project: ProjectId, tools: Tools, vector_store_id: str):
-    await service.delete_store(db, tools.index, project, vector_store_id)
+async def delete_vector_store(db: DB, project: ProjectId, index: Index, vector_store_id: str):
+    await service.delete_store(db, index, project, vector_store_id)
     return Deleted(id=vector_store_id, object="vector_store.deleted")
 
 
 @router.post("/{vector_store_id}/search", response_model=SearchResultsPage)
 async def search_vector_store(
-    db: DB, project: ProjectId, tools: Tools, vector_store_id: str, body: SearchRequest
+    db: DB,
+    project: ProjectId,
+    index: Index,
+    embedder: EmbedderDep,
+    vector_store_id: str,
+    body: SearchRequest,
 ):
-    return await service.search_store(
-        db, tools.index, tools.embedder, project, vector_store_id, body
-    )
+    return await service.search_store(db, index, embedder, project, vector_store_id, body)
 
 
 # -- files ---------------------------------------------------------------------------------
 
 
-@router.post("/{vector_store_id}/files", response_model=VectorStoreFileObject)
+@router.post("/{vector_store_id}/files", response_model=VectorStoreFileObject, dependencies=POLLED)
 async def create_vector_store_file(
-    db: DB,
-    project: ProjectId,
-    tools: Tools,
-    vector_store_id: str,
-    body: CreateVectorStoreFileRequest,
+    db: DB, project: ProjectId, vector_store_id: str, body: CreateVectorStoreFileRequest
 ):
-    tools.poll_hint()
     return await service.add_file(db, project, vector_store_id, body)
 
 
@@ -124,11 +121,14 @@ async def list_vector_store_files(
     return list_page(*await service.list_files(db, project, vector_store_id, page, status))
 
 
-@router.get("/{vector_store_id}/files/{file_id}", response_model=VectorStoreFileObject)
+@router.get(
+    "/{vector_store_id}/files/{file_id}",
+    response_model=VectorStoreFileObject,
+    dependencies=POLLED,
+)
 async def retrieve_vector_store_file(
-    db: DB, project: ProjectId, tools: Tools, vector_store_id: str, file_id: str
+    db: DB, project: ProjectId, vector_store_id: str, file_id: str
 ):
-    tools.poll_hint()
     return await service.retrieve_file(db, project, vector_store_id, file_id)
 
 
@@ -141,9 +141,9 @@ async def update_vector_store_file(
 
 @router.delete("/{vector_store_id}/files/{file_id}", response_model=Deleted)
 async def delete_vector_store_file(
-    db: DB, project: ProjectId, tools: Tools, vector_store_id: str, file_id: str
+    db: DB, project: ProjectId, index: Index, vector_store_id: str, file_id: str
 ):
-    await service.remove_file(db, tools.index, project, vector_store_id, file_id)
+    await service.remove_file(db, index, project, vector_store_id, file_id)
     return Deleted(id=file_id, object="vector_store.file.deleted")
 
 
@@ -156,19 +156,19 @@ async def vector_store_file_content(db: DB, project: ProjectId, vector_store_id:
 # -- file batches --------------------------------------------------------------------------
 
 
-@router.post("/{vector_store_id}/file_batches", response_model=FileBatchObject)
+@router.post("/{vector_store_id}/file_batches", response_model=FileBatchObject, dependencies=POLLED)
 async def create_file_batch(
-    db: DB, project: ProjectId, tools: Tools, vector_store_id: str, body: CreateFileBatchRequest
+    db: DB, project: ProjectId, vector_store_id: str, body: CreateFileBatchRequest
 ):
-    tools.poll_hint()
     return await service.create_batch(db, project, vector_store_id, body)
 
 
-@router.get("/{vector_store_id}/file_batches/{batch_id}", response_model=FileBatchObject)
-async def retrieve_file_batch(
-    db: DB, project: ProjectId, tools: Tools, vector_store_id: str, batch_id: str
-):
-    tools.poll_hint()
+@router.get(
+    "/{vector_store_id}/file_batches/{batch_id}",
+    response_model=FileBatchObject,
+    dependencies=POLLED,
+)
+async def retrieve_file_batch(db: DB, project: ProjectId, vector_store_id: str, batch_id: str):
     return await service.retrieve_batch(db, project, vector_store_id, batch_id)
 
 
@@ -189,7 +189,6 @@ async def list_file_batch_files(
     page: Page,
     status: StatusFilter = None,
 ):
-    await service.retrieve_batch(db, project, vector_store_id, batch_id)
     return list_page(
         *await service.list_files(db, project, vector_store_id, page, status, batch_id)
     )

@@ -7,10 +7,58 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from threadline.tools.schemas import ChunkingStrategy
-from threadline.wire import Metadata, Part, Request, Wire, one_of
+from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
+
+
+# -- chunking ----------------------------------------------------------------------------------
+# How a store cuts its files; tool resources name one too, for the stores they make.
+
+AUTO_CHUNKING = {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
+
+
+class StaticChunking(Part):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
+    chunk_overlap_tokens: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _overlap_at_most_half(self) -> StaticChunking:
+        if self.chunk_overlap_tokens > self.max_chunk_size_tokens // 2:
+            raise PydanticCustomError(
+                "invalid_value",
+                "Invalid 'chunk_overlap_tokens': the overlap ({overlap}) must not exceed half "
+                "of max_chunk_size_tokens ({size}).",
+                {"overlap": self.chunk_overlap_tokens, "size": self.max_chunk_size_tokens},
+            )
+        return self
+
+
+class AutoChunkingStrategy(Part):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    type: Literal["auto"]
+
+
+class StaticChunkingStrategy(Part):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    type: Literal["static"]
+    static: StaticChunking
+
+
+def chunking_to_wire(strategy: AutoChunkingStrategy | StaticChunkingStrategy | None) -> dict:
+    """The stored and returned form: `auto` is reported as the static numbers it means."""
+    if isinstance(strategy, StaticChunkingStrategy):
+        return {"type": "static", "static": strategy.static.model_dump()}
+    return {"type": "static", "static": dict(AUTO_CHUNKING)}
+
+
+ChunkingStrategy = by_field(
+    "type", {"auto": AutoChunkingStrategy, "static": StaticChunkingStrategy}
+)
 
 
 def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:

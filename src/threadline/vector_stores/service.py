@@ -20,9 +20,8 @@ from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database, after_commit
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
+from threadline.errors import invalid
 from threadline.files.service import require_files
-from threadline.http.errors import invalid
-from threadline.tools.schemas import chunking_to_wire
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import Chunk, FileBatch, VectorStore, VectorStoreFile
@@ -41,6 +40,7 @@ from threadline.vector_stores.schemas import (
     UpdateVectorStoreRequest,
     VectorStoreFileObject,
     VectorStoreObject,
+    chunking_to_wire,
 )
 from threadline.vector_stores.search import rewrite, search
 
@@ -432,6 +432,7 @@ async def list_files(
     status: str | None,
     batch_id: str | None = None,
 ) -> tuple[list[VectorStoreFileObject], bool]:
+    """A page of the store's files, or of the batch's when `batch_id` is given."""
     scope = (
         VectorStoreFile.batch_id == batch_id
         if batch_id
@@ -441,7 +442,10 @@ async def list_files(
     if status:
         where.append(VectorStoreFile.status == status)
     async with db.read() as session:
-        await get_store(session, project_id, store_id)
+        if batch_id:
+            await _get_batch(session, project_id, store_id, batch_id)
+        else:
+            await get_store(session, project_id, store_id)
         rows, has_more = await fetch_page(
             session, VectorStoreFile, where, page, position_of=_position(VectorStoreFile, scope)
         )

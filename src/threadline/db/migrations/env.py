@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from threadline.db.engine import create_engine
-from threadline.db.registry import Base
+from threadline.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,4 +1,8 @@
-"""Imports every table so that `Base.metadata` knows them all (Alembic, tests)."""
+"""Imports every table so that `Base.metadata` knows them all (Alembic, tests).
+
+It sits above the domains, not in `db/`: every domain's models build on `db.base`, so a
+`db` that imported them all would make each domain and `db` depend on each other.
+"""
 
 from threadline.assistants import models as assistants
 from threadline.db.base import Base

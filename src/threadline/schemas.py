@@ -1,14 +1,28 @@
-"""Wire building blocks shared by every domain: request bases, metadata, unions, deletions."""
+"""Wire building blocks shared by every domain: request bases, metadata, unions, deletions.
+
+The HTTP layer reads these (`http/validation.py` drops `TAG_MARK` tags from error
+locations); they import nothing of it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag
 from pydantic_core import PydanticCustomError
 
-from threadline.http.validation import TAG_MARK, supported_values
+# Tags of our discriminated unions start with this mark so that they can be told apart from
+# field names in an error's location (see `one_of` and `http.validation.param_of`).
+TAG_MARK = "\u00b7"
+
+
+def supported_values(values: Sequence[Any]) -> str:
+    """`'a', 'b' and 'c'`: the API's wording for a list of allowed values."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 class Request(BaseModel):

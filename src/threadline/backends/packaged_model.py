@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from threadline.config import Settings
+
 CHUNK = 1024 * 1024
 
 
@@ -40,6 +42,14 @@ QWEN_CODER_05B = PackagedModel(
 )
 
 Progress = Callable[[str], None]
+
+
+def embedded_model_path(settings: Settings, model: PackagedModel = QWEN_CODER_05B) -> Path:
+    """The GGUF file the embedded backend runs: `--model-path`, or where `ensure` keeps the
+    packaged model."""
+    if settings.model_path is not None:
+        return settings.model_path
+    return settings.models_dir / model.filename
 
 
 class ModelUnavailable(RuntimeError):

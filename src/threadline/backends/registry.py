@@ -17,7 +17,8 @@
 
 Names that no entry matches go to the default backend under their own name: the
 OpenAI-compatible server at `THREADLINE_LLM_BASE_URL` when one is set, otherwise the
-embedded model.
+embedded model. Embedded backends need the `local` extra; `require_embedded` says, before
+the server starts, when one is asked for without it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ from typing import Any
 import yaml
 
 from threadline.backends.base import Backend
-from threadline.backends.embedded import EmbeddedBackend
+from threadline.backends.embedded import (
+    OR_SERVER,
+    EmbeddedBackend,
+    MissingExtra,
+    llama_cpp_problem,
+)
 from threadline.backends.openai_http import OpenAIHTTPBackend
+from threadline.backends.packaged_model import embedded_model_path
 from threadline.config import Settings
 
 log = logging.getLogger("threadline")
@@ -153,6 +160,26 @@ def read_models_file(path: Path) -> ModelsFile:
     return ModelsFile(backends, entries)
 
 
+def wants_embedded_default(settings: Settings) -> bool:
+    """The embedded model is the default backend (no LLM base URL is set)."""
+    return settings.embedded and not settings.llm_base_url
+
+
+def require_embedded(settings: Settings, models_file: ModelsFile | None = None) -> None:
+    """Raise `MissingExtra` (a one-line message) when the settings or the models file ask
+    for an embedded model that llama-cpp-python is not here to run."""
+    specs = models_file.backends if models_file is not None else {}
+    embedded = [name for name, spec in specs.items() if spec.kind == "embedded"]
+    if not embedded and not wants_embedded_default(settings):
+        return
+    problem = llama_cpp_problem()
+    if problem is None:
+        return
+    if wants_embedded_default(settings):
+        raise MissingExtra(f"{problem} {OR_SERVER}")
+    raise MissingExtra(f"backend '{embedded[0]}' in {settings.models}: {problem}")
+
+
 def build_registry(settings: Settings) -> ModelRegistry:
     def http(url: str, key: str | None) -> OpenAIHTTPBackend:
         return OpenAIHTTPBackend(url, key, read_timeout=settings.llm_read_timeout)
@@ -168,8 +195,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
             settings.llm_context_window,
         )
     elif settings.embedded:
-        model = settings.embedded_model_path
-        if model is not None and model.is_file():
+        model = embedded_model_path(settings)
+        if model.is_file():
             backends[DEFAULT_BACKEND] = embedded(model, None)
         else:
             log.warning(
@@ -191,4 +218,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
                     spec.context_window or settings.llm_context_window,
                 )
         entries = parsed.entries
+    if any(isinstance(backend, EmbeddedBackend) for backend, _ in backends.values()):
+        problem = llama_cpp_problem()
+        if problem is not None:  # its runs fail with this message
+            log.warning("%s; runs on the embedded model will fail", problem)
     return ModelRegistry(backends, entries)

@@ -27,16 +27,8 @@ NOT_MODULES = (Path("db") / "migrations",)
 Graph = dict[str, set[str]]
 Edge = tuple[str, str]
 
-# Edges that still close a cycle, each to be removed by the work named beside it. This set
-# must become empty; `test_known_edges_still_exist` makes sure an edge leaves it once gone.
-KNOWN: set[Edge] = {
-    # The packaging work: config names the packaged model's default (`backends`) while
-    # backends read `Settings`.
-    ("config", "backends"),
-}
-
-# Modules that must load neither FastAPI nor Starlette (with every module of `tools` and
-# `engine`, listed below): the domain under the HTTP layer.
+# Modules that must load neither FastAPI nor Starlette (with every module of the units in
+# `FREE_UNITS`): the domain under the HTTP layer.
 SERVICES = [
     "threadline.errors",
     "threadline.assistants.service",
@@ -45,10 +37,8 @@ SERVICES = [
     "threadline.files.service",
     "threadline.vector_stores.service",
 ]
+FREE_UNITS = ("tools", "engine", "backends", "events")
 FRAMEWORKS = ("fastapi", "starlette")
-# Modules of those that still load a web framework, each until the change named beside it.
-# Empty since the domain errors left `http/`; it must stay empty.
-PENDING: set[str] = set()
 # Run by the sandboxed interpreter from its text (it reads requests on stdin), never imported.
 SCRIPTS = {"threadline.tools.code_interpreter.kernel"}
 
@@ -144,38 +134,12 @@ def without(graph: Graph, removed: set[Edge]) -> Graph:
     }
 
 
-def reaches(graph: Graph, start: str, goal: str) -> bool:
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        node = todo.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph.get(node, ()))
-    return False
-
-
 # -- the rules --------------------------------------------------------------------------------
 
 
 def test_no_cycle_between_units() -> None:
-    cycle = find_cycle(without(import_graph(), KNOWN))
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle between units: " + " -> ".join(cycle or [])
-
-
-def test_known_edges_still_exist() -> None:
-    graph = import_graph()
-    gone = KNOWN - edges(graph)
-    assert not gone, f"these edges are gone: remove them from KNOWN: {sorted(gone)}"
-    # An edge that closes no cycle (the other exceptions aside) needs no exception either.
-    harmless = {
-        (source, target)
-        for source, target in KNOWN
-        if not reaches(without(graph, KNOWN - {(source, target)}), target, source)
-    }
-    assert not harmless, f"these edges close no cycle: remove them from KNOWN: {sorted(harmless)}"
 
 
 def modules_under(subpackage: str) -> list[str]:
@@ -186,7 +150,7 @@ def modules_under(subpackage: str) -> list[str]:
     ]
 
 
-FREE = SERVICES + modules_under("tools") + modules_under("engine")
+FREE = SERVICES + [module for unit in FREE_UNITS for module in modules_under(unit)]
 
 
 def loaded_frameworks(module: str) -> list[str]:
@@ -210,14 +174,7 @@ def loaded_frameworks(module: str) -> list[str]:
 @pytest.mark.parametrize("module", FREE)
 def test_module_loads_no_web_framework(module: str) -> None:
     loaded = loaded_frameworks(module)
-    if module in PENDING:
-        assert loaded, f"{module} loads no web framework any more: remove it from PENDING"
-    else:
-        assert not loaded, f"importing {module} loads {loaded[:5]}"
-
-
-def test_pending_modules_are_checked() -> None:
-    assert set(FREE) >= PENDING, sorted(PENDING - set(FREE))
+    assert not loaded, f"importing {module} loads {loaded[:5]}"
 
 
 # -- the readers, on a package made up for them -----------------------------------------------

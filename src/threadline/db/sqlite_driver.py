@@ -121,6 +121,23 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The aiosqlite DBAPI module, whose connections are `OneHopConnection`s; connections
     come from the engine's `async_creator`."""
 
+    def _init_dbapi_attributes(self) -> None:
+        super()._init_dbapi_attributes()
+        # Connections come from `self.sqlite` (sqlean), whose errors and version are its own,
+        # not those of the stdlib sqlite3 that aiosqlite re-exports: SQLAlchemy wraps only
+        # errors of these classes (an IntegrityError must reach the services as one).
+        for name in (
+            "DatabaseError",
+            "Error",
+            "IntegrityError",
+            "NotSupportedError",
+            "OperationalError",
+            "ProgrammingError",
+            "sqlite_version",
+            "sqlite_version_info",
+        ):
+            setattr(self, name, getattr(self.sqlite, name))
+
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         creator = kw.pop("async_creator_fn")
         return OneHopConnection(self, await_(creator(*arg, **kw)))
@@ -128,5 +145,6 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 def dbapi() -> OneHopDBAPI:
     import aiosqlite
+    import sqlean.dbapi2
 
-    return OneHopDBAPI(aiosqlite, sqlite3)
+    return OneHopDBAPI(aiosqlite, sqlean.dbapi2)

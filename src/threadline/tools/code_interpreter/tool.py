@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -54,6 +55,14 @@ SANDBOX_LINK = re.compile(r"(?:sandbox:)?/mnt/data/([\w.\-/ ]+[\w\-])")
 # Where the code's text starts in the arguments the model writes: `{"code": "`.
 _CODE_VALUE = re.compile(r'\s*\{\s*"code"\s*:\s*"')
 
+# The sandbox runs this environment's Python: what it has installed is what code can use
+# (pandas and matplotlib come with the `code` extra).
+_LIBRARIES = [name for name in ("numpy", "pandas", "matplotlib") if find_spec(name) is not None]
+_INSTALLED = (
+    f"{', '.join(_LIBRARIES[:-1])} and {_LIBRARIES[-1]} are installed; "
+    if len(_LIBRARIES) > 1
+    else "".join(f"{name} is installed; " for name in _LIBRARIES)
+)
 CHAT_TOOL = {
     "type": "function",
     "function": {
@@ -62,8 +71,9 @@ CHAT_TOOL = {
             "Run Python code in a stateful Jupyter-like session. The user's files are in "
             "/mnt/data. Print what you need to see; the value of the last line is shown. "
             "Figures made with matplotlib are returned as images; files written to /mnt/data "
-            "can be linked as sandbox:/mnt/data/<name>. numpy, pandas and matplotlib are "
-            "installed; there is no internet access."
+            "can be linked as sandbox:/mnt/data/<name>. "
+            + _INSTALLED
+            + "there is no internet access."
         ),
         "parameters": {
             "type": "object",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -251,9 +252,12 @@ def test_file_search_answers_from_the_file(client: OpenAI) -> None:
     message = client.beta.threads.messages.list(run.thread_id).data[0]
     text = message.content[0].text
     assert "BLUE-HERON-42" in text.value
-    assert text.annotations and text.annotations[0].file_citation.file_id == facts.id
-    first = text.annotations[0]
-    assert text.value[first.start_index : first.end_index] == first.text
+    # The answer is the model's own: a citation it wrote is annotated, none is added.
+    markers = re.findall(r"【\d+(?::\d+)?†[^】]*】", text.value)
+    assert [annotation.text for annotation in text.annotations] == markers
+    for annotation in text.annotations:
+        assert text.value[annotation.start_index : annotation.end_index] == annotation.text
+        assert annotation.file_citation.file_id == facts.id
 
 
 def test_code_interpreter_runs_the_models_code(client: OpenAI) -> None:

@@ -67,7 +67,7 @@ def median_ms(values: list[float]) -> float:
 
 def report(opening: str, rev: str, results: dict[str, dict[str, Figures]], args) -> str:
     lines = [
-        f"## Overhead: this tree against {rev}",
+        f"### Overhead: this tree against {rev}",
         "",
         opening,
         "",

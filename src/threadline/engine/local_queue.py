@@ -25,17 +25,20 @@ class InProcessRunQueue:
         self._again: set[str] = set()
         self._cancel_requested: set[str] = set()
 
-    def submit(self, run_id: str) -> None:
+    async def submit(self, run_id: str) -> None:
+        self.submit_now(run_id)
+
+    def submit_now(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
         if task is not None and not task.done():
             self._again.add(run_id)  # run it once more when the current pass ends
             return
         self._tasks[run_id] = asyncio.create_task(self._work(run_id), name=f"run {run_id}")
 
-    def cancel(self, run_id: str) -> None:
+    async def cancel(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
         if task is None or task.done():
-            self.submit(run_id)
+            self.submit_now(run_id)
             return
         self._cancel_requested.add(run_id)
         task.cancel()

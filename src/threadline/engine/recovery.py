@@ -29,7 +29,7 @@ async def recover(db: Database, reader: RunReader, emitter: Emitter, queue: RunQ
     now = int(time.time())
     for run in stranded:
         if run.status == "cancelling":
-            queue.submit(run.id)
+            await queue.submit(run.id)
             continue
         events = []
         for message in await reader.open_messages(run.id):
@@ -60,5 +60,5 @@ async def recover(db: Database, reader: RunReader, emitter: Emitter, queue: RunQ
             await session.execute(
                 Run.__table__.update().where(Run.id == run.id).values(recoveries=Run.recoveries + 1)
             )
-        queue.submit(run.id)
+        await queue.submit(run.id)
     return len(stranded)

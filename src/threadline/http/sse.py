@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from threadline.events.bus import Event, Subscription
-from threadline.events.names import RUN_STREAM_ENDS
+from threadline.events.names import RUN_STREAM_ENDS, EventName
 
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 
@@ -19,7 +19,9 @@ def encode(event: Event) -> bytes:
     data = (
         event.data if isinstance(event.data, str) else json.dumps(event.data, separators=(",", ":"))
     )
-    return f"event: {event.name}\ndata: {data}\n\n".encode()
+    # The id lets a client re-attach after the last event it saw (`Last-Event-ID`).
+    head = f"id: {event.id}\n" if event.id else ""
+    return f"{head}event: {event.name}\ndata: {data}\n\n".encode()
 
 
 async def run_events(
@@ -31,6 +33,9 @@ async def run_events(
         async for first in subscription:
             frames = []
             for event in (first, *subscription.drain()):
+                if event.name == EventName.DONE:
+                    yield b"".join(frames) + DONE_FRAME
+                    return
                 frames.append(encode(shape(event) if shape else event))
                 if event.name in RUN_STREAM_ENDS:
                     yield b"".join(frames) + DONE_FRAME

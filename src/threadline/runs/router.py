@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
 from threadline.db.keyset import PageQuery
 from threadline.events.bus import Event
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.sse import event_stream, run_events
-from threadline.runs import service
+from threadline.runs import reattach, service
 from threadline.runs.channels import RunChannels
 from threadline.runs.models import RunStep
 from threadline.runs.schemas import (
@@ -44,7 +45,7 @@ def _shape_steps(include: list[str] | None):
         data = event.data
         if isinstance(data, dict) and data.get("object") == "thread.run.step":
             details = step_details_to_wire(data["step_details"], wanted)
-            return Event(event.name, {**data, "step_details": details})
+            return replace(event, data={**data, "step_details": details})
         return event
 
     return shape
@@ -113,6 +114,24 @@ async def list_runs(
 async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str, reply: Replies):
     reply.poll_hint()
     return await service.retrieve_run(db, project, thread_id, run_id)
+
+
+@router.get("/{run_id}/events")
+async def run_events_stream(
+    db: DB,
+    project: ProjectId,
+    channels: Channels,
+    thread_id: str,
+    run_id: str,
+    after: Annotated[str | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+    include: IncludeQuery = None,
+):
+    """A Threadline extension: the run's events, from the start or after an event id."""
+    subscription = await reattach.attach(
+        db, channels, project, thread_id, run_id, after or last_event_id
+    )
+    return event_stream(run_events(subscription, _shape_steps(include)))
 
 
 @router.post("/{run_id}/cancel", response_model=RunObject)

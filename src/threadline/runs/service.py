@@ -103,9 +103,9 @@ async def _launch(
 ) -> Launched:
     """Subscribe (before anything can happen), announce the stored run, then hand it to the
     run queue."""
-    subscription = channels.bus.subscribe(run.id) if stream else None
+    subscription = await channels.bus.subscribe(run.id) if stream else None
     await announce.publish(channels.bus, run.id, events)
-    channels.queue.submit(run.id)
+    await channels.queue.submit(run.id)
     return Launched(run, subscription)
 
 
@@ -266,7 +266,7 @@ async def cancel_run(
         await lifecycle.transition(session, run_id, "cancelling")
         run.status = "cancelling"
     await announce.publish(channels.bus, run_id, [(EventName.RUN_CANCELLING, run)])
-    channels.queue.cancel(run_id)
+    await channels.queue.cancel(run_id)
     return run
 
 

@@ -13,10 +13,10 @@ from openai import OpenAI
 
 from tests.support import store
 from tests.support.server import Server
-from threadline.app import file_deletion_hooks
 from threadline.files import service as files_service
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
+from threadline.roles import file_deletion_hooks
 from threadline.vector_stores.index import make_index
 
 

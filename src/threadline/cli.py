@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="uvicorn log level (default info)")
     serve.add_argument(
+        "--role",
+        choices=("all", "api", "worker"),
+        help="all (default): one process; api: HTTP only; worker: runs, ingestion and "
+        "upkeep from Redis; env THREADLINE_ROLE",
+    )
+    serve.add_argument(
+        "--redis-url",
+        help="Redis for the run queue, events and cancels (distributed mode); "
+        "env THREADLINE_REDIS_URL",
+    )
+    serve.add_argument(
         "--model-path",
         type=Path,
         help="GGUF file for the embedded model (default: the packaged Qwen2.5-Coder-0.5B); "
@@ -103,6 +114,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "log_level": getattr(args, "log_level", None),
         "models": getattr(args, "models", None),
         "model_path": getattr(args, "model_path", None),
+        "role": getattr(args, "role", None),
+        "redis_url": getattr(args, "redis_url", None),
     }
     return Settings(**{name: value for name, value in flags.items() if value is not None})
 
@@ -129,6 +142,10 @@ def serve(settings: Settings) -> int:
 
     from threadline.app import create_app
 
+    problem = settings.role_problem()
+    if problem:
+        print(f"threadline: {problem}", file=sys.stderr)
+        return 2
     models_file = None
     if settings.models is not None:
         try:
@@ -136,13 +153,16 @@ def serve(settings: Settings) -> int:
         except (OSError, ModelsFileError) as error:
             print(f"threadline: bad models file: {error}", file=sys.stderr)
             return 2
+    executes = settings.role != "api"  # an API process calls no model
     try:
-        require_embedded(settings, models_file)
+        if executes:
+            require_embedded(settings, models_file)
     except MissingExtra as error:
         print(f"threadline: {error}", file=sys.stderr)
         return 2
     migrate.upgrade(settings.resolved_database_url)
-    open_to_all = not settings.is_loopback and not settings.insecure_no_auth
+    serves_api = settings.role != "worker"
+    open_to_all = serves_api and not settings.is_loopback and not settings.insecure_no_auth
     if open_to_all and not _with_db(settings, projects.any_key_exists):
         print(
             f"threadline: refusing to serve {settings.host} with no API keys: anyone "
@@ -151,7 +171,7 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if wants_embedded_default(settings) and settings.model_path is None:
+    if executes and wants_embedded_default(settings) and settings.model_path is None:
         try:
             packaged_model.ensure(settings.models_dir, progress=_say)
         except packaged_model.ModelUnavailable as error:
@@ -176,6 +196,10 @@ def _say(line: str) -> None:
 
 def _banner(settings: Settings) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    if settings.role == "worker":
+        _say(f"worker: executing runs from the queue at {settings.redis_url.split('@')[-1]}; "
+             f"health at http://{host}:{settings.port}/healthz")  # fmt: skip
+        return
     url = f"http://{host}:{settings.port}/v1"
     if settings.llm_base_url:
         models = f"models from {settings.llm_base_url}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,18 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
 
+    # all: one process (the API, runs, upkeep); api: HTTP only; worker: runs, ingestion and
+    # upkeep only. api and worker meet on Redis and PostgreSQL (docs/deployment.md).
+    role: Literal["all", "api", "worker"] = "all"
+    # Redis for the run queue, run events, cancels and leases; empty: in-process.
+    redis_url: str = ""
+    # Every Redis key of this deployment starts with it.
+    redis_prefix: str = "threadline"
+    # A worker holds a run under a lease this long, renewed while it executes; a run whose
+    # worker died is taken over once its lease lapses.
+    run_lease_seconds: float = 10.0
+    # How long a run's events stay for re-attaching after its last one.
+    run_events_retain_seconds: float = 3600.0
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/threadline")
@@ -83,6 +96,25 @@ class Settings(BaseSettings):
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.redis_url)
+
+    def role_problem(self) -> str | None:
+        """Why this role cannot start with these settings, in a line; None when it can."""
+        sqlite = self.resolved_database_url.startswith("sqlite")
+        if self.role != "all" and not self.redis_url:
+            return (
+                f"--role {self.role} needs --redis-url (THREADLINE_REDIS_URL): API processes "
+                "and workers meet on Redis"
+            )
+        if self.redis_url and sqlite:
+            return (
+                "Redis mode needs PostgreSQL (--database-url postgresql+asyncpg://...): "
+                "SQLite serves one process"
+            )
+        return None
 
 
 def is_loopback_host(host: str) -> bool:

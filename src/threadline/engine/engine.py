@@ -1,6 +1,7 @@
-"""The engine as the server holds it: the event bus, the run queue, the executor and the
+"""The engine as a process holds it: the executor, its in-process run queue, and the
 background upkeep (recovery at start, expiry of runs waiting too long), started and stopped
-with the application."""
+with the application. With workers apart (`cluster/`), a worker's `RunWorker` feeds the
+executor from Redis instead of the in-process queue, and nothing is recovered at start."""
 
 from __future__ import annotations
 
@@ -60,10 +61,13 @@ class Engine:
         self.channels = RunChannels(self.bus, self.queue)
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        recovered = await recover(self.db, self.reader, self.emitter, self.queue)
-        if recovered:
-            log.info("picked up %d unfinished runs", recovered)
+    async def start(self, recover_unfinished: bool = True) -> None:
+        """Start the upkeep; in one process, first carry on the runs a stop left
+        unfinished."""
+        if recover_unfinished:
+            recovered = await recover(self.db, self.reader, self.emitter, self.queue)
+            if recovered:
+                log.info("picked up %d unfinished runs", recovered)
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self) -> None:

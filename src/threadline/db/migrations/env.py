@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from threadline.db.engine import create_engine
@@ -26,7 +27,14 @@ def _include(obj: object, name: str | None, kind: str, reflected: bool, other: o
     return not name.startswith(_UNMODELLED)
 
 
+# API processes and workers may start together on one PostgreSQL: one migrates at a time (a
+# transaction-level advisory lock), the others then find the schema current.
+_MIGRATION_LOCK = 7_411_923_001
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

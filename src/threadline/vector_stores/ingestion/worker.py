@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
@@ -30,6 +31,8 @@ log = logging.getLogger("threadline.ingestion")
 
 # Workers of this process; `wake()` tells them that files are waiting.
 _workers: set[IngestionWorker] = set()
+# And how to tell workers of other processes (distributed mode: a Redis message).
+_wakers: list[Callable[[], None]] = []
 # Other processes may add files too: look for waiting files this often regardless.
 SCAN_SECONDS = 2.0
 # Chunks embedded at a time; a cancel is noticed between batches.
@@ -38,8 +41,29 @@ EMBED_BATCH = 8
 
 def wake() -> None:
     """Files were added to a store (call it after the commit that added them)."""
+    wake_local()
+    for waker in _wakers:
+        waker()
+
+
+def wake_local() -> None:
+    """Files are waiting: the workers of this process look now."""
     for worker in _workers:
         worker.wakeup.set()
+
+
+def add_waker(waker: Callable[[], None]) -> Callable[[], None]:
+    """Have `wake()` also call `waker`; returns what removes it."""
+    _wakers.append(waker)
+    return lambda: _wakers.remove(waker)
+
+
+class FileClaims(Protocol):
+    """Which worker ingests a file, where several processes could (distributed mode)."""
+
+    async def take(self, store_id: str, file_id: str) -> bool: ...
+
+    async def release(self, store_id: str, file_id: str) -> None: ...
 
 
 class Superseded(Exception):
@@ -55,6 +79,7 @@ class IngestionWorker:
         embedder: Embedder,
         embedder_name: str,
         workers: int = 1,
+        claims: FileClaims | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -62,6 +87,7 @@ class IngestionWorker:
         self.embedder = embedder
         self.embedder_name = embedder_name
         self.workers = workers
+        self.claims = claims
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,12 +133,32 @@ class IngestionWorker:
         while True:
             store_id, file_id = await self._queue.get()
             try:
-                await self.ingest(store_id, file_id)
-            except Exception:
-                log.exception("ingesting %s into %s failed", file_id, store_id)
-                await self._fail(store_id, file_id, "server_error", "Ingestion failed.")
+                if await self._claim(store_id, file_id):
+                    await self._ingest_claimed(store_id, file_id)
             finally:
                 self._queued.discard((store_id, file_id))
+
+    async def _claim(self, store_id: str, file_id: str) -> bool:
+        """Whether this worker ingests the file now (elsewhere another may; a later scan
+        tries again)."""
+        if self.claims is None:
+            return True
+        try:
+            return await self.claims.take(store_id, file_id)
+        except Exception:
+            log.exception("claiming %s of %s failed", file_id, store_id)
+            return False
+
+    async def _ingest_claimed(self, store_id: str, file_id: str) -> None:
+        try:
+            await self.ingest(store_id, file_id)
+        except Exception:
+            log.exception("ingesting %s into %s failed", file_id, store_id)
+            await self._fail(store_id, file_id, "server_error", "Ingestion failed.")
+        finally:
+            if self.claims is not None:
+                with contextlib.suppress(Exception):
+                    await self.claims.release(store_id, file_id)
 
     async def ingest(self, store_id: str, file_id: str) -> None:
         async with self.db.read() as session:

@@ -1,0 +1,168 @@
+"""What a process runs, by its role, and how its parts are put together.
+
+- `all` (the default): one process serves the API and executes runs, ingestion and upkeep.
+  Without Redis its run queue and event bus are in-process; with Redis they are Redis's
+  (then it is an API process and a worker in one).
+- `api`: serves HTTP and executes nothing; runs go to the Redis run queue, their events
+  come from Redis.
+- `worker`: serves no API (only `/healthz`); executes runs from the Redis queue, ingests
+  files, expires runs and files, and reconciles Redis with PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from threadline.backends.embeddings import build_embedder
+from threadline.backends.registry import build_registry
+from threadline.cluster import ingestion as cluster_ingestion
+from threadline.cluster.bus import RedisBus
+from threadline.cluster.keys import Keys, connect
+from threadline.cluster.queue import RedisRunQueue
+from threadline.cluster.reconciler import Reconciler
+from threadline.cluster.worker import RunWorker
+from threadline.config import Settings
+from threadline.db.engine import Database
+from threadline.engine.engine import Engine
+from threadline.engine.model_call import RetrySettings
+from threadline.events.bus import EventBus, InProcessBus
+from threadline.files import service as files_service
+from threadline.files.storage import FileStorage
+from threadline.http.auth import Authenticator
+from threadline.runs.channels import RunChannels
+from threadline.tools.base import ToolParts
+from threadline.tools.registry import build_tools
+from threadline.vector_stores import service as vector_stores_service
+from threadline.vector_stores.index import ChunkIndex, make_index
+from threadline.vector_stores.ingestion.worker import IngestionWorker
+
+log = logging.getLogger("threadline")
+
+REAP_INTERVAL_SECONDS = 60
+
+
+class RoleError(RuntimeError):
+    """The settings do not let this role start."""
+
+
+def file_deletion_hooks(index: ChunkIndex) -> files_service.DeletionHooks:
+    """What goes with a deleted (or expired) file: it leaves every vector store it was in."""
+    hooks = files_service.DeletionHooks()
+    hooks.register(
+        lambda session, file_id: vector_stores_service.forget_file_everywhere(
+            session, index, file_id
+        )
+    )
+    return hooks
+
+
+async def _reap_forever(
+    db: Database, storage: FileStorage, hooks: files_service.DeletionHooks, index: ChunkIndex
+) -> None:
+    """Expired files and vector stores."""
+    while True:
+        try:
+            await files_service.reap_expired(db, storage, hooks)
+            await vector_stores_service.expire_overdue(db, index)
+        except Exception:
+            log.exception("reaping expired objects failed")
+        await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+async def _background(stack: contextlib.AsyncExitStack, work: Any, name: str) -> None:
+    task = asyncio.create_task(work, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitStack) -> None:
+    """Start this process's parts for its role, and put what the routers use on `state`;
+    `stack` stops them in reverse order."""
+    problem = settings.role_problem()
+    if problem:
+        raise RoleError(problem)
+    serves_api = settings.role in ("all", "api")
+    executes = settings.role in ("all", "worker")
+
+    db = Database(settings.resolved_database_url)
+    stack.push_async_callback(db.dispose)
+    storage = FileStorage(settings.resolved_files_dir)
+    state.settings, state.db, state.storage = settings, db, storage
+    state.authenticator = Authenticator(db)
+    embedder = build_embedder(settings)
+    stack.push_async_callback(embedder.aclose)
+    index = await make_index(db)
+    state.embedder, state.chunk_index = embedder, index
+    state.file_deletion_hooks = hooks = file_deletion_hooks(index)
+    tools = build_tools(ToolParts(settings, db, storage, index, embedder), settings.tools)
+
+    redis = keys = None
+    bus: EventBus
+    if settings.distributed:
+        redis, keys = connect(settings.redis_url), Keys(settings.redis_prefix)
+        stack.push_async_callback(redis.aclose)
+        bus = RedisBus(redis, keys, settings.run_events_retain_seconds)
+    else:
+        bus = InProcessBus(settings.run_events_retain_seconds)
+
+    engine = None
+    if executes:
+        engine = Engine(
+            db,
+            storage,
+            build_registry(settings),
+            tools,
+            RetrySettings(
+                max_attempts=settings.llm_max_attempts,
+                retry_base_delay=settings.llm_retry_base_delay,
+            ),
+            max_concurrency=settings.max_concurrent_runs,
+            bus=bus,
+        )
+        stack.push_async_callback(engine.stop)
+        state.engine = engine
+    else:
+        stack.push_async_callback(tools.aclose)
+
+    if redis is not None and keys is not None:
+        queue = RedisRunQueue(redis, keys, settings.run_lease_seconds)
+        state.run_channels = RunChannels(bus, queue)
+        if serves_api:
+            stack.callback(cluster_ingestion.announce_new_files(redis, keys))
+    elif engine is not None:
+        state.run_channels = engine.channels
+
+    if not executes:
+        return
+    assert engine is not None
+    claims = cluster_ingestion.RedisFileClaims(redis, keys) if redis and keys else None
+    ingestion = IngestionWorker(
+        db,
+        storage,
+        index,
+        embedder,
+        settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
+        claims=claims,
+    )
+    await ingestion.start()
+    stack.push_async_callback(ingestion.stop)
+    await engine.start(recover_unfinished=redis is None)
+    await _background(stack, _reap_forever(db, storage, hooks, index), "reaper")
+    if redis is not None and keys is not None:
+        worker = RunWorker(redis, keys, engine, settings.run_lease_seconds,
+                           settings.max_concurrent_runs)  # fmt: skip
+        await worker.start()
+        stack.push_async_callback(worker.stop)
+        state.run_worker = worker
+        reconciler = Reconciler(db, redis, keys, queue, every=settings.run_lease_seconds / 2)
+        reconciler.start()
+        stack.push_async_callback(reconciler.stop)
+        await _background(stack, cluster_ingestion.listen_for_new_files(redis, keys), "ingest")

@@ -1,0 +1,298 @@
+"""Distributed mode: two API processes and two workers as real subprocesses, on PostgreSQL
+and Redis, with the scripted backend. Runs go from either replica to either worker, stream
+and re-attach across replicas, survive a worker or a replica killed mid-run, are cancelled
+from the replica that did not create them, and outlive a Redis restart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.conftest import ENGINE_ENV, make_client
+from tests.support.cluster import SHARED_REDIS, Cluster, PrivateRedis, kill
+from tests.support.postgres import fresh_database
+from tests.support.scripted_backend import ScriptedBackend, Text
+from tests.support.server import Server
+from tests.support.sse import identified, stream_get
+from tests.support.transcripts import TEXT_RUN, collapse
+
+LEASE_SECONDS = "2"
+
+
+def cluster_env(llm: ScriptedBackend) -> dict[str, str]:
+    return {
+        "THREADLINE_LLM_BASE_URL": llm.base_url,
+        "THREADLINE_RUN_LEASE_SECONDS": LEASE_SECONDS,
+        **ENGINE_ENV,
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(llm: ScriptedBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with fresh_database() as url:
+        running = Cluster(url, SHARED_REDIS, tmp_path_factory.mktemp("cluster"), cluster_env(llm))
+        try:
+            yield running.start(apis=2, workers=2)
+        finally:
+            running.stop()
+
+
+def client_of(server: Server) -> OpenAI:
+    return make_client(server, "local")
+
+
+def http_of(server: Server) -> httpx.Client:
+    return httpx.Client(base_url=server.base_url, timeout=60)
+
+
+def wait_for(check, timeout: float = 30.0, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def text_of(events: list) -> str:
+    return "".join(
+        part["text"]["value"]
+        for _, name, data in events
+        if name == "thread.message.delta"
+        for part in data["delta"]["content"]
+    )
+
+
+def test_runs_from_either_replica_run_on_both_workers(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    model = llm.model(always=Text("Done."))
+    first, second = (client_of(api) for api in cluster.apis)
+    assistant = first.beta.assistants.create(model=model)
+    before = [cluster.health(w)["worker"]["runs_executed"] for w in cluster.workers]
+    for index in range(12):
+        client = (first, second)[index % 2]
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert run.status == "completed", run.last_error
+        # The other replica reads what this one's worker wrote.
+        other = (first, second)[1 - index % 2]
+        reply = other.beta.threads.messages.list(run.thread_id).data[0]
+        assert reply.content[0].text.value == "Done."
+    after = [cluster.health(w)["worker"]["runs_executed"] for w in cluster.workers]
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_streamed_on_one_replica_and_reattached_on_the_other(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    words = "one two three four five six seven eight nine ten " * 2
+    model = llm.model(Text(words, chunks=20, chunk_delay=0.05))
+    first, second = cluster.apis
+    assistant = client_of(first).beta.assistants.create(model=model)
+    thread = client_of(first).beta.threads.create()
+    seen = []
+    with (
+        http_of(first) as http,
+        http.stream(
+            "POST",
+            f"/threads/{thread.id}/runs",
+            json={"assistant_id": assistant.id, "stream": True},
+        ) as response,
+    ):
+        for event in identified(response):
+            seen.append(event)
+            if event[1] == "thread.message.delta" and len(seen) > 9:
+                break  # the client goes away mid-stream
+    run_id = seen[0][2]["id"]
+    with http_of(second) as other:
+        rest = stream_get(
+            other, f"/threads/{thread.id}/runs/{run_id}/events", {"Last-Event-ID": seen[-1][0]}
+        )
+        whole = stream_get(other, f"/threads/{thread.id}/runs/{run_id}/events")
+    assert collapse([name for _, name, _ in seen + rest]) == TEXT_RUN
+    assert text_of(seen + rest) == words
+    assert [event[0] for event in whole[: len(seen)]] == [event[0] for event in seen]
+    assert whole == seen + rest
+
+
+def test_cancel_on_the_replica_that_did_not_create_the_run(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    model = llm.model(Text("slow " * 200, chunks=200, chunk_delay=0.05))
+    first, second = (client_of(api) for api in cluster.apis)
+    assistant = first.beta.assistants.create(model=model)
+    thread = first.beta.threads.create()
+    run = first.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: first.beta.threads.messages.list(thread.id).data)  # text is streaming
+    asked = time.monotonic()
+    second.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    ended = wait_for(
+        lambda: (
+            (r := first.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
+            == "cancelled"
+            and r
+        ),
+        timeout=10,
+        every=0.02,
+    )
+    assert time.monotonic() - asked < 1.5
+    assert ended.cancelled_at is not None
+    message = first.beta.threads.messages.list(thread.id).data[0]
+    assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"
+    assert 0 < len(message.content[0].text.value) < len("slow " * 200)
+
+
+def test_a_worker_killed_mid_run(cluster: Cluster, llm: ScriptedBackend) -> None:
+    words = "alpha beta gamma delta " * 10
+    model = llm.model(Text(words, chunks=40, chunk_delay=0.1), always=Text(words, chunks=4))
+    client = client_of(cluster.apis[0])
+    assistant = client.beta.assistants.create(model=model)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    holder = cluster.worker_holding(run.id)
+    wait_for(lambda: client.beta.threads.messages.list(thread.id).data[0].role == "assistant")
+    kill(holder)
+    cluster.workers.remove(holder)
+    try:
+        done = wait_for(
+            lambda: (
+                (r := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
+                in ("completed", "failed")
+                and r
+            ),
+            timeout=60,
+        )
+        assert done.status == "completed", done.last_error
+        messages = client.beta.threads.messages.list(thread.id, order="asc").data
+        answers = [m for m in messages if m.role == "assistant"]
+        # The interrupted answer ended incomplete; the run's answer is written once.
+        assert [m.status for m in answers] == ["incomplete", "completed"]
+        assert answers[1].content[0].text.value == words
+        assert len([m for m in messages if m.role == "user"]) == 1
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc")
+        assert [s.status for s in steps.data] == ["failed", "completed"]
+    finally:
+        cluster.add_worker()
+
+
+def test_a_replica_killed_mid_stream(cluster: Cluster, llm: ScriptedBackend) -> None:
+    words = "lorem ipsum dolor sit amet " * 6
+    model = llm.model(Text(words, chunks=30, chunk_delay=0.05))
+    doomed = cluster._server("api", 99).start()
+    try:
+        assistant = client_of(doomed).beta.assistants.create(model=model)
+        thread = client_of(doomed).beta.threads.create()
+        seen: list = []
+        broke = threading.Event()
+
+        def read() -> None:
+            try:
+                with (
+                    http_of(doomed) as http,
+                    http.stream(
+                        "POST",
+                        f"/threads/{thread.id}/runs",
+                        json={"assistant_id": assistant.id, "stream": True},
+                    ) as response,
+                ):
+                    for event in identified(response):
+                        seen.append(event)
+            except httpx.HTTPError:
+                pass
+            finally:
+                broke.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_for(lambda: len([e for e in seen if e[1] == "thread.message.delta"]) >= 5)
+        kill(doomed)
+        broke.wait(10)
+        reader.join(10)
+    finally:
+        doomed.stop()
+    run_id = seen[0][2]["id"]
+    assert seen[-1][1] != "done"
+    with http_of(cluster.apis[1]) as other:
+        rest = stream_get(
+            other, f"/threads/{thread.id}/runs/{run_id}/events", {"Last-Event-ID": seen[-1][0]}
+        )
+    assert collapse([name for _, name, _ in seen + rest]) == TEXT_RUN
+    assert text_of(seen + rest) == words
+
+
+def test_runs_outlive_a_redis_restart(llm: ScriptedBackend, tmp_path: Path) -> None:
+    words = "steady as she goes " * 5
+    model = llm.model(always=Text(words, chunks=25, chunk_delay=0.08))
+    private = PrivateRedis(tmp_path / "redis").start()
+    with fresh_database() as url:
+        cluster = Cluster(url, private.url, tmp_path / "cluster", cluster_env(llm))
+        try:
+            cluster.start(apis=1, workers=2)
+            client = client_of(cluster.apis[0])
+            assistant = client.beta.assistants.create(model=model)
+            runs = [
+                client.beta.threads.create_and_run(
+                    assistant_id=assistant.id,
+                    thread={"messages": [{"role": "user", "content": f"go {i}"}]},
+                )
+                for i in range(8)
+            ]
+            wait_for(lambda: client.beta.threads.messages.list(runs[0].thread_id).data[0].role
+                     == "assistant")  # fmt: skip
+            private.stop()  # everything Redis held is gone
+            time.sleep(0.5)
+            private.start()
+            for run in runs:
+                done = wait_for(
+                    lambda run=run: (
+                        (
+                            r := client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
+                        ).status
+                        in ("completed", "failed", "cancelled", "expired")
+                        and r
+                    ),
+                    timeout=90,
+                    every=0.2,
+                )
+                assert done.status == "completed", done.last_error
+                answers = client.beta.threads.messages.list(run.thread_id).data
+                completed = [
+                    m.content[0].text.value
+                    for m in answers
+                    if m.role == "assistant" and m.status == "completed"
+                ]
+                assert completed == [words]
+        finally:
+            cluster.stop()
+            private.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--role", "api"], "needs --redis-url"),
+        (["--role", "worker"], "needs --redis-url"),
+        (["--redis-url", SHARED_REDIS], "Redis mode needs PostgreSQL"),
+    ],
+)
+def test_roles_that_cannot_start_say_why(args: list[str], says: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "serve", "--data-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("threadline: ") and says in line

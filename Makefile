@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: serve test lint bench bench-retrieval clean bwrap
+.PHONY: serve test lint bench bench-retrieval clean bwrap redis
 
 # llama.cpp is built from source by pip; a portable build is quicker to make.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -40,10 +40,19 @@ bwrap:
 	  else sudo -n apt-get install -y -q bubblewrap; fi; } || \
 	  echo "bubblewrap is not installed: code_interpreter will be unavailable."
 
+# The distributed-mode tests need a Redis: the one at 127.0.0.1:6379, or `redis-server`
+# (Debian/Ubuntu package `redis-server`) for a private one. Installed when neither is there.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || (echo PING | timeout 1 bash -c 'cat > /dev/tcp/127.0.0.1/6379' 2>/dev/null) || { \
+	  echo "Installing redis-server for the distributed-mode tests ..."; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q redis-server; \
+	  else sudo -n apt-get install -y -q redis-server; fi; } || \
+	  echo "redis-server is not installed: the distributed-mode tests will fail."
+
 serve: $(VENV)/.installed bwrap
 	$(BIN)/threadline serve
 
-test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap
+test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap redis
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
 

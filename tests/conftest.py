@@ -14,6 +14,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from tests.support.cluster import SHARED_REDIS, PrivateRedis, redis_answers
 from tests.support.postgres import fresh_database
 from tests.support.scripted_backend import ScriptedBackend
 from tests.support.server import Server
@@ -39,6 +40,20 @@ def llm() -> Iterator[ScriptedBackend]:
 def postgres_url() -> Iterator[str]:
     with fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis at 127.0.0.1:6379 (CI has it; tests use key prefixes of their own), or else
+    a private one from the `redis-server` program."""
+    if redis_answers(SHARED_REDIS):
+        yield SHARED_REDIS
+        return
+    private = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield private.url
+    finally:
+        private.stop()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

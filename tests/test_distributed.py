@@ -17,7 +17,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import ENGINE_ENV, make_client
-from tests.support.cluster import SHARED_REDIS, Cluster, PrivateRedis, kill
+from tests.support.cluster import Cluster, PrivateRedis, kill
 from tests.support.postgres import fresh_database
 from tests.support.scripted_backend import ScriptedBackend, Text
 from tests.support.server import Server
@@ -36,9 +36,11 @@ def cluster_env(llm: ScriptedBackend) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(llm: ScriptedBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    llm: ScriptedBackend, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     with fresh_database() as url:
-        running = Cluster(url, SHARED_REDIS, tmp_path_factory.mktemp("cluster"), cluster_env(llm))
+        running = Cluster(url, redis_url, tmp_path_factory.mktemp("cluster"), cluster_env(llm))
         try:
             yield running.start(apis=2, workers=2)
         finally:
@@ -283,7 +285,7 @@ def test_runs_outlive_a_redis_restart(llm: ScriptedBackend, tmp_path: Path) -> N
     [
         (["--role", "api"], "needs --redis-url"),
         (["--role", "worker"], "needs --redis-url"),
-        (["--redis-url", SHARED_REDIS], "Redis mode needs PostgreSQL"),
+        (["--redis-url", "redis://127.0.0.1:6379/0"], "Redis mode needs PostgreSQL"),
     ],
 )
 def test_roles_that_cannot_start_say_why(args: list[str], says: str, tmp_path: Path) -> None:

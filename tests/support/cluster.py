@@ -20,6 +20,16 @@ from tests.support.server import Server, free_port
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
 @dataclass
 class Cluster:
     database_url: str

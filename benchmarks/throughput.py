@@ -76,14 +76,18 @@ class Counter:
 
 
 async def load(
-    base_url: str, assistant_id: str, clients: int, round_trip: bool, warmup: float,
-    windows: int, window: float, pid: int,
+    base_urls: list[str], assistant_id: str, clients: int, round_trip: bool, warmup: float,
+    windows: int, window: float, pids: list[int],
 ) -> tuple[list[float], list[float]]:  # fmt: skip
-    """Runs/s and server CPU seconds per run, one of each per window."""
+    """Runs/s and server CPU seconds per run (all of `pids` together), one of each per
+    window. Clients take the base URLs in turn."""
     counter = Counter()
     stop = asyncio.Event()
 
-    async def client_loop() -> None:
+    def cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    async def client_loop(base_url: str) -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
             while not stop.is_set():
                 try:
@@ -93,15 +97,17 @@ async def load(
                     counter.errors.append(repr(error))
                     await asyncio.sleep(0.1)
 
-    tasks = [asyncio.create_task(client_loop()) for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(client_loop(base_urls[i % len(base_urls)])) for i in range(clients)
+    ]
     await asyncio.sleep(warmup)
     rates, cpu_per_run = [], []
     for _ in range(windows):
-        done, cpu, started = counter.done, cpu_seconds(pid), time.perf_counter()
+        done, spent, started = counter.done, cpu(), time.perf_counter()
         await asyncio.sleep(window)
         runs = counter.done - done
         rates.append(runs / (time.perf_counter() - started))
-        cpu_per_run.append((cpu_seconds(pid) - cpu) / max(1, runs))
+        cpu_per_run.append((cpu() - spent) / max(1, runs))
     stop.set()
     await asyncio.gather(*tasks)
     if counter.errors:
@@ -123,8 +129,8 @@ def measure(store: str, clients: list[int], warmup: float, windows: int, window:
             ).json()  # fmt: skip
             for n in clients:
                 results[(round_trip, n)] = asyncio.run(
-                    load(server.base_url, assistant["id"], n, round_trip, warmup, windows,
-                         window, server_pid(server))
+                    load([server.base_url], assistant["id"], n, round_trip, warmup, windows,
+                         window, [server_pid(server)])
                 )  # fmt: skip
     return results
 

@@ -188,6 +188,30 @@ def test_a_worker_killed_mid_run(cluster: Cluster, llm: ScriptedBackend) -> None
         cluster.add_worker()
 
 
+def test_a_worker_starting_leaves_running_runs_alone(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    words = "steady " * 20
+    model = llm.model(Text(words, chunks=20, chunk_delay=0.1))
+    client = client_of(cluster.apis[1])
+    assistant = client.beta.assistants.create(model=model)
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    holder = cluster.worker_holding(run.id)
+    newcomer = cluster.add_worker()  # it recovers nothing at start: the run is held
+    done = wait_for(
+        lambda: (
+            (r := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
+            not in ("queued", "in_progress")
+            and r
+        ),
+    )
+    assert done.status == "completed"
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert [step.status for step in steps] == ["completed"]
+    assert holder is not newcomer and cluster.health(newcomer)["status"] == "ok"
+
+
 def test_a_replica_killed_mid_stream(cluster: Cluster, llm: ScriptedBackend) -> None:
     words = "lorem ipsum dolor sit amet " * 6
     model = llm.model(Text(words, chunks=30, chunk_delay=0.05))

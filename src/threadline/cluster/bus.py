@@ -9,6 +9,7 @@ import json
 import re
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from threadline.cluster.keys import Keys
 from threadline.events.bus import (
@@ -24,6 +25,8 @@ from threadline.events.bus import (
 _STREAM_ID = re.compile(r"^\d+-\d+$")
 # How long one read waits for new events before asking again.
 BLOCK_MS = 10_000
+# Reads that fail in a row (Redis away) before the stream gives up.
+READ_ATTEMPTS = 20
 
 
 class RedisBus:
@@ -93,15 +96,23 @@ class RedisSubscription(QueueSubscription):
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        try:
-            while True:
+        failures = 0
+        while True:
+            try:
                 found = await self.redis.xread({self.key: self.last}, count=1000, block=BLOCK_MS)
-                for _key, entries in found or []:
-                    self.receive(entries)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the stream's reader learns of it
-            self.queue.put_nowait(error)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except RedisError as error:
+                # Redis restarting: read on from the last event once it is back.
+                failures += 1
+                if failures > READ_ATTEMPTS:
+                    self.queue.put_nowait(error)  # the stream's reader learns of it
+                    return
+                await asyncio.sleep(min(1.0, 0.05 * 2**failures))
+                continue
+            for _key, entries in found or []:
+                self.receive(entries)
 
     def close(self) -> None:
         if self._task is not None:

@@ -51,11 +51,16 @@ class Keys:
         return f"{self.prefix}:ingesting:{store_id}:{file_id}"
 
 
+# Each open run stream holds a connection in a blocking read: room for many.
+MAX_CONNECTIONS = 10_000
+
+
 def connect(url: str) -> Redis:
     """A client that rides out a Redis restart: commands are retried with backoff."""
     return Redis.from_url(
         url,
         decode_responses=True,
+        max_connections=MAX_CONNECTIONS,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=30,

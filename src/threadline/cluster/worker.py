@@ -28,6 +28,9 @@ log = logging.getLogger("threadline.worker")
 
 # How long one read of the queue waits for a run.
 BLOCK_MS = 2_000
+# A stopping worker lets the runs in flight finish this long before it stops them (another
+# worker then takes them over, which counts as an interruption).
+DRAIN_SECONDS = 20.0
 
 
 class RunWorker:
@@ -68,16 +71,20 @@ class RunWorker:
         ]
 
     async def stop(self) -> None:
-        """Stop taking runs; runs in flight stop too (their leases lapse, and another worker
-        carries them on)."""
-        for task in self._tasks:
-            task.cancel()
+        """Stop taking runs, let the runs in flight finish for a while, then stop them too
+        (their leases lapse, and another worker carries them on)."""
+        if self._tasks:
+            self._tasks[0].cancel()  # the queue first: take nothing new
         running = [task for task, _ in self._runs.values()]
-        for task in running:
+        if running:
+            await asyncio.wait(running, timeout=DRAIN_SECONDS)
+        for task in [*self._tasks, *running]:
             task.cancel()
         for task in [*self._tasks, *running]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # no consumer of a gone worker stays listed
+            await self.redis.xgroup_delconsumer(self.keys.queue, WORKERS_GROUP, self.name)
 
     # -- taking runs ------------------------------------------------------------------------
 
@@ -125,6 +132,9 @@ class RunWorker:
             if not await self._wait_for_lease(lease):
                 return  # another worker has it, alive: it executes the run
             self._held.add(run_id)
+            # Taken: should this worker die now, the reconciler puts the run back as soon
+            # as the lease lapses.
+            await self.redis.delete(self.keys.submitted(run_id))
             while True:
                 self.executed += 1
                 await self._execute(run_id)

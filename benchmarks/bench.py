@@ -18,7 +18,7 @@ from common import ROOT, machine, write_section
 
 # In the order of docs/performance.md. retrieval.py (20-30 minutes, nearly all of it
 # embedding a corpus) runs on its own: `make bench-retrieval`.
-BENCHMARKS = ("overhead", "throughput", "growth", "streams", "embedded")
+BENCHMARKS = ("overhead", "throughput", "growth", "streams", "embedded", "distributed")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from openai import OpenAI
 from tests.conftest import ENGINE_ENV, make_client
 from tests.support.cluster import Cluster, PrivateRedis, kill
 from tests.support.postgres import fresh_database
-from tests.support.scripted_backend import ScriptedBackend, Text
+from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.sse import identified, stream_get
 from tests.support.transcripts import TEXT_RUN, collapse
@@ -153,6 +153,45 @@ def test_cancel_on_the_replica_that_did_not_create_the_run(
     message = first.beta.threads.messages.list(thread.id).data[0]
     assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"
     assert 0 < len(message.content[0].text.value) < len("slow " * 200)
+
+
+def test_files_uploaded_to_one_replica_are_searched_by_a_worker(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    first, second = (client_of(api) for api in cluster.apis)
+    notes = first.files.create(
+        file=("notes.md", b"# Notes\n\nThe lighthouse keeper counted 42 ships."),
+        purpose="assistants",
+    )
+    store = first.vector_stores.create(file_ids=[notes.id])
+    # No API process ingests: a worker, woken through Redis, does.
+    ingested = wait_for(
+        lambda: (
+            (f := second.vector_stores.files.retrieve(notes.id, vector_store_id=store.id)).status
+            != "in_progress"
+            and f
+        ),
+        timeout=120,
+    )
+    assert ingested.status == "completed", ingested.last_error
+    model = llm.model(
+        ToolCalls([("file_search", '{"query": "lighthouse ships"}')]),
+        Text("42 ships 【0†notes.md】."),
+    )
+    assistant = second.beta.assistants.create(
+        model=model,
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    run = second.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Ships?"}]}
+    )
+    assert run.status == "completed", run.last_error
+    steps = first.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    results = steps.data[0].step_details.tool_calls[0].file_search.results
+    assert [result.file_id for result in results] == [notes.id]
+    # The bytes are in the files directory every process shares.
+    assert second.files.content(notes.id).read().endswith(b"42 ships.")
 
 
 def test_a_worker_killed_mid_run(cluster: Cluster, llm: ScriptedBackend) -> None:

@@ -14,6 +14,7 @@ from threadline.config import Settings
 from threadline.files.router import router as files_router
 from threadline.http import errors
 from threadline.http.limits import BodyLimit
+from threadline.http.storable import StorableInput
 from threadline.roles import assemble
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
@@ -64,5 +65,9 @@ def create_app(
             return settings.max_upload_bytes + _UPLOAD_OVERHEAD
         return settings.max_json_body_bytes
 
+    # The innermost first: errors answered in place, then unstorable input refused, then
+    # bodies over their limit (outermost, so that nothing larger is read).
+    app.add_middleware(errors.CatchAll)
+    app.add_middleware(StorableInput)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     return app

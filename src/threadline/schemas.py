@@ -25,6 +25,10 @@ def supported_values(values: Sequence[Any]) -> str:
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+# The largest integer an integer column holds on both stores (PostgreSQL's `integer`).
+COLUMN_INT_MAX = 2**31 - 1
+
+
 class Request(BaseModel):
     """A request body: strict JSON types, and no argument the spec does not define."""
 
@@ -107,7 +111,8 @@ def one_of(
 
     def tagged(value: Any) -> str | None:
         tag = pick(value)
-        return TAG_MARK + tag if tag in variants else None
+        # A tag of the wrong type (`{"type": {}}`) is no variant either.
+        return TAG_MARK + tag if isinstance(tag, str) and tag in variants else None
 
     members = tuple(Annotated[model, Tag(TAG_MARK + tag)] for tag, model in variants.items())
     return Annotated[

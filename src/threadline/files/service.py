@@ -20,6 +20,7 @@ from threadline.db.keyset import PageQuery, fetch_page
 from threadline.errors import invalid, not_found
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
+from threadline.text import check_text
 
 # The hosted API's default: batch input files expire after 30 days, others persist.
 BATCH_EXPIRY_SECONDS = 30 * 24 * 3600
@@ -39,6 +40,7 @@ async def create(
     purpose: str,
     expires_after_seconds: int | None,
 ) -> File:
+    check_text(filename, "file")  # a multipart filename never passed the JSON check
     if expires_after_seconds is None and purpose == "batch":
         expires_after_seconds = BATCH_EXPIRY_SECONDS
     file_id, created_at = ids.mint(ids.FILE)

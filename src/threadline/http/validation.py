@@ -103,6 +103,13 @@ def describe(error: dict[str, Any]) -> tuple[str, str | None, str | None]:
 
     if kind == "json_invalid":
         return JSON_INVALID, None, None
+    if kind == "value_error" and "Expected UploadFile" in str(error.get("msg")):
+        # A form part without a filename arrives as a plain field.
+        return (
+            f"Invalid '{name}': expected a file (a multipart part with a filename).",
+            param,
+            "invalid_value",
+        )
     if kind == "missing":
         return f"Missing required parameter: '{name}'.", param, "missing_required_parameter"
     if kind == "extra_forbidden":

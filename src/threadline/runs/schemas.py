@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from threadline.assistants.schemas import Model, ReasoningEffort, ResponseFormat, Temperature, TopP
 from threadline.runs.models import TERMINAL_STATUSES
-from threadline.schemas import Metadata, Part, Request, Wire, one_of
+from threadline.schemas import COLUMN_INT_MAX, Metadata, Part, Request, Wire, one_of
 from threadline.threads.schemas import CreateMessageRequest, CreateThreadRequest
 from threadline.tools.schemas import Tool, ToolResources
 
@@ -25,7 +25,7 @@ class ModifyRunRequest(Request):
 
 class TruncationStrategy(Part):
     type: Literal["auto", "last_messages"]
-    last_messages: Annotated[int, Field(ge=1)] | None = None
+    last_messages: Annotated[int, Field(ge=1, le=COLUMN_INT_MAX)] | None = None
 
 
 class FunctionName(Part):
@@ -60,7 +60,7 @@ ToolChoice = one_of(
     expected="'none', 'auto', 'required' or an object",
 )
 RunTools = Annotated[list[Tool], Field(max_length=20)]
-TokenBudget = Annotated[int, Field(ge=256)]
+TokenBudget = Annotated[int, Field(ge=256, le=COLUMN_INT_MAX)]
 
 
 class RunOptions(Request):

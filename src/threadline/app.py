@@ -15,6 +15,7 @@ from threadline.files.router import router as files_router
 from threadline.http import errors
 from threadline.http.limits import BodyLimit
 from threadline.http.storable import StorableInput
+from threadline.models.router import router as models_router
 from threadline.roles import assemble
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
@@ -56,6 +57,7 @@ def create_app(
             runs_router,
             files_router,
             vector_stores_router,
+            models_router,
         )
         for router in routers:
             app.include_router(router, prefix="/v1")

@@ -156,6 +156,7 @@ class ScriptedBackend:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical")
@@ -192,6 +193,13 @@ class ScriptedBackend:
             self._scripts[model].extend(replies)
             if always is not None:
                 self._always[model] = always
+
+    async def _models(self, request: Request) -> JSONResponse:
+        """The scripted models, as an OpenAI-compatible server lists what it serves."""
+        with self._lock:
+            names = sorted({*self._scripts, *self._always})
+        data = [{"id": n, "object": "model", "created": 1, "owned_by": "scripted"} for n in names]
+        return JSONResponse({"object": "list", "data": data})
 
     def received(self, model: str) -> list[dict[str, Any]]:
         with self._lock:

@@ -21,6 +21,8 @@ from threadline.text import message, problem
 # A JSON escape of NUL or of a surrogate (every backslash in JSON starts an escape, so
 # scanning escapes left to right sees each one as the parser does).
 _ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
 def _json_may_hold_bad_text(body: bytes) -> bool:
     """Whether a JSON body escapes a NUL or a surrogate (raw ones are invalid JSON)."""
     if b"\\u" not in body:

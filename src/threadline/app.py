@@ -9,11 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from threadline import logs
 from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
 from threadline.files.router import router as files_router
 from threadline.http import errors
 from threadline.http.limits import BodyLimit
+from threadline.http.requests_log import RequestsLog
 from threadline.http.storable import StorableInput
 from threadline.models.router import router as models_router
 from threadline.roles import assemble
@@ -29,6 +31,7 @@ def create_app(
     settings: Settings | None = None, on_ready: Callable[[], None] | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    logs.configure(settings.log_level, settings.log_format)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,4 +75,5 @@ def create_app(
     app.add_middleware(errors.CatchAll)
     app.add_middleware(StorableInput)
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(RequestsLog)
     return app

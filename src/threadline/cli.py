@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from threadline.backends import packaged_model
 from threadline.backends.embedded import OR_SERVER, MissingExtra, llama_cpp_problem
 from threadline.backends.registry import (
@@ -56,7 +58,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="allow serving a non-loopback address before any API key exists",
     )
-    serve.add_argument("--log-level", help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="level of Threadline's and uvicorn's logs (default info); env THREADLINE_LOG_LEVEL",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text (default) or JSON; env THREADLINE_LOG_FORMAT",
+    )
     serve.add_argument(
         "--role",
         choices=("all", "api", "worker"),
@@ -112,6 +123,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "files_dir": getattr(args, "files_dir", None),
         "insecure_no_auth": getattr(args, "insecure_no_auth", None),
         "log_level": getattr(args, "log_level", None),
+        "log_format": getattr(args, "log_format", None),
         "models": getattr(args, "models", None),
         "model_path": getattr(args, "model_path", None),
         "role": getattr(args, "role", None),
@@ -182,12 +194,21 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # the handlers `logs.configure` set up stay
+        access_log=False,  # Threadline logs each request itself
         proxy_headers=False,
         # Open streams would otherwise hold a shutdown until their runs end; a run cut
         # short is picked up again on the next start.
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _setting_problem(error: ValidationError) -> str:
+    """A bad setting, in a line: its variable, what is wrong, what was given."""
+    first = error.errors()[0]
+    name = "_".join(str(part) for part in first["loc"]).upper()
+    return f"THREADLINE_{name}: {first['msg']} (got {first.get('input')!r})"
 
 
 def _say(line: str) -> None:
@@ -243,7 +264,11 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as error:
+        print(f"threadline: {_setting_problem(error)}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return serve(settings)
     if args.command == "model":

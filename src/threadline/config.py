@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = 32 * MiB
     # Uploads: the hosted API's per-file limit.
     max_upload_bytes: int = 512 * MiB
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Log lines as readable text, or as JSON lines.
+    log_format: Literal["text", "json"] = "text"
 
     # Model backends: a default OpenAI-compatible server, and a models file that maps
     # model names to backends (TOML or YAML, see threadline.backends.registry).

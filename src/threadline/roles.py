@@ -29,6 +29,7 @@ from threadline.db.engine import Database
 from threadline.engine.engine import Engine
 from threadline.engine.model_call import RetrySettings
 from threadline.events.bus import EventBus, InProcessBus
+from threadline.events.observers import ObservedBus, RunLog
 from threadline.files import service as files_service
 from threadline.files.storage import FileStorage
 from threadline.http.auth import Authenticator
@@ -112,13 +113,16 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         bus = RedisBus(redis, keys, settings.run_events_retain_seconds)
     else:
         bus = InProcessBus(settings.run_events_retain_seconds)
+    models = build_registry(settings) if executes else None
+    backend_of = models.backend_name if models is not None else None
+    bus = ObservedBus(bus, [RunLog(backend_of)])
 
     engine = None
     if executes:
         engine = Engine(
             db,
             storage,
-            build_registry(settings),
+            models,
             tools,
             RetrySettings(
                 max_attempts=settings.llm_max_attempts,

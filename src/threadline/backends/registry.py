@@ -101,6 +101,13 @@ class ModelRegistry:
             return None
         return Route(default[0], model, default[1])
 
+    def backend_name(self, model: str) -> str | None:
+        """The name of the backend that serves `model` (`default` for the default one)."""
+        for entry in self._entries:
+            if fnmatch.fnmatchcase(model, entry.pattern):
+                return entry.backend if entry.backend in self._backends else None
+        return DEFAULT_BACKEND if DEFAULT_BACKEND in self._backends else None
+
     async def aclose(self) -> None:
         for backend, _ in self._backends.values():
             await backend.aclose()

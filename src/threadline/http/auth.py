@@ -70,4 +70,6 @@ def _redact(secret: str) -> str:
 async def current_project(request: Request) -> str:
     """FastAPI dependency: the project id of the request's key."""
     authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.project_for(request.headers.get("authorization"))
+    project = await authenticator.project_for(request.headers.get("authorization"))
+    request.state.project_id = project  # for the request's log line
+    return project

@@ -1,0 +1,109 @@
+"""Consumers of run events beside the streams: a bus that hands every published event to
+observers first (the run log here; metrics would be another), whichever process publishes
+it (an API process its creation, a worker the rest)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from threadline.events.bus import Event, EventBus, Subscription
+from threadline.events.names import EventName
+
+log = logging.getLogger("threadline.runs")
+
+Observer = Callable[[str, Event], None]
+
+# The transitions a run logs, once each.
+_LOGGED = frozenset(
+    {
+        EventName.RUN_CREATED,
+        EventName.RUN_IN_PROGRESS,
+        EventName.RUN_REQUIRES_ACTION,
+        EventName.RUN_COMPLETED,
+        EventName.RUN_FAILED,
+        EventName.RUN_CANCELLED,
+        EventName.RUN_EXPIRED,
+        EventName.RUN_INCOMPLETE,
+    }
+)
+_ENDS = frozenset(
+    {
+        EventName.RUN_COMPLETED,
+        EventName.RUN_FAILED,
+        EventName.RUN_CANCELLED,
+        EventName.RUN_EXPIRED,
+        EventName.RUN_INCOMPLETE,
+    }
+)
+
+
+class ObservedBus:
+    def __init__(self, inner: EventBus, observers: Sequence[Observer]) -> None:
+        self.inner = inner
+        self.observers = list(observers)
+
+    async def subscribe(self, run_id: str, after: str | None = None) -> Subscription:
+        return await self.inner.subscribe(run_id, after)
+
+    async def publish(self, run_id: str, event: Event) -> None:
+        for observe in self.observers:
+            try:
+                observe(run_id, event)
+            except Exception:  # an observer never stops a run
+                log.exception("observing %s of run %s failed", event.name, run_id)
+        await self.inner.publish(run_id, event)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class RunLog:
+    """One line per run transition, with what an operator asks about it: ids, model and
+    backend, how long it queued, its time to first token and in total, tokens, and the
+    error code of a failure."""
+
+    def __init__(self, backend_of: Callable[[str], str | None] | None = None) -> None:
+        self.backend_of = backend_of
+        self._started: dict[str, float] = {}  # run id -> when it went in progress (here)
+        self._first_token: dict[str, float] = {}
+
+    def __call__(self, run_id: str, event: Event) -> None:
+        name = event.name
+        if name == EventName.RUN_IN_PROGRESS:
+            self._started[run_id] = time.monotonic()
+        elif name == EventName.MESSAGE_DELTA:
+            if run_id in self._started and run_id not in self._first_token:
+                self._first_token[run_id] = time.monotonic() - self._started[run_id]
+            return
+        if name not in _LOGGED or not isinstance(event.data, dict):
+            return
+        run: dict[str, Any] = event.data
+        fields: dict[str, Any] = {
+            "run_id": run_id,
+            "thread_id": run.get("thread_id"),
+            "assistant_id": run.get("assistant_id"),
+            "model": run.get("model"),
+            "run_status": run.get("status"),
+        }
+        if self.backend_of is not None:
+            fields["backend"] = self.backend_of(run.get("model") or "")
+        if run.get("started_at") and run.get("created_at"):
+            fields["queued_ms"] = 1000 * (run["started_at"] - run["created_at"])
+        if name in _ENDS or name == EventName.RUN_REQUIRES_ACTION:
+            if run_id in self._first_token:
+                fields["first_token_ms"] = round(1000 * self._first_token[run_id], 1)
+            ended = run.get("completed_at") or run.get("failed_at") or run.get("cancelled_at")
+            if ended and run.get("created_at"):
+                fields["total_ms"] = 1000 * (ended - run["created_at"])
+            usage = run.get("usage") or {}
+            fields["prompt_tokens"] = usage.get("prompt_tokens")
+            fields["completion_tokens"] = usage.get("completion_tokens")
+            if run.get("last_error"):
+                fields["error_code"] = run["last_error"].get("code")
+            self._started.pop(run_id, None)
+            self._first_token.pop(run_id, None)
+        level = logging.WARNING if name == EventName.RUN_FAILED else logging.INFO
+        log.log(level, "run %s %s", run_id, run.get("status"), extra=fields)

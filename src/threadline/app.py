@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,7 +12,7 @@ from threadline import logs
 from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
 from threadline.files.router import router as files_router
-from threadline.http import errors
+from threadline.http import errors, health
 from threadline.http.limits import BodyLimit
 from threadline.http.requests_log import RequestsLog
 from threadline.http.storable import StorableInput
@@ -44,13 +43,7 @@ def create_app(
     app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
     errors.install(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, Any]:
-        health: dict[str, Any] = {"status": "ok", "role": settings.role}
-        worker = getattr(app.state, "run_worker", None)
-        if worker is not None:
-            health["worker"] = {"name": worker.name, "runs_executed": worker.executed}
-        return health
+    app.include_router(health.router)
 
     if settings.role != "worker":
         routers = (

@@ -110,6 +110,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
     if settings.distributed:
         redis, keys = connect(settings.redis_url), Keys(settings.redis_prefix)
         stack.push_async_callback(redis.aclose)
+        state.redis = redis
         bus = RedisBus(redis, keys, settings.run_events_retain_seconds)
     else:
         bus = InProcessBus(settings.run_events_retain_seconds)

@@ -211,6 +211,12 @@ class EmbeddedBackend:
         self._template: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
 
+    async def health(self) -> str | None:
+        """What stops this model from answering, or None (it loads on its first call)."""
+        if not self.model_path.is_file():
+            return f"no model file at {self.model_path}"
+        return llama_cpp_problem()
+
     # -- the model, on the worker thread --------------------------------------------------
 
     def _load(self) -> Any:

@@ -49,6 +49,16 @@ class OpenAIHTTPBackend:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def health(self) -> str | None:
+        """Whether the server answers (its model list; any answer but a 5xx will do)."""
+        try:
+            response = await self._client.get("/models", timeout=3.0)
+        except httpx.HTTPError as error:
+            return f"{self._client.base_url} does not answer: {type(error).__name__}"
+        if response.status_code >= 500:
+            return f"{self._client.base_url} answers {response.status_code}"
+        return None
+
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         chunks = self._stream(request)
         if request.tools and request.tool_choice != "none":

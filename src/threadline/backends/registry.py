@@ -101,6 +101,17 @@ class ModelRegistry:
             return None
         return Route(default[0], model, default[1])
 
+    async def check(self) -> list[str]:
+        """What keeps the backends from answering, one line each; empty when they all do."""
+        problems = []
+        if not self._backends:
+            problems.append("no model backend is configured")
+        for name, (backend, _) in self._backends.items():
+            problem = await backend.health()
+            if problem:
+                problems.append(f"{name}: {problem}")
+        return problems
+
     def backend_name(self, model: str) -> str | None:
         """The name of the backend that serves `model` (`default` for the default one)."""
         for entry in self._entries:

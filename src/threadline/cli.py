@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from threadline.backends.registry import (
     require_embedded,
     wants_embedded_default,
 )
-from threadline.config import Settings
+from threadline.config import Settings, unknown_variable_problem
 from threadline.db import migrate
 from threadline.db.engine import Database
 from threadline.projects import service as projects
@@ -264,6 +265,10 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    unknown = unknown_variable_problem(os.environ)
+    if unknown:
+        print(f"threadline: {unknown}", file=sys.stderr)
+        return 2
     try:
         settings = _settings(args)
     except ValidationError as error:

@@ -6,7 +6,9 @@ file the embedded backend runs, say) is worked out in that part.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -117,6 +119,20 @@ class Settings(BaseSettings):
                 "SQLite serves one process"
             )
         return None
+
+
+def unknown_variable_problem(environ: Mapping[str, str]) -> str | None:
+    """A `THREADLINE_*` variable that no setting reads (a misspelling would otherwise be
+    ignored), with the closest known name; None when there is none."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    known = {f"{prefix}{name}".upper() for name in Settings.model_fields}
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith(prefix.upper()) and upper not in known:
+            close = difflib.get_close_matches(upper, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return f"unknown setting {name}{hint}"
+    return None
 
 
 def is_loopback_host(host: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 from threadline.backends.embeddings import build_embedder
@@ -24,7 +25,7 @@ from threadline.cluster.keys import Keys, connect
 from threadline.cluster.queue import RedisRunQueue
 from threadline.cluster.reconciler import Reconciler
 from threadline.cluster.worker import RunWorker
-from threadline.config import Settings
+from threadline.config import Settings, unknown_variable_problem
 from threadline.db.engine import Database
 from threadline.engine.engine import Engine
 from threadline.engine.model_call import RetrySettings
@@ -87,7 +88,7 @@ async def _background(stack: contextlib.AsyncExitStack, work: Any, name: str) ->
 async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitStack) -> None:
     """Start this process's parts for its role, and put what the routers use on `state`;
     `stack` stops them in reverse order."""
-    problem = settings.role_problem()
+    problem = settings.role_problem() or unknown_variable_problem(os.environ)
     if problem:
         raise RoleError(problem)
     serves_api = settings.role in ("all", "api")
@@ -98,6 +99,14 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
     storage = FileStorage(settings.resolved_files_dir)
     state.settings, state.db, state.storage = settings, db, storage
     state.authenticator = Authenticator(db)
+    if serves_api and not settings.is_loopback and not settings.insecure_no_auth:
+        # Every way of serving refuses an open door, not only the CLI.
+        if not await state.authenticator.keys_exist():
+            raise RoleError(
+                f"refusing to serve {settings.host} with no API keys: anyone who can reach it "
+                "could use it. Create a key first (threadline keys create --project NAME) or "
+                "set THREADLINE_INSECURE_NO_AUTH."
+            )
     embedder = build_embedder(settings)
     stack.push_async_callback(embedder.aclose)
     index = await make_index(db)

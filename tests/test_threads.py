@@ -84,7 +84,9 @@ def test_messages_without_attachments_have_an_empty_list(
     )
     assert other.status == "completed"
     # A row stored with null, as earlier versions stored every message without attachments.
-    old = store.with_db(server.database_url, lambda db: _null_attachments_message(db, thread.id))
+    old = store.message_fields(thread.id, "stored null", attachments=None)
+    store.insert(server.database_url, (store.Message, old))
+    old = old["id"]
 
     messages = client.beta.threads.messages.list(thread.id, order="asc").data
     messages += client.beta.threads.messages.list(other.thread_id, order="asc").data
@@ -100,22 +102,6 @@ def test_messages_without_attachments_have_an_empty_list(
     assert client.beta.threads.messages.retrieve(old, thread_id=thread.id).attachments == []
     created = http.post(f"/threads/{thread.id}/messages", json={"role": "user", "content": "x"})
     assert created.json()["attachments"] == []
-
-
-async def _null_attachments_message(db, thread_id: str) -> str:
-    from threadline import ids
-    from threadline.threads.models import Message
-    from threadline.threads.schemas import text_part
-
-    message_id, created_at = ids.mint(ids.MESSAGE)
-    async with db.write() as session:
-        session.add(
-            Message(id=message_id, thread_id=thread_id, created_at=created_at, role="user",
-                    content=[text_part("stored null")], attachments=None, assistant_id=None,
-                    run_id=None, status="completed", incomplete_details=None,
-                    completed_at=created_at, incomplete_at=None, metadata_={})
-        )  # fmt: skip
-    return message_id
 
 
 def test_retrieve_update_delete(client: OpenAI) -> None:

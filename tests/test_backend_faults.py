@@ -88,6 +88,9 @@ def test_dropped_streams_that_persist_fail_the_message(
     message = client.beta.threads.messages.list(thread.id).data[0]
     assert message.status == "incomplete"
     assert message.incomplete_details.reason == "run_failed"
+    # It keeps the text streamed before the failure.
+    assert message.content[0].text.value
+    assert "partial text here".startswith(message.content[0].text.value)
 
 
 def test_slow_replies_wait(client: OpenAI, llm: ScriptedBackend) -> None:

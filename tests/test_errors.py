@@ -93,14 +93,25 @@ def test_another_projects_objects_are_invisible(client: OpenAI, stranger: OpenAI
 
 
 def test_wrong_method_is_405(http: httpx.Client) -> None:
-    for method, path in (
-        ("PUT", "/assistants"),
-        ("PATCH", "/threads/thread_x"),
-        ("DELETE", "/assistants"),
-        ("POST", "/files/file-x/content"),
-        ("PUT", "/threads/thread_x/runs/run_x/steps"),
+    """A 405 lists in `Allow` every method the path answers, not only one route's."""
+    for method, path, allow in (
+        ("PUT", "/assistants", "GET, POST"),
+        ("OPTIONS", "/assistants", "GET, POST"),
+        ("PATCH", "/threads/thread_x", "GET, POST, DELETE"),
+        ("DELETE", "/assistants", "GET, POST"),
+        ("OPTIONS", "/assistants/asst_x", "GET, POST, DELETE"),
+        ("POST", "/files/file-x/content", "GET"),
+        ("PUT", "/threads/thread_x/runs/run_x/steps", "GET"),
+        ("PUT", "/threads/thread_x/messages", "GET, POST"),
+        ("PATCH", "/vector_stores/vs_x/files/file-x", "GET, POST, DELETE"),
+        ("HEAD", "/files", "GET, POST"),
     ):
-        error = assert_error(http.request(method, path), 405)
+        response = http.request(method, path)
+        assert response.headers["allow"] == allow, (method, path)
+        if method == "HEAD":
+            assert response.status_code == 405 and not response.content
+            continue
+        error = assert_error(response, 405)
         assert error["message"] == f"Method not allowed ({method} /v1{path})"
 
 

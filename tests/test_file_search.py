@@ -99,20 +99,26 @@ def test_a_search_step_and_a_cited_answer(client: OpenAI, llm: ScriptedBackend) 
 
 
 def test_include_on_a_streamed_run(client: OpenAI, llm: ScriptedBackend, vs_server: Server) -> None:
+    # Without include, then with it as the SDKs, PHP clients and others spell it.
+    forms = [("", False), ("include[]=", True), ("include[0]=", True), ("include=", True)]
     model = llm.model(
-        ToolCalls([("file_search", '{"query": "train tickets"}')]),
-        Text("Refunded 【0†travel.md】."),
-        ToolCalls([("file_search", '{"query": "train tickets"}')]),
-        Text("Refunded 【0†travel.md】."),
+        *[
+            script
+            for _ in forms
+            for script in (
+                ToolCalls([("file_search", '{"query": "train tickets"}')]),
+                Text("Refunded 【0†travel.md】."),
+            )
+        ]
     )
     assistant, _ = search_assistant(client, model)
     headers = {"Authorization": f"Bearer {client.api_key}"}
     with httpx.Client(base_url=vs_server.base_url, headers=headers, timeout=60) as raw:
-        for include, present in (([], False), ([CONTENT], True)):
+        for form, present in forms:
             thread = client.beta.threads.create(
                 messages=[{"role": "user", "content": "Are trains refunded?"}]
             )
-            query = "".join(f"&include[]={item}" for item in include).lstrip("&")
+            query = f"{form}{CONTENT}" if form else ""
             events = stream_post(
                 raw,
                 f"/threads/{thread.id}/runs?{query}",

@@ -8,11 +8,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
+import pytest
 from openai import OpenAI
 
 from tests.conftest import ServerFactory, make_client
+from tests.support import store
 from tests.support.scripted_backend import Echo, ScriptedBackend, Text, ToolCalls
 from tests.test_runs import WEATHER
+from threadline.engine.recovery import MAX_RECOVERIES
 
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
 
@@ -114,13 +118,24 @@ def test_a_killed_server_finishes_its_runs_after_restart(
         assert set(status.values()) == {"completed"}
         for index, (thread_id, run_id) in enumerate(runs):
             messages = client.beta.threads.messages.list(thread_id, order="asc").data
-            # The question is still there, the interrupted answer is marked, the new one whole.
-            assert messages[0].content[0].text.value == f"question {index}"
+            # Every message has content (clients read content[0]); the question is still
+            # there and the new answer whole, and the interrupted answer, whose text went
+            # down with the process, is gone rather than left empty.
+            assert all(m.content and m.content[0].text.value for m in messages)
+            assert [m.content[0].text.value for m in messages] == [
+                f"question {index}",
+                "recovered answer",
+            ]
             assert messages[-1].status == "completed"
-            assert messages[-1].content[0].text.value == "recovered answer"
-            assert [m.status for m in messages[1:-1]] == ["incomplete"]
             steps = client.beta.threads.runs.steps.list(run_id, thread_id=thread_id, order="asc")
             assert [s.status for s in steps.data] == ["failed", "completed"]
+            # The failed step keeps the removed message's id, as after a client deletes it.
+            removed = steps.data[0].step_details.message_creation.message_id
+            assert removed not in {m.id for m in messages}
+            with pytest.raises(openai.NotFoundError):
+                client.beta.threads.messages.retrieve(removed, thread_id=thread_id)
+            answer = steps.data[1].step_details.message_creation.message_id
+            assert answer == messages[-1].id
 
         # The run that waited for tool outputs still waits, and can finish.
         call = waiting.required_action.submit_tool_outputs.tool_calls[0]
@@ -130,3 +145,58 @@ def test_a_killed_server_finishes_its_runs_after_restart(
             tool_outputs=[{"tool_call_id": call.id, "output": "18C"}],
         )
         assert done.status == "completed"
+
+
+def test_runs_ended_by_recovery_leave_no_empty_message(
+    spawn: ServerFactory, llm: ScriptedBackend
+) -> None:
+    """An answer open when the process died has no stored text: whether its run is retried,
+    fails (interrupted too often) or was being cancelled, the message is removed, so every
+    message a client lists has content; the step ends and keeps the message's id."""
+    server = spawn()
+    model = llm.model(always=Text("retried answer"))
+    with make_client(server, "local") as client:
+        assistant = client.beta.assistants.create(model=model)
+        threads = [
+            client.beta.threads.create(messages=[{"role": "user", "content": f"q{index}"}]).id
+            for index in range(3)
+        ]
+    server.stop(signal.SIGKILL)
+    cases = {"in_progress": 0, "failed": MAX_RECOVERIES, "cancelling": 0}
+    rows: list = []
+    runs: list[tuple[str, str, dict]] = []
+    for thread_id, (status, recoveries) in zip(threads, cases.items(), strict=True):
+        run = store.run_fields(
+            thread_id, assistant.id, model=model, usage=None, completed_at=None,
+            status="in_progress" if status == "failed" else status, recoveries=recoveries,
+        )  # fmt: skip
+        message = store.message_fields(
+            thread_id, None, role="assistant", status="in_progress", completed_at=None,
+            run_id=run["id"], assistant_id=assistant.id,
+        )  # fmt: skip
+        step = store.step_fields(
+            run, {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
+            status="in_progress", completed_at=None, usage=None,
+        )  # fmt: skip
+        rows += [(store.Run, run), (store.Message, message), (store.RunStep, step)]
+        runs.append((thread_id, run["id"], message))
+    store.insert(server.database_url, *rows)
+    server.start()
+
+    with make_client(server, "local") as client:
+        status = wait_all(client, [(thread_id, run_id) for thread_id, run_id, _ in runs])
+        assert list(status.values()) == ["completed", "failed", "cancelled"]
+        expected = [
+            (["q0", "retried answer"], ["failed", "completed"]),
+            (["q1"], ["failed"]),
+            (["q2"], ["cancelled"]),
+        ]
+        for (thread_id, run_id, message), (texts, stepped) in zip(runs, expected, strict=True):
+            listed = client.beta.threads.messages.list(thread_id, order="asc").data
+            assert [m.content[0].text.value for m in listed] == texts
+            assert message["id"] not in {m.id for m in listed}
+            steps = client.beta.threads.runs.steps.list(run_id, thread_id=thread_id, order="asc")
+            assert [s.status for s in steps.data] == stepped
+            assert steps.data[0].step_details.message_creation.message_id == message["id"]
+        failed = client.beta.threads.runs.retrieve(runs[1][1], thread_id=runs[1][0])
+        assert failed.last_error.code == "server_error"

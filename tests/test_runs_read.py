@@ -1,4 +1,4 @@
-"""Runs and run steps as the store holds them: list, retrieve, update; steps with include[].
+"""Runs and run steps as the store holds them: list, retrieve, update; steps with include.
 
 The run engine is what creates runs; here they are inserted through the store layer.
 """
@@ -130,6 +130,55 @@ def test_step_include_is_validated(http: httpx.Client, thread_with_run) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "include[0]"
     assert response.json()["error"]["code"] == "invalid_value"
+
+
+# `include` as the SDKs (`include[]`), PHP (`include[0]`) and others (`include`) send it.
+INCLUDE_FORMS = ["include[]={}", "include[0]={}", "include={}", "include%5B0%5D={}"]
+
+
+@pytest.mark.parametrize("form", INCLUDE_FORMS)
+def test_include_in_every_form(http: httpx.Client, thread_with_run, form: str) -> None:
+    thread_id, run, (tool_step, _) = thread_with_run
+    steps = f"/threads/{thread_id}/runs/{run['id']}/steps"
+    query = form.format(CONTENT)
+    for path, pick in (
+        (steps, lambda body: body["data"][1]),
+        (f"{steps}/{tool_step['id']}", lambda body: body),
+    ):
+        shown = pick(http.get(f"{path}?{query}").json())
+        assert shown["step_details"]["tool_calls"][1]["file_search"]["results"][0]["content"] == [
+            {"type": "text", "text": "chunk text"}
+        ]
+        hidden = pick(http.get(path).json())
+        assert "content" not in hidden["step_details"]["tool_calls"][1]["file_search"]["results"][0]
+    # Unknown values are refused alike, wherever `include` is taken.
+    for method, path, body in (
+        ("GET", steps, None),
+        ("GET", f"{steps}/{tool_step['id']}", None),
+        ("POST", f"/threads/{thread_id}/runs", {"assistant_id": run["assistant_id"]}),
+        ("GET", f"/threads/{thread_id}/runs/{run['id']}/events", None),  # an extension
+    ):
+        response = http.request(
+            method, f"{path}?{form.format(CONTENT)}&{form.format('everything')}", json=body
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert (error["param"], error["code"]) == ("include[1]", "invalid_value")
+        assert error["message"] == (
+            f"Invalid value: 'everything'. Supported values are: '{CONTENT}'."
+        )
+    assert [r["id"] for r in http.get(f"/threads/{thread_id}/runs").json()["data"]] == [run["id"]]
+
+
+def test_include_forms_mix_in_order(http: httpx.Client, thread_with_run) -> None:
+    thread_id, run, _ = thread_with_run
+    query = f"include={CONTENT}&include[]=bad&include[5]={CONTENT}"
+    response = http.get(f"/threads/{thread_id}/runs/{run['id']}/steps?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "include[1]"
+    query = f"include={CONTENT}&include[]={CONTENT}&include[7]={CONTENT}&included=x"
+    response = http.get(f"/threads/{thread_id}/runs/{run['id']}/steps?{query}")
+    assert response.status_code == 200
 
 
 def test_run_paths_check_ownership(client: OpenAI, thread_with_run, server: Server) -> None:

@@ -8,6 +8,7 @@ import pytest
 from openai import OpenAI
 
 from tests.support import store
+from tests.support.scripted_backend import ScriptedBackend, Text
 from tests.support.server import Server
 
 
@@ -62,6 +63,47 @@ def test_create_with_every_option(client: OpenAI) -> None:
         assert message.assistant_id is None and message.run_id is None
 
 
+def test_messages_without_attachments_have_an_empty_list(
+    client: OpenAI, http: httpx.Client, llm: ScriptedBackend, server: Server
+) -> None:
+    """`attachments` is `[]`, never null, however the message came to be (clients loop over
+    it), also for rows stored before this was so."""
+    assistant = client.beta.assistants.create(model=llm.model(always=Text("Answer.")))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "at creation"}])
+    client.beta.threads.messages.create(thread.id, role="user", content="created")
+    client.beta.threads.messages.create(thread.id, role="user", content="null", attachments=None)
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        additional_messages=[{"role": "user", "content": "additional"}],
+    )
+    assert run.status == "completed"
+    other = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "thread and run"}]},
+    )
+    assert other.status == "completed"
+    # A row stored with null, as earlier versions stored every message without attachments.
+    old = store.message_fields(thread.id, "stored null", attachments=None)
+    store.insert(server.database_url, (store.Message, old))
+    old = old["id"]
+
+    messages = client.beta.threads.messages.list(thread.id, order="asc").data
+    messages += client.beta.threads.messages.list(other.thread_id, order="asc").data
+    texts = [m.content[0].text.value for m in messages]
+    assert texts == ["at creation", "created", "null", "additional", "Answer.", "stored null",
+                     "thread and run", "Answer."]  # fmt: skip
+    assert all(m.attachments == [] for m in messages)
+    for thread_id in (thread.id, other.thread_id):
+        for raw in http.get(f"/threads/{thread_id}/messages").json()["data"]:
+            assert raw["attachments"] == []
+    raw = http.get(f"/threads/{thread.id}/messages/{old}").json()
+    assert raw["attachments"] == []
+    assert client.beta.threads.messages.retrieve(old, thread_id=thread.id).attachments == []
+    created = http.post(f"/threads/{thread.id}/messages", json={"role": "user", "content": "x"})
+    assert created.json()["attachments"] == []
+
+
 def test_retrieve_update_delete(client: OpenAI) -> None:
     thread = client.beta.threads.create(metadata={"a": "1"})
     assert client.beta.threads.retrieve(thread.id) == thread
@@ -114,7 +156,7 @@ def test_messages_every_method(client: OpenAI) -> None:
     bare = client.beta.threads.messages.create(thread.id, role="user", content="plain")
     assert bare.id.startswith("msg_")
     assert bare.content[0].text.value == "plain"
-    assert bare.attachments is None and bare.metadata == {}
+    assert bare.attachments == [] and bare.metadata == {}
     full = client.beta.threads.messages.create(
         thread.id,
         role="assistant",

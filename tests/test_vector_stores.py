@@ -119,7 +119,7 @@ def test_files_every_method(client: OpenAI) -> None:
     cats = upload(client, "cats.txt", CATS)
     added = client.vector_stores.files.create(vector_store_id=vs.id, file_id=cats)
     assert (added.id, added.object, added.vector_store_id) == (cats, "vector_store.file", vs.id)
-    assert added.status == "in_progress" and added.attributes is None
+    assert added.status == "in_progress" and added.attributes == {}
     markets = upload(client, "markets.md", MARKETS)
     polled = client.vector_stores.files.create_and_poll(
         vector_store_id=vs.id,
@@ -234,6 +234,27 @@ def filled_store(client: OpenAI) -> str:
             vector_store_id=vs.id, file_id=upload(client, name, data), attributes=attributes
         )
     return vs.id
+
+
+def test_files_without_attributes_have_an_empty_object(client: OpenAI, http: httpx.Client) -> None:
+    """`attributes` is `{}`, never null, on a file without any and on its search results
+    (clients read it as a map)."""
+    vs = client.vector_stores.create(name="bare")
+    cats = upload(client, "cats.txt", CATS)
+    added = client.vector_stores.files.create_and_poll(vector_store_id=vs.id, file_id=cats)
+    assert added.status == "completed" and added.attributes == {}
+    hits = client.vector_stores.search(vector_store_id=vs.id, query="cats sleep").data
+    assert [hit.file_id for hit in hits] == [cats] and hits[0].attributes == {}
+    raw = http.post(f"/vector_stores/{vs.id}/search", json={"query": "cats sleep"}).json()
+    assert raw["data"][0]["attributes"] == {}
+    assert http.get(f"/vector_stores/{vs.id}/files/{cats}").json()["attributes"] == {}
+    assert http.get(f"/vector_stores/{vs.id}/files").json()["data"][0]["attributes"] == {}
+    # Attributes set, then cleared with null: an empty object again.
+    http.post(f"/vector_stores/{vs.id}/files/{cats}", json={"attributes": {"a": "b"}})
+    cleared = http.post(f"/vector_stores/{vs.id}/files/{cats}", json={"attributes": None})
+    assert cleared.status_code == 200 and cleared.json()["attributes"] == {}
+    raw = http.post(f"/vector_stores/{vs.id}/search", json={"query": "cats sleep"}).json()
+    assert raw["data"][0]["attributes"] == {}
 
 
 def test_search(client: OpenAI) -> None:

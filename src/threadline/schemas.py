@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
 from pydantic_core import PydanticCustomError
 
 # Tags of our discriminated unions start with this mark so that they can be told apart from
@@ -50,9 +50,16 @@ class Part(BaseModel):
 
 
 class Wire(BaseModel):
-    """A response object. Every key is emitted, `null` where empty."""
+    """A response object. Every key is emitted, `null` where empty (but see `EmptyList`)."""
 
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+# Collections that clients loop over are answered empty, never `null`, as the hosted API did
+# (a message's `attachments`, a vector store file's `attributes`): rows stored with nothing
+# there read as the empty collection.
+EmptyList = Annotated[list[Any], BeforeValidator(lambda value: [] if value is None else value)]
+EmptyDict = Annotated[dict[str, Any], BeforeValidator(lambda value: {} if value is None else value)]
 
 
 METADATA_MAX_PAIRS = 16

@@ -1,5 +1,6 @@
 """Direct access to the store, for what the API cannot do yet or on purpose: creating API
-keys the way the CLI does, and inserting runs and steps as the run engine will."""
+keys the way the CLI does, and inserting runs, steps and messages as the run engine (or an
+earlier version) would."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from threadline import ids
 from threadline.db.engine import Database
 from threadline.projects import service as projects
 from threadline.runs.models import Run, RunStep
+from threadline.threads.models import Message
 
 T = TypeVar("T")
 
@@ -89,6 +91,29 @@ def step_fields(run: dict[str, Any], step_details: dict[str, Any], **overrides: 
     return fields
 
 
+def message_fields(thread_id: str, text: str | None, **overrides: Any) -> dict[str, Any]:
+    """A completed user message with `text` (no content at all for None)."""
+    message_id, created_at = ids.mint(ids.MESSAGE)
+    content = [] if text is None else [{"type": "text", "text": {"value": text, "annotations": []}}]
+    fields: dict[str, Any] = {
+        "id": message_id,
+        "thread_id": thread_id,
+        "created_at": created_at,
+        "role": "user",
+        "content": content,
+        "attachments": [],
+        "assistant_id": None,
+        "run_id": None,
+        "status": "completed",
+        "incomplete_details": None,
+        "completed_at": created_at,
+        "incomplete_at": None,
+        "metadata_": {},
+    }
+    fields.update(overrides)
+    return fields
+
+
 def insert(url: str, *rows: tuple[type, dict[str, Any]]) -> None:
     """Insert (model, fields) rows in one transaction."""
 
@@ -101,4 +126,14 @@ def insert(url: str, *rows: tuple[type, dict[str, Any]]) -> None:
     with_db(url, work)
 
 
-__all__ = ["Run", "RunStep", "create_key", "insert", "run_fields", "step_fields", "with_db"]
+__all__ = [
+    "Message",
+    "Run",
+    "RunStep",
+    "create_key",
+    "insert",
+    "message_fields",
+    "run_fields",
+    "step_fields",
+    "with_db",
+]

@@ -43,6 +43,11 @@ def _delta(step_id: str, call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def removal(message: Message) -> Announcement:
+    """The removal of an unfinished message that has no text (stored, never announced)."""
+    return (EventName.MESSAGE_REMOVED, message)
+
+
 @dataclass
 class StreamedCall:
     """A tool call as streams have seen it."""
@@ -327,12 +332,19 @@ class Recorder:
         step.usage = Usage().as_dict() if for_tools else usage.as_dict()
         return [(message_event(message.status), message), (EventName.STEP_COMPLETED, step)]
 
-    def _mark_incomplete(self, message: Message, reason: str, stamp: int) -> None:
+    def _end_early(self, message: Message, reason: str, stamp: int) -> Announcement:
+        """An unfinished message ends incomplete with the text streams saw of it; one with no
+        text (it was opened by a process that went down with its text) is removed instead,
+        so that every message a client lists has content. Its step keeps the message's id,
+        as a step does after a client deletes the message."""
         if not message.content:
             text = self.streamed_text if message is self.message else ""
+            if not text:
+                return removal(message)
             message.content = [{"type": "text", "text": {"value": text, "annotations": []}}]
         message.status, message.incomplete_at = "incomplete", stamp
         message.incomplete_details = {"reason": reason}
+        return (EventName.MESSAGE_INCOMPLETE, message)
 
     # -- what a failure or a cancel ends ------------------------------------------------------
 
@@ -340,8 +352,7 @@ class Recorder:
         """The turn's message ends incomplete and its open steps fail."""
         events: list[Announcement] = []
         if self.message is not None and self.message.status == "in_progress":
-            self._mark_incomplete(self.message, "run_failed", stamp)
-            events.append((EventName.MESSAGE_INCOMPLETE, self.message))
+            events.append(self._end_early(self.message, "run_failed", stamp))
         for step in (self.message_step, self.function_step):
             if step is not None and step.status == "in_progress":
                 step.status, step.failed_at = "failed", stamp
@@ -361,8 +372,7 @@ class Recorder:
         if self.message is not None and self.message.id in open_messages:
             open_messages[self.message.id] = self.message
         for message in open_messages.values():
-            self._mark_incomplete(message, "run_cancelled", stamp)
-            events.append((EventName.MESSAGE_INCOMPLETE, message))
+            events.append(self._end_early(message, "run_cancelled", stamp))
         for step in steps:
             step.status, step.cancelled_at = "cancelled", stamp
             events.append((EventName.STEP_CANCELLED, step))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from threadline.db.engine import Database
 from threadline.engine.emitter import Emitter
 from threadline.engine.reader import RunReader
+from threadline.engine.recorder import removal
 from threadline.events.names import EventName
 from threadline.runs.channels import RunQueue
 from threadline.runs.models import Run
@@ -25,14 +26,22 @@ UNFINISHED = ("queued", "in_progress", "cancelling")
 
 
 async def recover_run(db: Database, reader: RunReader, emitter: Emitter, run: Run) -> bool:
-    """Settle what an interrupted run left open: its step in flight fails, its message ends
-    incomplete, and the run is queued again (or fails, interrupted too often). True when the
-    run is to be executed now."""
+    """Settle what an interrupted run left open: its step in flight fails, its message is
+    removed, and the run is queued again (or fails, interrupted too often). True when the
+    run is to be executed now.
+
+    A message is stored with its text only when it completes: the text of one left open
+    went down with the process. Such a message would be an empty answer beside the retried
+    one, so it is removed (its failed step keeps its id, as a step does after a client
+    deletes the message); one that somehow has content ends incomplete."""
     if run.status == "cancelling":
         return True
     now = int(time.time())
     events = []
     for message in await reader.open_messages(run.id):
+        if not message.content:
+            events.append(removal(message))
+            continue
         message.status, message.incomplete_at = "incomplete", now
         message.incomplete_details = {"reason": "run_failed"}
         events.append((EventName.MESSAGE_INCOMPLETE, message))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 
 from threadline.db.engine import Database
 from threadline.events.names import EventName
@@ -43,6 +43,10 @@ STEP_FIELDS = (
 MESSAGE_FIELDS = ("status", "content", "completed_at", "incomplete_at", "incomplete_details")
 # Built once; the SET clause comes from the parameters of each call.
 _MESSAGE_UPDATE = update(Message.__table__).where(Message.__table__.c.id == bindparam("row_id"))
+# Only a message still in progress is removed (one that an ending left without text).
+_MESSAGE_REMOVAL = delete(Message.__table__).where(
+    Message.__table__.c.id == bindparam("row_id"), Message.__table__.c.status == "in_progress"
+)
 # The engine creates steps and messages; runs and threads are created by the services.
 _CREATED = frozenset({EventName.STEP_CREATED, EventName.MESSAGE_CREATED})
 # Events whose object is already stored as it is (or was written by the service).
@@ -83,7 +87,9 @@ class EventWriter:
             return
         async with self.db.write() as session:
             for name, obj in writes:
-                if name in _CREATED:
+                if name == EventName.MESSAGE_REMOVED:
+                    await session.execute(_MESSAGE_REMOVAL, {"row_id": obj.id})
+                elif name in _CREATED:
                     await session.execute(insert(type(obj).__table__), column_values(obj))
                 elif isinstance(obj, Run):
                     fields = {f: getattr(obj, f) for f in RUN_FIELDS}

@@ -35,6 +35,8 @@ class EventName(StrEnum):
     MESSAGE_DELTA = "thread.message.delta"
     MESSAGE_COMPLETED = "thread.message.completed"
     MESSAGE_INCOMPLETE = "thread.message.incomplete"
+    # Not a streaming event: an unfinished message with no text removed (stored only).
+    MESSAGE_REMOVED = "thread.message.removed"
     DONE = "done"
 
 
@@ -52,6 +54,9 @@ def message_event(status: str) -> EventName:
     """The event that announces a message entering `status`."""
     return EventName(f"thread.message.{status}")
 
+
+# Changes the store writes and streams never hear of.
+STORED_ONLY = frozenset({EventName.STEP_UPDATED, EventName.MESSAGE_REMOVED})
 
 # A run's stream ends after one of these (then `done`).
 RUN_STREAM_ENDS = frozenset(

@@ -8,6 +8,7 @@ unknown routes and methods, and (as a last resort) unexpected exceptions.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -87,15 +88,49 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return _response(400, error_body(message, param=param, code=code))
 
 
+# The order in which `Allow` lists methods.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _path_methods(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Each path template of the app's operations as a pattern, with its methods (read once
+    from the app's OpenAPI document: how FastAPI keeps included routes is its own affair)."""
+    table = getattr(app.state, "path_methods", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            literal = re.split(r"\{[^}/]+\}", template)
+            pattern = re.compile("[^/]+".join(re.escape(part) for part in literal))
+            table.append((pattern, {method.upper() for method in operations}))
+        app.state.path_methods = table
+    return table
+
+
+def allowed_methods(request: Request, route_allows: str | None) -> str:
+    """The `Allow` header of a 405: every method some route answers at the request's path
+    (Starlette names only the methods of the first route whose path matched)."""
+    methods = {method.strip().upper() for method in (route_allows or "").split(",")} - {""}
+    path = request.scope.get("path", "")
+    for pattern, verbs in _path_methods(request.app):
+        if pattern.fullmatch(path):
+            methods |= verbs
+    rank = {method: index for index, method in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(methods, key=lambda method: (rank.get(method, len(rank)), method)))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     where = f"({request.method} {request.url.path})"
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         message = f"Invalid URL {where}"
     elif exc.status_code == 405:
         message = f"Method not allowed {where}"
+        route_allows = next((v for k, v in headers.items() if k.lower() == "allow"), None)
+        headers = {name: value for name, value in headers.items() if name.lower() != "allow"}
+        headers["Allow"] = allowed_methods(request, route_allows)
     else:
         message = str(exc.detail)
-    return _response(exc.status_code, error_body(message), dict(exc.headers or {}))
+    return _response(exc.status_code, error_body(message), headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

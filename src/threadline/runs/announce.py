@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from threadline.events.bus import Event, EventBus
+from threadline.events.names import STORED_ONLY
 from threadline.runs.models import Run, RunStep
 from threadline.runs.schemas import RunObject, RunStepObject
 from threadline.threads.models import Message, Thread
@@ -29,6 +30,9 @@ def to_wire(obj: Any) -> Any:
 
 
 async def publish(bus: EventBus, run_id: str, events: Iterable[Announcement]) -> None:
-    """Publish events whose objects are already stored, in order."""
+    """Publish events whose objects are already stored, in order (stored-only changes are
+    left out)."""
     for name, obj in events:
+        if name in STORED_ONLY:
+            continue
         await bus.publish(run_id, Event(name, to_wire(obj)))

@@ -9,6 +9,7 @@ from threadline.db.keyset import PageQuery
 from threadline.events.bus import Event
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
+from threadline.http.query import query_array
 from threadline.http.sse import event_stream, run_events
 from threadline.runs import reattach, service
 from threadline.runs.channels import RunChannels
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])
 # `POST /threads/runs` must be routed before `POST /threads/{thread_id}`.
 thread_and_run_router = APIRouter(prefix="/threads", tags=["runs"])
 
-IncludeQuery = Annotated[list[Include] | None, Query(alias="include[]")]
+# `include[]=`, `include[0]=` or `include=`: every operation that takes `include` reads all.
+IncludeQuery = Annotated[list[Include] | None, Depends(query_array("include", Include))]
 POLL_HEADER = "openai-poll-after-ms"
 
 

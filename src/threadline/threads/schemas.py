@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
+from threadline.schemas import EmptyList, Metadata, Part, Request, Wire, by_field, one_of
 from threadline.tools.schemas import AttachmentTool, ToolResources, ToolResourcesWithCreate
 
 Detail = Literal["auto", "low", "high"]
@@ -120,7 +120,7 @@ class MessageObject(Wire):
     content: list[dict[str, Any]]
     assistant_id: str | None
     run_id: str | None
-    attachments: list[dict[str, Any]] | None
+    attachments: EmptyList
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
 
 

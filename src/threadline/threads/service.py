@@ -76,14 +76,10 @@ async def add_message(
     """
     await require_files(session, project_id, _file_refs(body, param))
     message_id, created_at = ids.mint(ids.MESSAGE)
-    attachments = (
-        [
-            {"file_id": a.file_id, "tools": [{"type": t.type} for t in a.tools]}
-            for a in body.attachments
-        ]
-        if body.attachments is not None
-        else None
-    )
+    attachments = [
+        {"file_id": a.file_id, "tools": [{"type": t.type} for t in a.tools]}
+        for a in body.attachments or []
+    ]
     row = Message(
         id=message_id,
         thread_id=thread_id,

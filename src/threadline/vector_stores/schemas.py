@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
+from threadline.schemas import EmptyDict, Metadata, Part, Request, Wire, by_field, one_of
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 
@@ -242,7 +242,7 @@ class VectorStoreFileObject(Wire):
     status: FileStatus
     last_error: dict[str, str] | None
     chunking_strategy: dict[str, Any]
-    attributes: dict[str, Any] | None
+    attributes: EmptyDict
 
 
 class FileBatchObject(Wire):
@@ -263,7 +263,7 @@ class SearchResult(Wire):
     file_id: str
     filename: str
     score: float
-    attributes: dict[str, Any] | None
+    attributes: EmptyDict
     content: list[TextContent]
 
 

@@ -99,14 +99,14 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
     storage = FileStorage(settings.resolved_files_dir)
     state.settings, state.db, state.storage = settings, db, storage
     state.authenticator = Authenticator(db)
-    if serves_api and not settings.is_loopback and not settings.insecure_no_auth:
-        # Every way of serving refuses an open door, not only the CLI.
-        if not await state.authenticator.keys_exist():
-            raise RoleError(
-                f"refusing to serve {settings.host} with no API keys: anyone who can reach it "
-                "could use it. Create a key first (threadline keys create --project NAME) or "
-                "set THREADLINE_INSECURE_NO_AUTH."
-            )
+    open_door = serves_api and not settings.is_loopback and not settings.insecure_no_auth
+    # Every way of serving refuses an open door, not only the CLI.
+    if open_door and not await state.authenticator.keys_exist():
+        raise RoleError(
+            f"refusing to serve {settings.host} with no API keys: anyone who can reach it "
+            "could use it. Create a key first (threadline keys create --project NAME) or "
+            "set THREADLINE_INSECURE_NO_AUTH."
+        )
     embedder = build_embedder(settings)
     stack.push_async_callback(embedder.aclose)
     index = await make_index(db)

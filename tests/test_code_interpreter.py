@@ -186,6 +186,80 @@ def test_escapes_are_stopped(
     assert logs.strip() == "42"
 
 
+WEIRD_NAMES = ["..", ".", "../../etc/passwd", "a\\b\\..", "  ", "\x7f.txt",
+               "é" * 200 + ".csv", "x" * 300, "-rf", "same.csv", "same.csv"]  # fmt: skip
+
+
+def test_files_with_any_name_enter_the_sandbox_safely(client: OpenAI, llm: ScriptedBackend) -> None:
+    uploads = [
+        client.files.create(file=(name, f"content {index}".encode()), purpose="assistants")
+        for index, name in enumerate(WEIRD_NAMES)
+    ]
+    code = (
+        "import json, os\nfiles = {}\nfor name in os.listdir('/mnt/data'):\n"
+        "    files[name] = open(os.path.join('/mnt/data', name)).read()\n"
+        "print(json.dumps(files))"
+    )
+    resources = {"code_interpreter": {"file_ids": [upload.id for upload in uploads]}}
+    _, _, logs, _, sent = run_code(client, llm, code, tool_resources=resources)
+    listed = json.loads(logs)
+    assert sorted(listed.values()) == sorted(f"content {i}" for i in range(len(WEIRD_NAMES)))
+    by_content = {content: name for name, content in listed.items()}
+    names = [by_content[f"content {i}"] for i in range(len(WEIRD_NAMES))]
+    for name in names:
+        assert name not in ("", ".", "..") and "/" not in name
+        assert len(name.encode()) <= 255 and name == name.strip()
+        assert not any(ord(char) < 32 or ord(char) == 127 for char in name)
+    assert names[0] == uploads[0].id and names[1] == uploads[1].id  # ".." and "."
+    assert names[2] == "passwd" and names[4] == uploads[4].id
+    assert names[5] == "_.txt" and names[6].endswith(".csv") and names[8] == "-rf"
+    assert names[9] == "same.csv" and names[10] == f"same-{uploads[10].id}.csv"
+    # The model is told where the renamed files are.
+    told = sent[1]["messages"][-1]["content"]
+    assert f"[{uploads[0].id} ('..') is /mnt/data/{uploads[0].id}]" in told
+    assert f"is /mnt/data/same-{uploads[10].id}.csv]" in told
+    # Other threads of the assistant run too.
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", tool_resources=resources)
+    assert logs.splitlines()[-1] == "42"
+
+
+def test_files_that_do_not_fit_in_mnt_data_are_told(client: OpenAI, llm: ScriptedBackend):
+    """/mnt/data holds 32 MiB here: a 40 MiB file is not sent, and of two 20 MiB files the
+    second finds the disk full; the model is told, and the session goes on."""
+    big = client.files.create(file=("big.bin", b"b" * (40 << 20)), purpose="assistants")
+    one, two = (
+        client.files.create(file=(f"{name}.bin", b"h" * (20 << 20)), purpose="assistants")
+        for name in ("one", "two")
+    )
+    resources = {"code_interpreter": {"file_ids": [big.id, one.id, two.id]}}
+    code = "import os\nsorted(os.listdir('/mnt/data'))"
+    run, _, logs, _, sent = run_code(client, llm, code, tool_resources=resources)
+    assert logs.strip() == "['one.bin']"
+    told = sent[1]["messages"][-1]["content"]
+    assert f"[{big.id} ('big.bin') is not in /mnt/data: its 40.0 MiB do not fit" in told
+    assert f"[{two.id} ('two.bin') could not be put in /mnt/data: No space left" in told
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", thread_id=run.thread_id)
+    assert logs.strip() == "42"
+
+
+def test_sandbox_names() -> None:
+    from threadline.tools.code_interpreter.tool import sandbox_name
+
+    assert sandbox_name("report.csv", "file-1", set()) == "report.csv"
+    assert sandbox_name("..", "file-1", set()) == "file-1"
+    assert sandbox_name("dir/...", "file-1", set()) == "file-1"
+    assert sandbox_name("C:\\Users\\me\\data.xlsx", "file-1", set()) == "data.xlsx"
+    assert sandbox_name("a\x00b\nc", "file-1", set()) == "a_b_c"
+    assert sandbox_name("\ud800.txt", "file-1", set()) == "_.txt"
+    long = sandbox_name("é" * 300 + ".tar.gz", "file-1", set())
+    assert len(long.encode()) <= 255 and long.endswith("é.gz")
+    taken = {"data.csv"}
+    assert sandbox_name("data.csv", "file-2", taken) == "data-file-2.csv"
+    assert len(sandbox_name("x" * 300, "file-2", {"x" * 255}).encode()) == 255
+    taken = {"data.csv", "data-file-2.csv"}
+    assert sandbox_name("data.csv", "file-2", taken) == "data-file-2-2.csv"
+
+
 def test_a_cancelled_run_kills_its_code(client: OpenAI, llm: ScriptedBackend) -> None:
     marker = str(4000 + uuid.uuid4().int % 1000)
     code = f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"

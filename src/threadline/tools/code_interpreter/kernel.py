@@ -9,7 +9,7 @@ Requests:
   {"op": "put", "name": "data.csv", "data": "<base64>"}       a file into /mnt/data
   {"op": "run", "code": "...", "max_file_bytes": N}           run code, report the output
 Replies:
-  {"ok": true}
+  {"ok": true} or {"ok": false, "error": "why"}
   {"logs": "...", "error": bool, "images": ["<base64 png>"], "files": [{"name", "data"}]}
 """
 
@@ -124,19 +124,36 @@ def reply(message):
     replies.write(json.dumps(message) + "\n")
 
 
+def put(name, data):
+    """A file into /mnt/data, under a plain name (the server makes names safe; this checks)."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\0" in name
+        or len(name.encode("utf-8", "surrogateescape")) > 255
+    ):
+        return {"ok": False, "error": "not a plain file name"}
+    path = os.path.join(DATA, name)
+    try:
+        content = base64.b64decode(data)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        stat = os.stat(path)
+    except (OSError, ValueError) as error:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return {"ok": False, "error": getattr(error, "strerror", None) or str(error)}
+    known[name] = (stat.st_size, stat.st_mtime_ns)
+    return {"ok": True}
+
+
 known.update(scan())
 reply({"ok": True})
 for line in requests:
     request = json.loads(line)
     if request["op"] == "put":
-        path = os.path.join(DATA, os.path.basename(request["name"]))
-        with open(path, "wb") as handle:
-            handle.write(base64.b64decode(request["data"]))
-        known[os.path.basename(request["name"])] = (
-            os.stat(path).st_size,
-            os.stat(path).st_mtime_ns,
-        )
-        reply({"ok": True})
+        reply(put(request.get("name"), request.get("data") or ""))
         continue
     capture.seek(0)
     capture.truncate()

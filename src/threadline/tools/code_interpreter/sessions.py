@@ -44,7 +44,7 @@ class Session:
     process: asyncio.subprocess.Process
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
-    files: set[str] = field(default_factory=set)  # file ids already put in /mnt/data
+    files: dict[str, str] = field(default_factory=dict)  # file id -> its name in /mnt/data
 
     @property
     def alive(self) -> bool:
@@ -59,8 +59,14 @@ class Session:
             raise SessionLost("the session ended")
         return json.loads(line)
 
-    async def put(self, name: str, data: bytes) -> None:
-        await self._send({"op": "put", "name": name, "data": base64.b64encode(data).decode()})
+    async def put(self, name: str, data: bytes) -> str | None:
+        """Put a file in /mnt/data; the reason when it could not be written."""
+        reply = await self._send(
+            {"op": "put", "name": name, "data": base64.b64encode(data).decode()}
+        )
+        if reply.get("ok") is True:
+            return None
+        return str(reply.get("error") or "it could not be written")
 
     async def run(self, code: str, limits: Limits) -> Result:
         reply = await asyncio.wait_for(

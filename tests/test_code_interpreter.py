@@ -36,6 +36,7 @@ def sandbox_server(
             "THREADLINE_CODE_WALL_SECONDS": "8",
             "THREADLINE_CODE_DISK_MB": "32",
             "THREADLINE_CODE_MEMORY_MB": "1536",
+            "THREADLINE_CODE_OUTPUT_MB": "8",
             "THREADLINE_SECRET_FOR_TESTS": "do-not-leak",
         },
     ).start()
@@ -184,6 +185,43 @@ def test_escapes_are_stopped(
     assert client.beta.assistants.list().data is not None
     _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)")
     assert logs.strip() == "42"
+
+
+def stored_bytes(server: Server) -> int:
+    return sum(path.stat().st_size for path in (server.data_dir / "files").rglob("*"))
+
+
+def test_the_outputs_of_an_execution_are_capped(
+    client: OpenAI, llm: ScriptedBackend, sandbox_server: Server
+) -> None:
+    """Four 3 MiB files against an output cap of 8 MiB: two are kept, the model is told of
+    the others, and each execution adds no more than the cap to the files directory."""
+    tag = uuid.uuid4().hex[:8]
+    code = (
+        "import os\n"
+        f"for name in 'abcd':\n    with open(f'/mnt/data/{tag}-{{name}}.bin', 'wb') as f:\n"
+        "        f.write(os.urandom(3 * 1024 * 1024))"
+    )
+    before = stored_bytes(sandbox_server)
+    run, _, _, _, sent = run_code(client, llm, code)
+    told = sent[1]["messages"][-1]["content"]
+    for name in "ab":
+        assert f"[wrote sandbox:/mnt/data/{tag}-{name}.bin]" in told
+    for name in "cd":
+        assert f"sandbox:/mnt/data/{tag}-{name}.bin was not returned" in told
+        assert "may total 8 MiB" in told
+    kept = [f for f in client.files.list(purpose="assistants_output") if tag in f.filename]
+    assert sorted(f.filename for f in kept) == [f"{tag}-a.bin", f"{tag}-b.bin"]
+    assert 0 < stored_bytes(sandbox_server) - before <= 8 * 1024 * 1024
+    # Written again, they are returned again, within the cap again.
+    before = stored_bytes(sandbox_server)
+    run_code(client, llm, code, thread_id=run.thread_id)
+    assert 0 < stored_bytes(sandbox_server) - before <= 8 * 1024 * 1024
+    # What was not returned is still there for the code.
+    _, _, logs, _, _ = run_code(
+        client, llm, f"os.path.getsize('/mnt/data/{tag}-d.bin')", thread_id=run.thread_id
+    )
+    assert logs.strip() == str(3 * 1024 * 1024)
 
 
 WEIRD_NAMES = ["..", ".", "../../etc/passwd", "a\\b\\..", "  ", "\x7f.txt",

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     code_processes: int = 256
     code_disk_mb: int = 512
     code_file_mb: int = 256
+    code_output_mb: int = 64  # files and figures kept from one execution, in all
     code_idle_seconds: float = 600.0
     max_concurrent_runs: int = 256
     # Built-in tools from outside Threadline: `package.module:Class`, comma-separated

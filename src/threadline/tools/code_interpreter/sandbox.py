@@ -37,6 +37,7 @@ class Limits:
     file_bytes: int = 256 * MiB  # any one file written
     open_files: int = 256
     output_file_bytes: int = 50 * MiB  # files larger than this are not returned
+    output_bytes: int = 64 * MiB  # files and figures kept from one execution, in all
 
 
 UNAVAILABLE = (

@@ -36,7 +36,10 @@ class Result:
     logs: str
     error: bool
     images: list[bytes]
-    files: list[tuple[str, bytes | None]]  # None: too large to return
+    # name, bytes or None (not returned), why not ("file": over the per-file limit;
+    # "budget": over what one execution may return)
+    files: list[tuple[str, bytes | None, str]]
+    omitted: int = 0  # files changed but not even listed
 
 
 @dataclass
@@ -70,7 +73,14 @@ class Session:
 
     async def run(self, code: str, limits: Limits) -> Result:
         reply = await asyncio.wait_for(
-            self._send({"op": "run", "code": code, "max_file_bytes": limits.output_file_bytes}),
+            self._send(
+                {
+                    "op": "run",
+                    "code": code,
+                    "max_file_bytes": limits.output_file_bytes,
+                    "max_output_bytes": limits.output_bytes,
+                }
+            ),
             timeout=limits.wall_seconds,
         )
         return Result(
@@ -78,9 +88,14 @@ class Session:
             error=reply["error"],
             images=[base64.b64decode(image) for image in reply["images"]],
             files=[
-                (item["name"], base64.b64decode(item["data"]) if item["data"] else None)
+                (
+                    item["name"],
+                    base64.b64decode(item["data"]) if item["data"] else None,
+                    str(item.get("reason") or "file"),
+                )
                 for item in reply["files"]
             ],
+            omitted=int(reply.get("omitted") or 0),
         )
 
     async def kill(self) -> None:

@@ -7,7 +7,8 @@ expression) comes back as `logs`; matplotlib figures become PNG files (purpose
 too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts and a dead
 session come back to the model as output, so that it can try again.
 
-Files given to the tool enter the sandbox under names made safe by `sandbox_name`.
+Files given to the tool enter the sandbox under names made safe by `sandbox_name`; what one
+execution returns is capped (`Limits.output_bytes`), and the model is told what was not kept.
 """
 
 from __future__ import annotations
@@ -268,11 +269,24 @@ class CodeInterpreter:
     async def _keep(
         self, project_id: str, call_id: str, result: Any, notes: list[str] | None = None
     ) -> Outcome:
+        """Store the execution's figures and files, no more than `output_bytes` in all (the
+        session checked too, but what it says is not trusted)."""
         outcome = Outcome()
+        notes = list(notes or [])
+        limits = self.sessions.limits
+        left = limits.output_bytes
+        cap = f"{limits.output_bytes / MiB:g} MiB"
         logs = result.logs
         if logs:
             outcome.outputs.append({"type": "logs", "logs": logs})
         for index, png in enumerate(result.images):
+            if len(png) > left:
+                notes.append(
+                    f"[figure {index + 1} ({len(png) / MiB:.1f} MiB) was not returned: the "
+                    f"figures and files of one execution may total {cap}]"
+                )
+                continue
+            left -= len(png)
             row = await files.create(
                 self.db,
                 self.storage,
@@ -284,14 +298,30 @@ class CodeInterpreter:
             )
             outcome.images.append(row.id)
             outcome.outputs.append({"type": "image", "image": {"file_id": row.id}})
-        for name, data in result.files:
-            if data is None:
-                logs += f"\n[{name} is too large to return]"
+        for name, data, reason in result.files:
+            if data is not None and len(data) > limits.output_file_bytes:
+                data, reason = None, "file"
+            elif data is not None and len(data) > left:
+                data, reason = None, "budget"
+            if data is None and reason == "file":
+                logs += (
+                    f"\n[sandbox:/mnt/data/{name} is too large to return (over "
+                    f"{limits.output_file_bytes / MiB:g} MiB); it stays in /mnt/data]"
+                )
                 continue
+            if data is None:
+                logs += (
+                    f"\n[sandbox:/mnt/data/{name} was not returned: the figures and files of "
+                    f"one execution may total {cap}; it stays in /mnt/data]"
+                )
+                continue
+            left -= len(data)
             row = await files.create(
                 self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
             )
             outcome.files[name] = row.id
+        if result.omitted:
+            logs += f"\n[{result.omitted} more files were written but not returned]"
         outcome.text = model_text(logs, outcome.images, outcome.files, notes)
         return outcome
 
@@ -360,6 +390,7 @@ def limits_of(settings: Settings) -> Limits:
         processes=settings.code_processes,
         disk_bytes=settings.code_disk_mb * mib,
         file_bytes=settings.code_file_mb * mib,
+        output_bytes=settings.code_output_mb * mib,
     )
 
 

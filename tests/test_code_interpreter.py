@@ -224,6 +224,31 @@ def test_the_outputs_of_an_execution_are_capped(
     assert logs.strip() == str(3 * 1024 * 1024)
 
 
+def test_a_reply_over_the_read_limit_ends_the_call_clearly(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """Huge output and huge values come back shortened; a reply larger than the server
+    reads (the code can write to the session's own reply channel) stops the session with
+    a clear output, and the thread's next execution works in a new session."""
+    run, _, logs, _, _ = run_code(client, llm, "kept = 1\nprint('x' * 30_000_000)")
+    assert 0 < len(logs) < 30_000 and logs.startswith("xxx")
+    _, _, logs, _, _ = run_code(client, llm, "'y' * 30_000_000", thread_id=run.thread_id)
+    assert 0 < len(logs) < 30_000 and logs.startswith("'yyy")
+    forged = "import __main__\n__main__.replies.write('z' * (24 * 1024 * 1024) + '\\n')"
+    _, call, logs, _, sent = run_code(client, llm, forged, thread_id=run.thread_id)
+    assert "reply to the server was larger than 19 MiB" in logs, logs
+    assert "It was restarted" in sent[1]["messages"][-1]["content"]
+    assert [o.type for o in call.code_interpreter.outputs] == ["logs"]
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)\n'kept' in globals()", run.thread_id)
+    assert logs.split() == ["42", "False"]
+    # A reply that is not what the session says either.
+    forged = "import __main__\n__main__.replies.write('[1, 2]\\n')"
+    _, _, logs, _, _ = run_code(client, llm, forged, thread_id=run.thread_id)
+    assert "a reply it could not read" in logs, logs
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", thread_id=run.thread_id)
+    assert logs.strip() == "42"
+
+
 WEIRD_NAMES = ["..", ".", "../../etc/passwd", "a\\b\\..", "  ", "\x7f.txt",
                "é" * 200 + ".csv", "x" * 300, "-rf", "same.csv", "same.csv"]  # fmt: skip
 

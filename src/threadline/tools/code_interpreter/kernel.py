@@ -18,7 +18,7 @@ execution may total (figures first, then files by name), is listed with data nul
 reason ("file" or "budget"); past MAX_LISTED files, the rest are only counted (omitted).
 
 The server does not trust these replies (the code can write to this process's descriptors):
-it checks what it keeps.
+it bounds what it reads and checks what it keeps.
 """
 
 import ast

@@ -39,6 +39,12 @@ class Limits:
     output_file_bytes: int = 50 * MiB  # files larger than this are not returned
     output_bytes: int = 64 * MiB  # files and figures kept from one execution, in all
 
+    @property
+    def reply_bytes(self) -> int:
+        """The longest reply line the server reads from a session: the outputs an execution
+        may return (base64), plus room for its logs and the names of files not returned."""
+        return self.output_bytes * 4 // 3 + 8 * MiB
+
 
 UNAVAILABLE = (
     "code_interpreter needs bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and it "

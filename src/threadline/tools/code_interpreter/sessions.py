@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -18,17 +19,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from threadline.tools.code_interpreter.sandbox import FIRST_UID, UIDS, Limits, command, limiter
+from threadline.tools.code_interpreter.sandbox import (
+    FIRST_UID,
+    UIDS,
+    Limits,
+    MiB,
+    command,
+    limiter,
+)
 
 log = logging.getLogger("threadline.code_interpreter")
 
 KERNEL = (Path(__file__).parent / "kernel.py").read_text()
-# Replies carry files as base64; allow lines well past the largest file returned.
-READ_LIMIT = 256 * 1024 * 1024
 
 
 class SessionLost(Exception):
-    """The session's process ended: killed for a limit, a timeout, a cancel, or by the code."""
+    """The session's process ended or can no longer be trusted to answer in step: killed for
+    a limit, a timeout, a cancel, by the code, or for a reply the server would not read.
+    The message says why, in a sentence for the model."""
+
+
+ENDED = "The Python session ended (a resource limit was reached or the code stopped it)."
 
 
 @dataclass
@@ -45,6 +56,7 @@ class Result:
 @dataclass
 class Session:
     process: asyncio.subprocess.Process
+    limits: Limits
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
     files: dict[str, str] = field(default_factory=dict)  # file id -> its name in /mnt/data
@@ -55,12 +67,29 @@ class Session:
 
     async def _send(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write((json.dumps(message) + "\n").encode())
-        await self.process.stdin.drain()
-        line = await self.process.stdout.readline()
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            await self.process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            raise SessionLost(ENDED) from None
+        try:
+            line = await self.process.stdout.readline()
+        except ValueError:
+            # Past the read limit: what is left of the line would be read as the next reply.
+            limit = self.limits.reply_bytes / MiB
+            raise SessionLost(
+                f"The execution's reply to the server was larger than {limit:.0f} MiB, the "
+                "most it reads, so its output was dropped and the session stopped."
+            ) from None
         if not line:
-            raise SessionLost("the session ended")
-        return json.loads(line)
+            raise SessionLost(ENDED)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise SessionLost(_UNREADABLE)
+        return reply
 
     async def put(self, name: str, data: bytes) -> str | None:
         """Put a file in /mnt/data; the reason when it could not be written."""
@@ -83,20 +112,23 @@ class Session:
             ),
             timeout=limits.wall_seconds,
         )
-        return Result(
-            logs=reply["logs"],
-            error=reply["error"],
-            images=[base64.b64decode(image) for image in reply["images"]],
-            files=[
-                (
-                    item["name"],
-                    base64.b64decode(item["data"]) if item["data"] else None,
-                    str(item.get("reason") or "file"),
-                )
-                for item in reply["files"]
-            ],
-            omitted=int(reply.get("omitted") or 0),
-        )
+        try:
+            return Result(
+                logs=str(reply["logs"]),
+                error=bool(reply["error"]),
+                images=[base64.b64decode(image, validate=True) for image in reply["images"]],
+                files=[
+                    (
+                        str(item["name"]),
+                        base64.b64decode(item["data"], validate=True) if item["data"] else None,
+                        str(item.get("reason") or "file"),
+                    )
+                    for item in reply["files"]
+                ],
+                omitted=int(reply.get("omitted") or 0),
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise SessionLost(_UNREADABLE) from None
 
     async def kill(self) -> None:
         if self.alive:
@@ -104,6 +136,9 @@ class Session:
                 self.process.kill()
         with contextlib.suppress(Exception):
             await self.process.wait()
+
+
+_UNREADABLE = "The Python session sent the server a reply it could not read, so it was stopped."
 
 
 class Sessions:
@@ -123,9 +158,9 @@ class Sessions:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             preexec_fn=limiter(self.limits),
-            limit=READ_LIMIT,
+            limit=self.limits.reply_bytes,
         )
-        session = Session(process)
+        session = Session(process, self.limits)
         assert process.stdout is not None
         ready = await asyncio.wait_for(process.stdout.readline(), timeout=60)
         if not ready:

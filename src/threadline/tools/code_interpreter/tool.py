@@ -4,8 +4,9 @@ The model sees a function `code_interpreter(code)`. Its code runs in the thread'
 (`sessions.py`) with the run's files under `/mnt/data`. What the code prints (and its last
 expression) comes back as `logs`; matplotlib figures become PNG files (purpose
 `assistants_output`) shown as `image` outputs; files it writes under `/mnt/data` become files
-too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts and a dead
-session come back to the model as output, so that it can try again.
+too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts, a dead
+session or an unreadable reply come back to the model as output (the step completes), so
+that it can try again; the session is then replaced.
 
 Files given to the tool enter the sandbox under names made safe by `sandbox_name`; what one
 execution returns is capped (`Limits.output_bytes`), and the model is told what was not kept.
@@ -252,11 +253,11 @@ class CodeInterpreter:
                     "session was restarted, so earlier variables are gone."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
-            except SessionLost:
+            except SessionLost as lost:
                 await self.sessions.discard(thread_id)
                 message = (
-                    "The Python session ended (a resource limit was reached or the code "
-                    "stopped it); it was restarted, so earlier variables are gone."
+                    f"{lost} It was restarted, so earlier variables and files are gone; the "
+                    "next execution starts afresh."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
             except asyncio.CancelledError:

@@ -5,8 +5,8 @@ The model sees a function `code_interpreter(code)`. Its code runs in the thread'
 expression) comes back as `logs`; matplotlib figures become PNG files (purpose
 `assistants_output`) shown as `image` outputs; files it writes under `/mnt/data` become files
 too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts, a dead
-session or an unreadable reply come back to the model as output (the step completes), so
-that it can try again; the session is then replaced.
+session, a session stopped for its memory or an unreadable reply come back to the model as
+output (the step completes), so that it can try again; the session is then replaced.
 
 Files given to the tool enter the sandbox under names made safe by `sandbox_name`; what one
 execution returns is capped (`Limits.output_bytes`), and the model is told what was not kept.
@@ -391,7 +391,9 @@ def limits_of(settings: Settings) -> Limits:
         processes=settings.code_processes,
         disk_bytes=settings.code_disk_mb * mib,
         file_bytes=settings.code_file_mb * mib,
+        session_memory_bytes=settings.code_session_memory_mb * mib,
         output_bytes=settings.code_output_mb * mib,
+        cgroup=settings.code_cgroup,
     )
 
 

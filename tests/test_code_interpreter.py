@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ def sandbox_server(
             "THREADLINE_CODE_WALL_SECONDS": "8",
             "THREADLINE_CODE_DISK_MB": "32",
             "THREADLINE_CODE_MEMORY_MB": "1536",
+            "THREADLINE_CODE_SESSION_MEMORY_MB": "384",
+            "THREADLINE_CODE_OUTPUT_MB": "8",
             "THREADLINE_SECRET_FOR_TESTS": "do-not-leak",
         },
     ).start()
@@ -148,7 +151,9 @@ ESCAPES = {
     "a fork bomb": (
         "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError as error:\n"
         "        print('forks stopped:', error.strerror)\n        break",
-        ["forks stopped"],
+        # 256 forked Pythons, each with pages of its own, come near the session's 384 MiB:
+        # the process limit or the memory budget stops them, whichever comes first.
+        [("forks stopped", "used more than 384 MiB of memory in all")],
     ),
     "10 GB of memory": (
         "import numpy as np\nblock = np.ones(10 * 1024**3 // 8)", ["MemoryError", "allocate"],
@@ -176,7 +181,7 @@ def test_escapes_are_stopped(
     started = time.monotonic()
     _, _, logs, _, _ = run_code(client, llm, code)
     for text in expected:
-        assert text in logs, logs
+        assert any(option in logs for option in ((text,) if isinstance(text, str) else text)), logs
     assert "do-not-leak" not in logs and "THREADLINE" not in logs
     assert "WROTE" not in logs
     assert time.monotonic() - started < 60
@@ -184,6 +189,171 @@ def test_escapes_are_stopped(
     assert client.beta.assistants.list().data is not None
     _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)")
     assert logs.strip() == "42"
+
+
+def stored_bytes(server: Server) -> int:
+    return sum(path.stat().st_size for path in (server.data_dir / "files").rglob("*"))
+
+
+def test_processes_together_are_held_to_the_session_memory(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """Six processes of 96 MiB each are within the per-process limit (1536 MiB) but not the
+    session's (384 MiB in all): the session is stopped, the model told, and the thread's
+    next execution runs in a new session."""
+    run, _, _, _, _ = run_code(client, llm, "kept = 'before'")
+    code = (
+        "import os, time\nchildren = []\nfor _ in range(6):\n    pid = os.fork()\n"
+        "    if pid == 0:\n        block = b'x' * (96 * 1024 * 1024)\n        time.sleep(60)\n"
+        "        os._exit(0)\n    children.append(pid)\n"
+        "for pid in children:\n    os.waitpid(pid, 0)\nprint('all of them ran')"
+    )
+    started = time.monotonic()
+    _, call, logs, _, sent = run_code(client, llm, code, thread_id=run.thread_id)
+    assert time.monotonic() - started < 8, "stopped by the wall-clock limit, not the budget"
+    assert "used more than 384 MiB of memory in all" in logs, logs
+    assert "all of them ran" not in logs
+    assert [o.type for o in call.code_interpreter.outputs] == ["logs"]
+    assert "384 MiB" in sent[1]["messages"][-1]["content"]
+    assert client.beta.assistants.list().data is not None
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)\n'kept' in globals()", run.thread_id)
+    assert logs.split() == ["42", "False"]
+    # Under the budget, several processes are fine.
+    code = code.replace("range(6)", "range(2)").replace("time.sleep(60)", "time.sleep(1)")
+    _, _, logs, _, _ = run_code(client, llm, code, thread_id=run.thread_id)
+    assert "all of them ran" in logs
+
+
+def test_the_outputs_of_an_execution_are_capped(
+    client: OpenAI, llm: ScriptedBackend, sandbox_server: Server
+) -> None:
+    """Four 3 MiB files against an output cap of 8 MiB: two are kept, the model is told of
+    the others, and each execution adds no more than the cap to the files directory."""
+    tag = uuid.uuid4().hex[:8]
+    code = (
+        "import os\n"
+        f"for name in 'abcd':\n    with open(f'/mnt/data/{tag}-{{name}}.bin', 'wb') as f:\n"
+        "        f.write(os.urandom(3 * 1024 * 1024))"
+    )
+    before = stored_bytes(sandbox_server)
+    run, _, _, _, sent = run_code(client, llm, code)
+    told = sent[1]["messages"][-1]["content"]
+    for name in "ab":
+        assert f"[wrote sandbox:/mnt/data/{tag}-{name}.bin]" in told
+    for name in "cd":
+        assert f"sandbox:/mnt/data/{tag}-{name}.bin was not returned" in told
+        assert "may total 8 MiB" in told
+    kept = [f for f in client.files.list(purpose="assistants_output") if tag in f.filename]
+    assert sorted(f.filename for f in kept) == [f"{tag}-a.bin", f"{tag}-b.bin"]
+    assert 0 < stored_bytes(sandbox_server) - before <= 8 * 1024 * 1024
+    # Written again, they are returned again, within the cap again.
+    before = stored_bytes(sandbox_server)
+    run_code(client, llm, code, thread_id=run.thread_id)
+    assert 0 < stored_bytes(sandbox_server) - before <= 8 * 1024 * 1024
+    # What was not returned is still there for the code.
+    _, _, logs, _, _ = run_code(
+        client, llm, f"os.path.getsize('/mnt/data/{tag}-d.bin')", thread_id=run.thread_id
+    )
+    assert logs.strip() == str(3 * 1024 * 1024)
+
+
+def test_a_reply_over_the_read_limit_ends_the_call_clearly(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """Huge output and huge values come back shortened; a reply larger than the server
+    reads (the code can write to the session's own reply channel) stops the session with
+    a clear output, and the thread's next execution works in a new session."""
+    run, _, logs, _, _ = run_code(client, llm, "kept = 1\nprint('x' * 30_000_000)")
+    assert 0 < len(logs) < 30_000 and logs.startswith("xxx")
+    _, _, logs, _, _ = run_code(client, llm, "'y' * 30_000_000", thread_id=run.thread_id)
+    assert 0 < len(logs) < 30_000 and logs.startswith("'yyy")
+    forged = "import __main__\n__main__.replies.write('z' * (24 * 1024 * 1024) + '\\n')"
+    _, call, logs, _, sent = run_code(client, llm, forged, thread_id=run.thread_id)
+    assert "reply to the server was larger than 19 MiB" in logs, logs
+    assert "It was restarted" in sent[1]["messages"][-1]["content"]
+    assert [o.type for o in call.code_interpreter.outputs] == ["logs"]
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)\n'kept' in globals()", run.thread_id)
+    assert logs.split() == ["42", "False"]
+    # A reply that is not what the session says either.
+    forged = "import __main__\n__main__.replies.write('[1, 2]\\n')"
+    _, _, logs, _, _ = run_code(client, llm, forged, thread_id=run.thread_id)
+    assert "a reply it could not read" in logs, logs
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", thread_id=run.thread_id)
+    assert logs.strip() == "42"
+
+
+WEIRD_NAMES = ["..", ".", "../../etc/passwd", "a\\b\\..", "  ", "\x7f.txt",
+               "é" * 200 + ".csv", "x" * 300, "-rf", "same.csv", "same.csv"]  # fmt: skip
+
+
+def test_files_with_any_name_enter_the_sandbox_safely(client: OpenAI, llm: ScriptedBackend) -> None:
+    uploads = [
+        client.files.create(file=(name, f"content {index}".encode()), purpose="assistants")
+        for index, name in enumerate(WEIRD_NAMES)
+    ]
+    code = (
+        "import json, os\nfiles = {}\nfor name in os.listdir('/mnt/data'):\n"
+        "    files[name] = open(os.path.join('/mnt/data', name)).read()\n"
+        "print(json.dumps(files))"
+    )
+    resources = {"code_interpreter": {"file_ids": [upload.id for upload in uploads]}}
+    _, _, logs, _, sent = run_code(client, llm, code, tool_resources=resources)
+    listed = json.loads(logs)
+    assert sorted(listed.values()) == sorted(f"content {i}" for i in range(len(WEIRD_NAMES)))
+    by_content = {content: name for name, content in listed.items()}
+    names = [by_content[f"content {i}"] for i in range(len(WEIRD_NAMES))]
+    for name in names:
+        assert name not in ("", ".", "..") and "/" not in name
+        assert len(name.encode()) <= 255 and name == name.strip()
+        assert not any(ord(char) < 32 or ord(char) == 127 for char in name)
+    assert names[0] == uploads[0].id and names[1] == uploads[1].id  # ".." and "."
+    assert names[2] == "passwd" and names[4] == uploads[4].id
+    assert names[5] == "_.txt" and names[6].endswith(".csv") and names[8] == "-rf"
+    assert names[9] == "same.csv" and names[10] == f"same-{uploads[10].id}.csv"
+    # The model is told where the renamed files are.
+    told = sent[1]["messages"][-1]["content"]
+    assert f"[{uploads[0].id} ('..') is /mnt/data/{uploads[0].id}]" in told
+    assert f"is /mnt/data/same-{uploads[10].id}.csv]" in told
+    # Other threads of the assistant run too.
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", tool_resources=resources)
+    assert logs.splitlines()[-1] == "42"
+
+
+def test_files_that_do_not_fit_in_mnt_data_are_told(client: OpenAI, llm: ScriptedBackend):
+    """/mnt/data holds 32 MiB here: a 40 MiB file is not sent, and of two 20 MiB files the
+    second finds the disk full; the model is told, and the session goes on."""
+    big = client.files.create(file=("big.bin", b"b" * (40 << 20)), purpose="assistants")
+    one, two = (
+        client.files.create(file=(f"{name}.bin", b"h" * (20 << 20)), purpose="assistants")
+        for name in ("one", "two")
+    )
+    resources = {"code_interpreter": {"file_ids": [big.id, one.id, two.id]}}
+    code = "import os\nsorted(os.listdir('/mnt/data'))"
+    run, _, logs, _, sent = run_code(client, llm, code, tool_resources=resources)
+    assert logs.strip() == "['one.bin']"
+    told = sent[1]["messages"][-1]["content"]
+    assert f"[{big.id} ('big.bin') is not in /mnt/data: its 40.0 MiB do not fit" in told
+    assert f"[{two.id} ('two.bin') could not be put in /mnt/data: No space left" in told
+    _, _, logs, _, _ = run_code(client, llm, "print(6 * 7)", thread_id=run.thread_id)
+    assert logs.strip() == "42"
+
+
+def test_sandbox_names() -> None:
+    from threadline.tools.code_interpreter.tool import sandbox_name
+
+    assert sandbox_name("report.csv", "file-1", set()) == "report.csv"
+    assert sandbox_name("..", "file-1", set()) == "file-1"
+    assert sandbox_name("dir/...", "file-1", set()) == "file-1"
+    assert sandbox_name("C:\\Users\\me\\data.xlsx", "file-1", set()) == "data.xlsx"
+    assert sandbox_name("a\x00b\nc", "file-1", set()) == "a_b_c"
+    assert sandbox_name("\ud800.txt", "file-1", set()) == "_.txt"
+    long = sandbox_name("é" * 300 + ".tar.gz", "file-1", set())
+    assert len(long.encode()) <= 255 and long.endswith("é.gz")
+    taken = {"data.csv"}
+    assert sandbox_name("data.csv", "file-2", taken) == "data-file-2.csv"
+    assert len(sandbox_name("x" * 300, "file-2", {"x" * 255}).encode()) == 255
+    taken = {"data.csv", "data-file-2.csv"}
+    assert sandbox_name("data.csv", "file-2", taken) == "data-file-2-2.csv"
 
 
 def test_a_cancelled_run_kills_its_code(client: OpenAI, llm: ScriptedBackend) -> None:
@@ -304,3 +474,82 @@ def test_a_python_under_tmp_is_bound_into_the_sandbox(monkeypatch: pytest.Monkey
     binds = [tuple(args[i + 1 : i + 3]) for i, arg in enumerate(args) if arg == "--ro-bind"]
     assert ("/tmp/checkout/.venv", "/tmp/checkout/.venv") in binds
     assert ("--dir", "/tmp/checkout") in itertools.pairwise(args)
+
+
+def test_the_cgroup_for_sessions_is_found_or_the_reason_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the server picks where session cgroups go, on a fake cgroup v2 tree (the files
+    the kernel would make in a new directory are made by the test). The kernel's side, the
+    cap itself, is not exercised here: it needs a host with cgroup v2 and its memory
+    controller (the watchdog holds on hosts without, as the test above shows)."""
+    import errno
+
+    from threadline.tools.code_interpreter import budget
+
+    root, own, pid = tmp_path / "cgroup", tmp_path / "cgroup/svc", str(os.getpid())
+    parent, leaf = own / f"threadline-{pid}", own / "threadline-server"
+    for group in (parent, leaf):
+        group.mkdir(parents=True)
+        (group / "cgroup.subtree_control").write_text("")
+    (root / "cgroup.controllers").write_text("cpu memory pids")
+    (own / "cgroup.controllers").write_text("cpu memory pids")
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text(f"{pid}\n")
+    self_cgroup = tmp_path / "self-cgroup"
+    self_cgroup.write_text("0::/svc\n")
+
+    def find(setting: str = "auto") -> Path:
+        return budget.cgroup_parent(setting, root, self_cgroup)
+
+    with pytest.raises(budget.CgroupUnavailable, match="turned off"):
+        find("off")
+    assert find() == parent
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (parent / "cgroup.subtree_control").read_text() == "+memory +pids"
+
+    # The server's cgroup holds processes: alone there, the server moves aside first.
+    (own / "cgroup.subtree_control").write_text("")
+    real_write, refused = budget._write, []
+
+    def write(path: Path, value: str) -> None:
+        if path == own / "cgroup.subtree_control" and not refused:
+            refused.append(path)
+            raise OSError(errno.EBUSY, "Device or resource busy", str(path))
+        real_write(path, value)
+
+    monkeypatch.setattr(budget, "_write", write)
+    assert find() == parent and refused
+    assert (leaf / "cgroup.procs").read_text() == pid
+    # Not alone: no cgroup, and why.
+    (own / "cgroup.subtree_control").write_text("")
+    (own / "cgroup.procs").write_text(f"{pid}\n1\n")
+    refused.clear()
+    with pytest.raises(budget.CgroupUnavailable, match="other processes"):
+        find()
+    # Without the memory controller, or without cgroup v2.
+    (own / "cgroup.controllers").write_text("cpu pids")
+    with pytest.raises(budget.CgroupUnavailable, match="memory controller is not available"):
+        find()
+    (root / "cgroup.controllers").unlink()
+    with pytest.raises(budget.CgroupUnavailable, match="not a cgroup v2 hierarchy"):
+        find()
+
+    # A directory named in the settings: this server's sessions go in a group of its own.
+    named = tmp_path / "cgroup/threadline.slice"
+    (named / f"threadline-{pid}").mkdir(parents=True)
+    (named / "cgroup.subtree_control").write_text("")
+    (named / f"threadline-{pid}/cgroup.subtree_control").write_text("")
+    (root / "cgroup.controllers").write_text("cpu memory pids")
+    assert find(str(named)) == named / f"threadline-{pid}"
+    assert (named / "cgroup.subtree_control").read_text() == "+memory +pids"
+
+    # A session's cgroup: the budget plus its tmpfs mounts, no swap, the process limit.
+    group = budget.make_session_cgroup(parent, "session-0", 3 * 1024**3, 256)
+    assert (group / "memory.max").read_text() == str(3 * 1024**3)
+    assert (group / "pids.max").read_text() == "256"
+    (group / "cgroup.procs").write_text("")
+    budget.joiner(group)()
+    assert (group / "cgroup.procs").read_text() == pid
+    (group / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    assert budget.oom_killed(group)

@@ -71,10 +71,15 @@ class Settings(BaseSettings):
     # code_interpreter sandboxes (see docs/security.md).
     code_wall_seconds: float = 60.0
     code_cpu_seconds: int = 600
-    code_memory_mb: int = 2048
+    code_memory_mb: int = 2048  # address space of each process
+    code_session_memory_mb: int = 2048  # all the processes of a session together
     code_processes: int = 256
     code_disk_mb: int = 512
     code_file_mb: int = 256
+    code_output_mb: int = 64  # files and figures kept from one execution, in all
+    # How the session memory cap is held: auto (cgroup v2 if the server can make one, else
+    # a watchdog), off (the watchdog), or a cgroup v2 directory's path.
+    code_cgroup: str = "auto"
     code_idle_seconds: float = 600.0
     max_concurrent_runs: int = 256
     # Built-in tools from outside Threadline: `package.module:Class`, comma-separated

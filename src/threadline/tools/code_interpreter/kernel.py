@@ -7,10 +7,18 @@ C libraries and child processes write) go to a capture file, read back after eac
 
 Requests:
   {"op": "put", "name": "data.csv", "data": "<base64>"}       a file into /mnt/data
-  {"op": "run", "code": "...", "max_file_bytes": N}           run code, report the output
+  {"op": "run", "code": "...", "max_file_bytes": N, "max_output_bytes": M}
+                                                              run code, report the output
 Replies:
-  {"ok": true}
-  {"logs": "...", "error": bool, "images": ["<base64 png>"], "files": [{"name", "data"}]}
+  {"ok": true} or {"ok": false, "error": "why"}
+  {"logs": "...", "error": bool, "images": ["<base64 png>"],
+   "files": [{"name", "data", "size", "reason"}], "omitted": K}
+A file over N bytes, or over what is left of the M bytes that the figures and files of one
+execution may total (figures first, then files by name), is listed with data null and the
+reason ("file" or "budget"); past MAX_LISTED files, the rest are only counted (omitted).
+
+The server does not trust these replies (the code can write to this process's descriptors):
+it bounds what it reads and checks what it keeps.
 """
 
 import ast
@@ -24,6 +32,7 @@ import traceback
 DATA = "/mnt/data"
 CAPTURE = "/tmp/.session-output"
 MAX_LOG_CHARS = 20_000
+MAX_LISTED = 100
 
 # An empty fontconfig setup: the sandbox has no /etc/fonts/fonts.conf to complain about.
 with open("/tmp/fonts.conf", "w") as handle:
@@ -75,6 +84,7 @@ def run(code):
 
 
 def figures():
+    """PNG bytes of each open figure (then closed)."""
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
         return []
@@ -84,23 +94,59 @@ def figures():
     for number in plt.get_fignums():
         buffer = io.BytesIO()
         plt.figure(number).savefig(buffer, format="png", bbox_inches="tight")
-        images.append(base64.b64encode(buffer.getvalue()).decode())
+        images.append(buffer.getvalue())
     plt.close("all")
     return images
 
 
-def new_files(limit):
-    files = []
+class Outputs:
+    """What one execution returns, within its byte budget."""
+
+    def __init__(self, max_file, budget):
+        self.max_file = max_file
+        self.left = budget
+        self.images = []
+        self.files = []
+        self.omitted = 0
+
+    def figure(self, png):
+        if len(png) > self.left:
+            self.listed({"name": f"figure-{len(self.images) + 1}.png", "data": None,
+                         "size": len(png), "reason": "budget"})  # fmt: skip
+            return
+        self.left -= len(png)
+        self.images.append(base64.b64encode(png).decode())
+
+    def file(self, name, size):
+        reason = "file" if size > self.max_file else "budget" if size > self.left else None
+        data = None
+        if reason is None:
+            try:
+                with open(os.path.join(DATA, name), "rb") as handle:
+                    data = handle.read(self.left + 1)  # it may have grown since
+            except OSError:
+                return
+            if len(data) > self.left:
+                reason, size, data = "budget", max(size, len(data)), None
+        if data is None:
+            self.listed({"name": name, "data": None, "size": size, "reason": reason})
+            return
+        self.left -= len(data)
+        self.listed({"name": name, "data": base64.b64encode(data).decode()})
+
+    def listed(self, item):
+        if len(self.files) < MAX_LISTED:
+            self.files.append(item)
+        else:
+            self.omitted += 1
+
+
+def new_files(outputs):
     for name, state in sorted(scan().items()):
         if known.get(name) == state:
             continue
         known[name] = state
-        if state[0] > limit:
-            files.append({"name": name, "data": None, "size": state[0]})
-            continue
-        with open(os.path.join(DATA, name), "rb") as handle:
-            files.append({"name": name, "data": base64.b64encode(handle.read()).decode()})
-    return files
+        outputs.file(name, state[0])
 
 
 def end_children():
@@ -124,19 +170,36 @@ def reply(message):
     replies.write(json.dumps(message) + "\n")
 
 
+def put(name, data):
+    """A file into /mnt/data, under a plain name (the server makes names safe; this checks)."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\0" in name
+        or len(name.encode("utf-8", "surrogateescape")) > 255
+    ):
+        return {"ok": False, "error": "not a plain file name"}
+    path = os.path.join(DATA, name)
+    try:
+        content = base64.b64decode(data)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        stat = os.stat(path)
+    except (OSError, ValueError) as error:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return {"ok": False, "error": getattr(error, "strerror", None) or str(error)}
+    known[name] = (stat.st_size, stat.st_mtime_ns)
+    return {"ok": True}
+
+
 known.update(scan())
 reply({"ok": True})
 for line in requests:
     request = json.loads(line)
     if request["op"] == "put":
-        path = os.path.join(DATA, os.path.basename(request["name"]))
-        with open(path, "wb") as handle:
-            handle.write(base64.b64decode(request["data"]))
-        known[os.path.basename(request["name"])] = (
-            os.stat(path).st_size,
-            os.stat(path).st_mtime_ns,
-        )
-        reply({"ok": True})
+        reply(put(request.get("name"), request.get("data") or ""))
         continue
     capture.seek(0)
     capture.truncate()
@@ -159,14 +222,34 @@ for line in requests:
     end_children()
     sys.stdout.flush()
     sys.stderr.flush()
+    outputs = Outputs(
+        request.get("max_file_bytes", 50 * 1024 * 1024),
+        request.get("max_output_bytes", 64 * 1024 * 1024),
+    )
     try:
-        images = figures()
+        for png in figures():
+            outputs.figure(png)
     except Exception:
-        images = []
         traceback.print_exc()
-    files = new_files(request.get("max_file_bytes", 50_000_000))
+    new_files(outputs)
+    # The capture can be as large as /tmp: read only what is shown.
+    size = os.fstat(capture.fileno()).st_size
     capture.seek(0)
-    logs = capture.read().decode("utf-8", "replace")
+    if size > 4 * MAX_LOG_CHARS:
+        head = capture.read(2 * MAX_LOG_CHARS)
+        capture.seek(size - 2 * MAX_LOG_CHARS)
+        raw = head + b"\n...\n" + capture.read()
+    else:
+        raw = capture.read()
+    logs = raw.decode("utf-8", "replace")
     if len(logs) > MAX_LOG_CHARS:
         logs = logs[: MAX_LOG_CHARS // 2] + "\n...\n" + logs[-MAX_LOG_CHARS // 2 :]
-    reply({"logs": logs, "error": error, "images": images, "files": files})
+    reply(
+        {
+            "logs": logs,
+            "error": error,
+            "images": outputs.images,
+            "files": outputs.files,
+            "omitted": outputs.omitted,
+        }
+    )

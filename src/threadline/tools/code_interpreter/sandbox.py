@@ -6,8 +6,9 @@ files are put and where it writes. Nothing else of the host: not the server's da
 database, source or configuration, no environment variables, no network (an empty network
 namespace), no other processes (its own PID namespace), and it runs as `nobody` with no
 capabilities. Resource limits (rlimits) bound its CPU time, address space, processes, file
-sizes and open files; the server bounds wall time per run and kills the session on timeout or
-cancel. See docs/security.md.
+sizes and open files; the memory of all its processes together is capped by a cgroup or a
+watchdog (`budget.py`); the server bounds wall time per run and kills the session on timeout
+or cancel. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ NOBODY = 65534
 FIRST_UID = 200_000
 UIDS = 50_000
 MiB = 1024 * 1024
+TMP_BYTES = 64 * MiB  # the sandbox's /tmp
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,22 @@ class Limits:
     file_bytes: int = 256 * MiB  # any one file written
     open_files: int = 256
     output_file_bytes: int = 50 * MiB  # files larger than this are not returned
+    session_memory_bytes: int = 2048 * MiB  # all the session's processes together
+    output_bytes: int = 64 * MiB  # files and figures kept from one execution, in all
+    # How the session's memory is capped: "auto" (a cgroup v2 where the server can make one,
+    # else a watchdog), "off" (the watchdog), or the path of a cgroup v2 directory to use.
+    cgroup: str = "auto"
+
+    @property
+    def tmpfs_bytes(self) -> int:
+        """What the session's tmpfs mounts (/mnt/data and /tmp) can hold."""
+        return self.disk_bytes + TMP_BYTES
+
+    @property
+    def reply_bytes(self) -> int:
+        """The longest reply line the server reads from a session: the outputs an execution
+        may return (base64), plus room for its logs and the names of files not returned."""
+        return self.output_bytes * 4 // 3 + 8 * MiB
 
 
 UNAVAILABLE = (
@@ -103,7 +121,7 @@ def command(limits: Limits, program: str, uid: int = NOBODY) -> list[str]:
         "--dev",
         "/dev",
         "--size",
-        str(64 * MiB),
+        str(TMP_BYTES),
         "--perms",
         "1777",
         "--tmpfs",

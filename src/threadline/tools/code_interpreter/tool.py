@@ -4,8 +4,12 @@ The model sees a function `code_interpreter(code)`. Its code runs in the thread'
 (`sessions.py`) with the run's files under `/mnt/data`. What the code prints (and its last
 expression) comes back as `logs`; matplotlib figures become PNG files (purpose
 `assistants_output`) shown as `image` outputs; files it writes under `/mnt/data` become files
-too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts and a dead
-session come back to the model as output, so that it can try again.
+too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts, a dead
+session, a session stopped for its memory or an unreadable reply come back to the model as
+output (the step completes), so that it can try again; the session is then replaced.
+
+Files given to the tool enter the sandbox under names made safe by `sandbox_name`; what one
+execution returns is capped (`Limits.output_bytes`), and the model is told what was not kept.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
@@ -38,10 +44,11 @@ from threadline.tools.base import (
 from threadline.tools.code_interpreter.sandbox import (
     UNAVAILABLE,
     Limits,
+    MiB,
     SandboxUnavailable,
     bwrap_path,
 )
-from threadline.tools.code_interpreter.sessions import SessionLost, Sessions
+from threadline.tools.code_interpreter.sessions import Session, SessionLost, Sessions
 
 if TYPE_CHECKING:
     from threadline.config import Settings
@@ -104,15 +111,56 @@ def code_of(arguments: str) -> str:
     return str(value)
 
 
-def model_text(logs: str, images: list[str], files: dict[str, str]) -> str:
+def model_text(
+    logs: str, images: list[str], files: dict[str, str], notes: list[str] | None = None
+) -> str:
     """What the model reads of an execution."""
-    parts = []
+    parts = list(notes or [])
     if logs:
         trimmed = logs if len(logs) <= MODEL_LOG_CHARS else "...\n" + logs[-MODEL_LOG_CHARS:]
         parts.append(trimmed.rstrip())
     parts += [f"[a figure was returned as an image ({file_id})]" for file_id in images]
     parts += [f"[wrote sandbox:/mnt/data/{name}]" for name in files]
     return "\n".join(parts) or "(no output)"
+
+
+NAME_BYTES = 255  # the longest name a Linux file system takes
+
+
+def _shorten(text: str, room: int) -> str:
+    """`text` cut to at most `room` bytes of UTF-8, on a character boundary."""
+    return text.encode()[:room].decode(errors="ignore")
+
+
+def sandbox_name(filename: str, file_id: str, taken: set[str]) -> str:
+    """The name a file gets in /mnt/data: its filename's last path part (after `/` or
+    `\\`), with control characters and what UTF-8 cannot encode replaced by `_` and the
+    surrounding spaces stripped; the file id where nothing is left or only dots (`.`, `..`);
+    cut to 255 bytes keeping the extension; and `<stem>-<file id><extension>` when another
+    file of the session has the name already (then with `-2`, `-3`... if that is taken too)."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        "_" if unicodedata.category(char) in ("Cc", "Cs") else char for char in name
+    ).strip()
+    if not name.strip("."):
+        name = file_id
+    stem, extension = os.path.splitext(name)
+    if len(extension.encode()) > 32:
+        stem, extension = name, ""
+    if len(name.encode()) > NAME_BYTES:
+        name = _shorten(stem, NAME_BYTES - len(extension.encode())) + extension
+    stem, extension = os.path.splitext(name)
+    number = 1
+    while name in taken:  # a second time only where a file is named like this one's id
+        suffix = f"-{file_id}{'' if number == 1 else f'-{number}'}{extension}"
+        name = _shorten(stem, NAME_BYTES - len(suffix.encode())) + suffix
+        number += 1
+    return name
+
+
+def shown(filename: str) -> str:
+    """A filename as notes to the model quote it."""
+    return repr(filename if len(filename) <= 80 else filename[:77] + "...")
 
 
 def file_links(text: str, produced: dict[str, str]) -> list[dict[str, Any]]:
@@ -143,21 +191,45 @@ class CodeInterpreter:
     def available(self) -> bool:
         return bwrap_path() is not None
 
-    async def _inputs(self, project_id: str, file_ids: list[str]) -> list[tuple[str, str, bytes]]:
-        """(file id, name under /mnt/data, bytes) of the run's files."""
-        async with self.db.read() as session:
+    async def _put_inputs(
+        self, project_id: str, file_ids: list[str], session: Session
+    ) -> list[str]:
+        """Put the run's files that the session lacks in /mnt/data; notes for the model
+        (a file renamed, or one that could not be put)."""
+        missing = [file_id for file_id in file_ids if file_id not in session.files]
+        if not missing:
+            return []
+        async with self.db.read() as db:
             rows = list(
-                await session.scalars(
-                    select(File).where(File.id.in_(file_ids), File.project_id == project_id)
+                await db.scalars(
+                    select(File).where(File.id.in_(missing), File.project_id == project_id)
                 )
             )
-        found = []
-        for row in rows:
+        notes = []
+        room = self.sessions.limits.disk_bytes
+        for row in sorted(rows, key=lambda row: missing.index(row.id)):
             path = self.storage.path(row.id)
-            if path.exists():
-                name = row.filename.replace("\\", "/").rsplit("/", 1)[-1] or row.id
-                found.append((row.id, name, await asyncio.to_thread(path.read_bytes)))
-        return found
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            name = sandbox_name(row.filename, row.id, set(session.files.values()))
+            if size > room:
+                notes.append(
+                    f"[{row.id} ({shown(row.filename)}) is not in /mnt/data: its "
+                    f"{size / MiB:.1f} MiB do not fit in the {room // MiB} MiB there]"
+                )
+                continue
+            problem = await session.put(name, await asyncio.to_thread(path.read_bytes))
+            if problem is not None:
+                notes.append(
+                    f"[{row.id} ({shown(row.filename)}) could not be put in /mnt/data: {problem}]"
+                )
+                continue
+            session.files[row.id] = name
+            if name != row.filename:
+                notes.append(f"[{row.id} ({shown(row.filename)}) is /mnt/data/{name}]")
+        return notes
 
     async def run(
         self, project_id: str, thread_id: str, file_ids: list[str], code: str, call_id: str
@@ -171,10 +243,7 @@ class CodeInterpreter:
             return Outcome([{"type": "logs", "logs": message}], message)
         async with session.lock:
             try:
-                for file_id, name, data in await self._inputs(project_id, file_ids):
-                    if file_id not in session.files:
-                        await session.put(name, data)
-                        session.files.add(file_id)
+                notes = await self._put_inputs(project_id, file_ids, session)
                 result = await session.run(code, self.sessions.limits)
             except TimeoutError:
                 await self.sessions.discard(thread_id)
@@ -184,11 +253,11 @@ class CodeInterpreter:
                     "session was restarted, so earlier variables are gone."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
-            except SessionLost:
+            except SessionLost as lost:
                 await self.sessions.discard(thread_id)
                 message = (
-                    "The Python session ended (a resource limit was reached or the code "
-                    "stopped it); it was restarted, so earlier variables are gone."
+                    f"{lost} It was restarted, so earlier variables and files are gone; the "
+                    "next execution starts afresh."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
             except asyncio.CancelledError:
@@ -196,14 +265,29 @@ class CodeInterpreter:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.sessions.discard(thread_id))
                 raise
-        return await self._keep(project_id, call_id, result)
+        return await self._keep(project_id, call_id, result, notes)
 
-    async def _keep(self, project_id: str, call_id: str, result: Any) -> Outcome:
+    async def _keep(
+        self, project_id: str, call_id: str, result: Any, notes: list[str] | None = None
+    ) -> Outcome:
+        """Store the execution's figures and files, no more than `output_bytes` in all (the
+        session checked too, but what it says is not trusted)."""
         outcome = Outcome()
+        notes = list(notes or [])
+        limits = self.sessions.limits
+        left = limits.output_bytes
+        cap = f"{limits.output_bytes / MiB:g} MiB"
         logs = result.logs
         if logs:
             outcome.outputs.append({"type": "logs", "logs": logs})
         for index, png in enumerate(result.images):
+            if len(png) > left:
+                notes.append(
+                    f"[figure {index + 1} ({len(png) / MiB:.1f} MiB) was not returned: the "
+                    f"figures and files of one execution may total {cap}]"
+                )
+                continue
+            left -= len(png)
             row = await files.create(
                 self.db,
                 self.storage,
@@ -215,15 +299,31 @@ class CodeInterpreter:
             )
             outcome.images.append(row.id)
             outcome.outputs.append({"type": "image", "image": {"file_id": row.id}})
-        for name, data in result.files:
-            if data is None:
-                logs += f"\n[{name} is too large to return]"
+        for name, data, reason in result.files:
+            if data is not None and len(data) > limits.output_file_bytes:
+                data, reason = None, "file"
+            elif data is not None and len(data) > left:
+                data, reason = None, "budget"
+            if data is None and reason == "file":
+                logs += (
+                    f"\n[sandbox:/mnt/data/{name} is too large to return (over "
+                    f"{limits.output_file_bytes / MiB:g} MiB); it stays in /mnt/data]"
+                )
                 continue
+            if data is None:
+                logs += (
+                    f"\n[sandbox:/mnt/data/{name} was not returned: the figures and files of "
+                    f"one execution may total {cap}; it stays in /mnt/data]"
+                )
+                continue
+            left -= len(data)
             row = await files.create(
                 self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
             )
             outcome.files[name] = row.id
-        outcome.text = model_text(logs, outcome.images, outcome.files)
+        if result.omitted:
+            logs += f"\n[{result.omitted} more files were written but not returned]"
+        outcome.text = model_text(logs, outcome.images, outcome.files, notes)
         return outcome
 
 
@@ -291,6 +391,9 @@ def limits_of(settings: Settings) -> Limits:
         processes=settings.code_processes,
         disk_bytes=settings.code_disk_mb * mib,
         file_bytes=settings.code_file_mb * mib,
+        session_memory_bytes=settings.code_session_memory_mb * mib,
+        output_bytes=settings.code_output_mb * mib,
+        cgroup=settings.code_cgroup,
     )
 
 

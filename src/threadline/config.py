@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # Log lines as readable text, or as JSON lines.
     log_format: Literal["text", "json"] = "text"
+    # `GET /metrics` asks for this bearer token when set; open otherwise.
+    metrics_token: str = ""
 
     # Model backends: a default OpenAI-compatible server, and a models file that maps
     # model names to backends (TOML or YAML, see threadline.backends.registry).

@@ -34,6 +34,7 @@ from threadline.events.observers import ObservedBus, RunLog
 from threadline.files import service as files_service
 from threadline.files.storage import FileStorage
 from threadline.http.auth import Authenticator
+from threadline.metrics import RunMetrics
 from threadline.runs.channels import RunChannels
 from threadline.tools.base import ToolParts
 from threadline.tools.registry import build_tools
@@ -125,7 +126,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         bus = InProcessBus(settings.run_events_retain_seconds)
     models = build_registry(settings) if executes else None
     backend_of = models.backend_name if models is not None else None
-    bus = ObservedBus(bus, [RunLog(backend_of)])
+    bus = ObservedBus(bus, [RunLog(backend_of), RunMetrics()])
 
     engine = None
     if executes:

@@ -58,6 +58,7 @@ class Route:
     backend: Backend
     served_name: str
     context_window: int
+    backend_name: str = DEFAULT_BACKEND
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ class ModelRegistry:
                 if found is None:
                     return None  # mapped to the default backend, and there is none
                 backend, window = found
-                return Route(backend, entry.served_name or model, entry.context_window or window)
+                return Route(
+                    backend,
+                    entry.served_name or model,
+                    entry.context_window or window,
+                    entry.backend,
+                )
         default = self._backends.get(DEFAULT_BACKEND)
         if default is None:
             return None

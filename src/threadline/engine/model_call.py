@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from threadline import ids
+from threadline import ids, metrics
 from threadline.backends.base import (
     BackendError,
     ChatRequest,
@@ -83,10 +83,13 @@ class ModelCall:
                         await self._tool_call(turn, chunk)
                     elif isinstance(chunk, Finish):
                         turn.finish = chunk
+                metrics.BACKEND_REQUESTS.labels(route.backend_name, "ok").inc()
                 return turn
             except BackendError as error:
+                metrics.BACKEND_REQUESTS.labels(route.backend_name, error.kind).inc()
                 if not error.retryable or attempt == settings.max_attempts:
                     raise RunFailure(error.run_error_code, error.message) from error
+                metrics.BACKEND_RETRIES.inc()
                 delay = min(
                     settings.retry_max_delay, settings.retry_base_delay * 2 ** (attempt - 1)
                 )

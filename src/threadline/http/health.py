@@ -9,10 +9,12 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from threadline import metrics
 from threadline.db import migrate
+from threadline.http.errors import error_body
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +57,18 @@ async def _check(name: str, probe: Any, state: Any) -> tuple[str, str | None]:
         return name, f"no answer in {CHECK_SECONDS:g} s"
     except Exception as error:
         return name, f"{type(error).__name__}: {error}"
+
+
+@router.get("/metrics")
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics; with `THREADLINE_METRICS_TOKEN` set, only for that bearer token."""
+    token = request.app.state.settings.metrics_token
+    if token and request.headers.get("authorization") != f"Bearer {token}":
+        return JSONResponse(
+            error_body("Metrics need the metrics token.", code="invalid_api_key"), 401
+        )
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 @router.get("/readyz")

@@ -16,6 +16,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from threadline import metrics
 from threadline.logs import request_id
 
 log = logging.getLogger("threadline.http")
@@ -73,6 +74,9 @@ class RequestsLog:
         try:
             await self.app(scope, receive, stamped_send)
         finally:
+            route, seconds = _route_of(scope), time.perf_counter() - started
+            metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
+            metrics.HTTP_DURATION.labels(route).observe(seconds)
             state = scope.get("state") or {}
             log.info(
                 "%s %s %s",

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
+from threadline import metrics
 from threadline.events.bus import Event, Subscription
 from threadline.events.names import RUN_STREAM_ENDS, EventName
 
@@ -29,6 +30,7 @@ async def run_events(
 ) -> AsyncIterator[bytes]:
     """A run's stream until it ends or pauses. A client that goes away only closes the
     subscription; the run carries on. Events that arrived together go out in one write."""
+    metrics.SSE_STREAMS.inc()
     try:
         async for first in subscription:
             frames = []
@@ -42,6 +44,7 @@ async def run_events(
                     return
             yield b"".join(frames)
     finally:
+        metrics.SSE_STREAMS.dec()
         subscription.close()
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from threadline import metrics
 from threadline.tools.code_interpreter import budget
 from threadline.tools.code_interpreter.sandbox import (
     FIRST_UID,
@@ -253,6 +254,7 @@ class Sessions:
             if session is not None:
                 await session.kill()  # its cgroup
             session = self._sessions[key] = await self._start()
+            metrics.SANDBOX_SESSIONS.set(len(self._sessions))
         session.last_used = time.monotonic()
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever())
@@ -280,6 +282,7 @@ class Sessions:
 
     async def discard(self, key: str) -> None:
         session = self._sessions.pop(key, None)
+        metrics.SANDBOX_SESSIONS.set(len(self._sessions))
         if session is not None:
             await session.kill()
 

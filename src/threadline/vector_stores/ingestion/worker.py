@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from threadline import metrics
 from threadline.backends.base import BackendError
 from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database
@@ -124,6 +125,7 @@ class IngestionWorker:
             except Exception:
                 log.exception("looking for files to ingest failed")
                 continue
+            metrics.INGESTION_BACKLOG.set(len(waiting))
             for store_id, file_id in waiting:
                 if (store_id, file_id) not in self._queued:
                     self._queued.add((store_id, file_id))
@@ -205,6 +207,7 @@ class IngestionWorker:
         usage = len(text.encode()) + 4 * sum(len(v) for v in vectors)
         try:
             await self._store(store_id, file_id, chunks, vectors, width, usage)
+            metrics.INGESTED.labels("completed").inc()
         except Superseded:
             log.info("%s left %s while it was ingested", file_id, store_id)
 
@@ -228,6 +231,7 @@ class IngestionWorker:
                 .values(status="completed", usage_bytes=usage, last_error=None)
             )
             if done.rowcount != 1:
+                metrics.INGESTED.labels("superseded").inc()
                 raise Superseded  # rolls the transaction back
             rows = [
                 Chunk(
@@ -273,3 +277,4 @@ class IngestionWorker:
                 )
                 .values(status="failed", last_error={"code": code, "message": message})
             )
+        metrics.INGESTED.labels("failed").inc()

@@ -53,10 +53,11 @@ def test_text_lines_for_requests_and_runs(spawn: ServerFactory, llm: ScriptedBac
     assert statuses == ["queued", "in_progress", "completed"]
     done = transitions[-1]
     expected = ["model=scripted-", "backend=default", "total_ms=", "prompt_tokens=",
-                "completion_tokens=", "first_token_ms=", "queued_ms=",
+                "completion_tokens=", "first_token_ms=", "run_ms=",
                 f"thread_id={run.thread_id}"]  # fmt: skip
     for field in expected:
         assert field in done, (field, done)
+    assert "queued_ms=" in transitions[1]  # the move to in progress says how long it queued
     # The run's own lines carry the id of the request that created it.
     assert all("request_id=req_from-the-client-1" in line for line in transitions)
     for secret in (key, SECRET_LLM_KEY, "a message text that stays out"):

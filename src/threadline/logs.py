@@ -33,6 +33,7 @@ FIELDS = (
     "run_status",
     "queued_ms",
     "first_token_ms",
+    "run_ms",
     "total_ms",
     "prompt_tokens",
     "completion_tokens",

@@ -67,13 +67,19 @@ class RunLog:
 
     def __init__(self, backend_of: Callable[[str], str | None] | None = None) -> None:
         self.backend_of = backend_of
-        self._started: dict[str, float] = {}  # run id -> when it went in progress (here)
+        # run id -> when this process saw it created, and go in progress (monotonic): the
+        # runs' own timestamps are whole seconds.
+        self._created: dict[str, float] = {}
+        self._started: dict[str, float] = {}
         self._first_token: dict[str, float] = {}
 
     def __call__(self, run_id: str, event: Event) -> None:
         name = event.name
-        if name == EventName.RUN_IN_PROGRESS:
-            self._started[run_id] = time.monotonic()
+        now = time.monotonic()
+        if name == EventName.RUN_CREATED:
+            self._created[run_id] = now
+        elif name == EventName.RUN_IN_PROGRESS:
+            self._started[run_id] = now
         elif name == EventName.MESSAGE_DELTA:
             if run_id in self._started and run_id not in self._first_token:
                 self._first_token[run_id] = time.monotonic() - self._started[run_id]
@@ -90,14 +96,21 @@ class RunLog:
         }
         if self.backend_of is not None:
             fields["backend"] = self.backend_of(run.get("model") or "")
-        if run.get("started_at") and run.get("created_at"):
+        created, started = self._created.get(run_id), self._started.get(run_id)
+        if name == EventName.RUN_IN_PROGRESS and created is not None:
+            fields["queued_ms"] = round(1000 * (now - created), 1)
+        elif name == EventName.RUN_IN_PROGRESS and run.get("started_at") and run.get("created_at"):
             fields["queued_ms"] = 1000 * (run["started_at"] - run["created_at"])
         if name in _ENDS or name == EventName.RUN_REQUIRES_ACTION:
             if run_id in self._first_token:
                 fields["first_token_ms"] = round(1000 * self._first_token[run_id], 1)
             ended = run.get("completed_at") or run.get("failed_at") or run.get("cancelled_at")
-            if ended and run.get("created_at"):
-                fields["total_ms"] = 1000 * (ended - run["created_at"])
+            if created is not None:
+                fields["total_ms"] = round(1000 * (now - created), 1)
+            elif ended and run.get("created_at"):
+                fields["total_ms"] = 1000 * (ended - run["created_at"])  # whole seconds
+            if started is not None:
+                fields["run_ms"] = round(1000 * (now - started), 1)
             usage = run.get("usage") or {}
             fields["prompt_tokens"] = usage.get("prompt_tokens")
             fields["completion_tokens"] = usage.get("completion_tokens")
@@ -105,5 +118,7 @@ class RunLog:
                 fields["error_code"] = run["last_error"].get("code")
             self._started.pop(run_id, None)
             self._first_token.pop(run_id, None)
+            if name != EventName.RUN_REQUIRES_ACTION:
+                self._created.pop(run_id, None)
         level = logging.WARNING if name == EventName.RUN_FAILED else logging.INFO
         log.log(level, "run %s %s", run_id, run.get("status"), extra=fields)

@@ -255,6 +255,7 @@ class Sessions:
                 await session.kill()  # its cgroup
             session = self._sessions[key] = await self._start()
             metrics.SANDBOX_SESSIONS.set(len(self._sessions))
+            log.info("code_interpreter: started a session for %s", key)
         session.last_used = time.monotonic()
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever())
@@ -284,6 +285,7 @@ class Sessions:
         session = self._sessions.pop(key, None)
         metrics.SANDBOX_SESSIONS.set(len(self._sessions))
         if session is not None:
+            log.info("code_interpreter: ended the session of %s", key)
             await session.kill()
 
     async def _reap_forever(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -174,6 +175,7 @@ class IngestionWorker:
             await self._fail(store_id, file_id, "invalid_file", "The file no longer exists.")
             return
         data = await asyncio.to_thread(path.read_bytes)
+        began = time.monotonic()
         try:
             text = await asyncio.to_thread(extract_text, data, source.filename)
         except ParseError as error:
@@ -208,6 +210,14 @@ class IngestionWorker:
         try:
             await self._store(store_id, file_id, chunks, vectors, width, usage)
             metrics.INGESTED.labels("completed").inc()
+            log.info(
+                "ingested %s into %s: %d bytes, %d chunks in %.2f s",
+                file_id,
+                store_id,
+                len(data),
+                len(chunks),
+                time.monotonic() - began,
+            )
         except Superseded:
             log.info("%s left %s while it was ingested", file_id, store_id)
 

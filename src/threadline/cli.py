@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline"
     )
 
+    doctor = commands.add_parser("doctor", help="check this deployment and say how to fix it")
+    _store_options(doctor)
+    doctor.add_argument("--redis-url", help="env THREADLINE_REDIS_URL")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     _store_options(db_commands.add_parser("upgrade", help="apply the schema migrations"))
@@ -287,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"threadline: {error}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "doctor":
+        from threadline import doctor as checks
+
+        findings = asyncio.run(checks.examine(settings))
+        print(checks.report(findings))
+        return 0 if all(finding.ok for finding in findings) else 1
     if args.command == "db":
         migrate.upgrade(settings.resolved_database_url)
         print("Database is up to date.")

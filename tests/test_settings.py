@@ -53,3 +53,13 @@ def test_serving_the_app_directly_refuses_an_open_door(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "refusing to serve 0.0.0.0 with no API keys" in done.stderr
+
+
+def test_the_readme_table_is_the_settings() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("<!-- settings -->\n", 1)[1].split("\n<!-- /settings -->", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "settings"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert table.strip() == done.stdout.strip(), "run `threadline settings` into README.md"

@@ -21,7 +21,7 @@ from threadline.backends.registry import (
     require_embedded,
     wants_embedded_default,
 )
-from threadline.config import Settings, unknown_variable_problem
+from threadline.config import Settings, settings_table, unknown_variable_problem
 from threadline.db import migrate
 from threadline.db.engine import Database
 from threadline.projects import service as projects
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline"
     )
 
+    commands.add_parser("settings", help="every setting, its variable and default (Markdown)")
     doctor = commands.add_parser("doctor", help="check this deployment and say how to fix it")
     _store_options(doctor)
     doctor.add_argument("--redis-url", help="env THREADLINE_REDIS_URL")
@@ -290,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         except packaged_model.ModelUnavailable as error:
             print(f"threadline: {error}", file=sys.stderr)
             return 1
+        return 0
+    if args.command == "settings":
+        print(settings_table())
         return 0
     if args.command == "doctor":
         from threadline import doctor as checks

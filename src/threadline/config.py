@@ -21,74 +21,94 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
 
-    # all: one process (the API, runs, upkeep); api: HTTP only; worker: runs, ingestion and
-    # upkeep only. api and worker meet on Redis and PostgreSQL (docs/deployment.md).
-    role: Literal["all", "api", "worker"] = "all"
-    # Redis for the run queue, run events, cancels and leases; empty: in-process.
-    redis_url: str = ""
-    # Every Redis key of this deployment starts with it.
-    redis_prefix: str = "threadline"
-    # A worker holds a run under a lease this long, renewed while it executes; a run whose
-    # worker died is taken over once its lease lapses.
-    run_lease_seconds: float = 10.0
-    # How long a run's events stay for re-attaching after its last one.
-    run_events_retain_seconds: float = 3600.0
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/threadline")
-    # Empty means SQLite in the data dir.
-    database_url: str = ""
-    # Where uploaded file bytes live; empty means `<data_dir>/files`.
-    files_dir: Path | None = None
-    insecure_no_auth: bool = False
-    # JSON bodies: generous enough for 256k-character instructions and long threads.
-    max_json_body_bytes: int = 32 * MiB
-    # Uploads: the hosted API's per-file limit.
-    max_upload_bytes: int = 512 * MiB
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    # Log lines as readable text, or as JSON lines.
-    log_format: Literal["text", "json"] = "text"
-    # `GET /metrics` asks for this bearer token when set; open otherwise.
-    metrics_token: str = ""
-
-    # Model backends: a default OpenAI-compatible server, and a models file that maps
-    # model names to backends (TOML or YAML, see threadline.backends.registry).
-    llm_base_url: str = ""
-    llm_api_key: str = ""
-    models: Path | None = None
-    llm_context_window: int = 16_384
-    llm_read_timeout: float = 120.0
-    # Backend faults: attempts per model call, and the first backoff delay (doubling).
-    llm_max_attempts: int = 4
-    llm_retry_base_delay: float = 0.5
-    # The embedded model: the default backend when no LLM base URL is set.
-    embedded: bool = True
-    model_path: Path | None = None  # a GGUF file; empty means the packaged default
-    embedded_context_window: int = 4096
-    embedded_threads: int = 2
-    # Embeddings (file_search): the embedded multilingual-e5-small unless a server is given.
-    embeddings_base_url: str = ""
-    embeddings_api_key: str = ""
-    embeddings_model: str = "text-embedding-3-small"
-    # code_interpreter sandboxes (see docs/security.md).
-    code_wall_seconds: float = 60.0
-    code_cpu_seconds: int = 600
-    code_memory_mb: int = 2048  # address space of each process
-    code_session_memory_mb: int = 2048  # all the processes of a session together
-    code_processes: int = 256
-    code_disk_mb: int = 512
-    code_file_mb: int = 256
-    code_output_mb: int = 64  # files and figures kept from one execution, in all
-    # How the session memory cap is held: auto (cgroup v2 if the server can make one, else
-    # a watchdog), off (the watchdog), or a cgroup v2 directory's path.
-    code_cgroup: str = "auto"
-    code_idle_seconds: float = 600.0
-    max_concurrent_runs: int = 256
-    # Built-in tools from outside Threadline: `package.module:Class`, comma-separated
-    # (see threadline.tools.registry).
-    tools: str = ""
-    # What run reads tell the SDK's polling helpers to wait before reading again.
-    poll_after_ms: int = 50
+    role: Literal["all", "api", "worker"] = Field(
+        "all",
+        description="all: one process (the API, runs, upkeep); api: HTTP only; worker: runs, "
+        "ingestion and upkeep only (api and worker meet on Redis and PostgreSQL)",
+    )
+    redis_url: str = Field(
+        "", description="Redis for the run queue, run events, cancels and leases; empty: in-process"
+    )
+    redis_prefix: str = Field(
+        "threadline", description="every Redis key of this deployment starts with it"
+    )
+    run_lease_seconds: float = Field(
+        10.0,
+        description="a worker holds a run under a lease this long, renewed while it executes; "
+        "a run whose worker died is taken over once its lease lapses",
+    )
+    run_events_retain_seconds: float = Field(
+        3600.0, description="how long a run's events stay for re-attaching after its last one"
+    )
+    host: str = Field("127.0.0.1", description="address to serve")
+    port: int = Field(8000, description="port to serve")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local/share/threadline",
+        description="SQLite database, file bytes and models (default ~/.local/share/threadline)",
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite in the data dir")
+    files_dir: Path | None = Field(
+        None, description="where file bytes live; empty: <data dir>/files"
+    )
+    insecure_no_auth: bool = Field(
+        False, description="serve a non-loopback address before any API key exists"
+    )
+    max_json_body_bytes: int = Field(
+        32 * MiB, description="largest JSON body (256k-character instructions, long threads)"
+    )
+    max_upload_bytes: int = Field(512 * MiB, description="largest upload (the hosted API's limit)")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="level of Threadline's and uvicorn's logs"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or JSON")
+    metrics_token: str = Field("", description="bearer token GET /metrics asks for; empty: open")
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible server for every model name no models file maps"
+    )
+    llm_api_key: str = Field("", description="key for THREADLINE_LLM_BASE_URL")
+    models: Path | None = Field(None, description="models file (TOML or YAML): names to backends")
+    llm_context_window: int = Field(16_384, description="context window of the default server")
+    llm_read_timeout: float = Field(120.0, description="seconds without a byte from a backend")
+    llm_max_attempts: int = Field(4, description="attempts per model call on retryable faults")
+    llm_retry_base_delay: float = Field(0.5, description="first backoff delay, doubling")
+    embedded: bool = Field(
+        True, description="the embedded model serves when no LLM base URL is set"
+    )
+    model_path: Path | None = Field(None, description="GGUF file; empty: the packaged model")
+    embedded_context_window: int = Field(4096, description="context window of the embedded model")
+    embedded_threads: int = Field(2, description="CPU threads of the embedded models")
+    embeddings_base_url: str = Field(
+        "", description="OpenAI-compatible /v1/embeddings; empty: embedded multilingual-e5-small"
+    )
+    embeddings_api_key: str = Field("", description="key for THREADLINE_EMBEDDINGS_BASE_URL")
+    embeddings_model: str = Field(
+        "text-embedding-3-small", description="model asked of the embeddings server"
+    )
+    code_wall_seconds: float = Field(60.0, description="code_interpreter: wall time of one run")
+    code_cpu_seconds: int = Field(600, description="code_interpreter: CPU seconds of a session")
+    code_memory_mb: int = Field(2048, description="code_interpreter: address space of a process")
+    code_session_memory_mb: int = Field(
+        2048, description="code_interpreter: memory of a session's processes together"
+    )
+    code_processes: int = Field(256, description="code_interpreter: processes of a session")
+    code_disk_mb: int = Field(512, description="code_interpreter: size of /mnt/data")
+    code_file_mb: int = Field(256, description="code_interpreter: largest file written")
+    code_output_mb: int = Field(
+        64, description="code_interpreter: files and figures kept from one execution"
+    )
+    code_cgroup: str = Field(
+        "auto",
+        description="code_interpreter memory cap: auto (cgroup v2 if possible, else a "
+        "watchdog), off (the watchdog), or a cgroup v2 directory",
+    )
+    code_idle_seconds: float = Field(600.0, description="code_interpreter: idle session lifetime")
+    max_concurrent_runs: int = Field(256, description="runs executing at once in a process")
+    tools: str = Field(
+        "", description="built-in tools from outside Threadline: package.module:Class, ..."
+    )
+    poll_after_ms: int = Field(
+        50, description="what run reads tell the SDK's polling helpers to wait"
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -126,6 +146,21 @@ class Settings(BaseSettings):
                 "SQLite serves one process"
             )
         return None
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table: the README's configuration table is this."""
+    prefix = Settings.model_config.get("env_prefix", "").upper()
+    rows = ["| environment | default | what |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = "(see what)"
+        elif field.default in ("", None):
+            default = "none"
+        else:
+            default = f"`{field.default}`"
+        rows.append(f"| `{prefix}{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(rows)
 
 
 def unknown_variable_problem(environ: Mapping[str, str]) -> str | None:

@@ -65,6 +65,21 @@ def wait_for(check, timeout: float = 30.0, every: float = 0.05):
     raise AssertionError("timed out")
 
 
+def run_ended(
+    client: OpenAI, thread_id: str, run_id: str, timeout: float = 30.0, every: float = 0.05
+):
+    """The run once it has left `queued`, `in_progress` and `cancelling`."""
+    return wait_for(
+        lambda: (
+            (run := client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)).status
+            not in ("queued", "in_progress", "cancelling")
+            and run
+        ),
+        timeout=timeout,
+        every=every,
+    )
+
+
 def text_of(events: list) -> str:
     return "".join(
         part["text"]["value"]
@@ -139,17 +154,9 @@ def test_cancel_on_the_replica_that_did_not_create_the_run(
     wait_for(lambda: first.beta.threads.messages.list(thread.id).data)  # text is streaming
     asked = time.monotonic()
     second.beta.threads.runs.cancel(run.id, thread_id=thread.id)
-    ended = wait_for(
-        lambda: (
-            (r := first.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
-            == "cancelled"
-            and r
-        ),
-        timeout=10,
-        every=0.02,
-    )
+    ended = run_ended(first, thread.id, run.id, timeout=10, every=0.02)
     assert time.monotonic() - asked < 1.5
-    assert ended.cancelled_at is not None
+    assert ended.status == "cancelled" and ended.cancelled_at is not None
     message = first.beta.threads.messages.list(thread.id).data[0]
     assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"
     assert 0 < len(message.content[0].text.value) < len("slow " * 200)
@@ -206,14 +213,7 @@ def test_a_worker_killed_mid_run(cluster: Cluster, llm: ScriptedBackend) -> None
     kill(holder)
     cluster.workers.remove(holder)
     try:
-        done = wait_for(
-            lambda: (
-                (r := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
-                in ("completed", "failed")
-                and r
-            ),
-            timeout=60,
-        )
+        done = run_ended(client, thread.id, run.id, timeout=60)
         assert done.status == "completed", done.last_error
         messages = client.beta.threads.messages.list(thread.id, order="asc").data
         answers = [m for m in messages if m.role == "assistant"]
@@ -240,13 +240,7 @@ def test_a_worker_starting_leaves_running_runs_alone(
     run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
     holder = cluster.worker_holding(run.id)
     newcomer = cluster.add_worker()  # it recovers nothing at start: the run is held
-    done = wait_for(
-        lambda: (
-            (r := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
-            not in ("queued", "in_progress")
-            and r
-        ),
-    )
+    done = run_ended(client, thread.id, run.id)
     assert done.status == "completed"
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
     assert [step.status for step in steps] == ["completed"]
@@ -321,17 +315,7 @@ def test_runs_outlive_a_redis_restart(llm: ScriptedBackend, tmp_path: Path) -> N
             time.sleep(0.5)
             private.start()
             for run in runs:
-                done = wait_for(
-                    lambda run=run: (
-                        (
-                            r := client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
-                        ).status
-                        in ("completed", "failed", "cancelled", "expired")
-                        and r
-                    ),
-                    timeout=90,
-                    every=0.2,
-                )
+                done = run_ended(client, run.thread_id, run.id, timeout=90, every=0.2)
                 assert done.status == "completed", done.last_error
                 answers = client.beta.threads.messages.list(run.thread_id).data
                 completed = [

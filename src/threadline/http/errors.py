@@ -15,9 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from threadline.errors import InvalidRequest, NotFound, ThreadlineError
+from threadline.http.middleware import HTTPMiddleware
 from threadline.http.validation import describe_validation_error
 
 log = logging.getLogger("threadline")
@@ -139,18 +140,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _response(500, body)
 
 
-class CatchAll:
-    """Pure ASGI middleware, innermost: an unexpected error answers the OpenAI-shaped 500
-    and the connection stays open. (Starlette's last-resort handler answers too, but then
-    re-raises, and the server closes the keep-alive connection.)"""
+class CatchAll(HTTPMiddleware):
+    """Innermost middleware: an unexpected error answers the OpenAI-shaped 500 and the
+    connection stays open. (Starlette's last-resort handler answers too, but then re-raises,
+    and the server closes the keep-alive connection.)"""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

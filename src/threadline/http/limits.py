@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.http.errors import error_body
+from threadline.http.middleware import HTTPMiddleware, send_json
 
 
 class BodyTooLarge(BaseException):
     """A BaseException so that FastAPI's body parsing cannot turn it into a 400."""
 
 
-class BodyLimit:
-    """Pure ASGI middleware; `limit_for(path)` gives the byte limit of a request."""
+class BodyLimit(HTTPMiddleware):
+    """`limit_for(path)` gives the byte limit of a request."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -66,22 +63,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body(
-            f"Request body too large. The maximum size is {limit} bytes.",
-            code="request_too_large",
-        )
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-should-retry", b"false"),
-                (b"connection", b"close"),
-            ],
-        }
+    body = error_body(
+        f"Request body too large. The maximum size is {limit} bytes.", code="request_too_large"
     )
-    await send({"type": "http.response.body", "body": body})
+    # The rest of the body is never read: the connection cannot carry another request.
+    await send_json(send, 413, body, [(b"connection", b"close")])

@@ -14,9 +14,10 @@ import re
 import secrets
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from threadline import metrics
+from threadline.http.middleware import HTTPMiddleware
 from threadline.logs import request_id
 
 log = logging.getLogger("threadline.http")
@@ -45,16 +46,10 @@ def _route_of(scope: Scope) -> str:
     return template
 
 
-class RequestsLog:
-    """Pure ASGI middleware, outermost: the id is set before anything else runs."""
+class RequestsLog(HTTPMiddleware):
+    """Outermost middleware: the id is set before anything else runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = _incoming_id(scope) or f"req_{secrets.token_hex(16)}"
         token = request_id.set(rid)
         started = time.perf_counter()

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from threadline.http.errors import error_body
+from threadline.http.middleware import HTTPMiddleware, send_json
 from threadline.text import message, problem
 
 # A JSON escape of NUL or of a surrogate (every backslash in JSON starts an escape, so
@@ -52,24 +53,20 @@ def _walk(value: Any, param: str) -> Iterator[tuple[str, str]]:
             yield from _walk(item, f"{param}[{index}]")
 
 
-class StorableInput:
-    """Pure ASGI middleware: a request whose path, query or JSON body carries a string
-    neither store can keep gets a 400 naming the parameter, before any route runs."""
+class StorableInput(HTTPMiddleware):
+    """A request whose path, query or JSON body carries a string neither store can keep gets
+    a 400 naming the parameter, before any route runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._in_path(scope) or self._in_query(scope)
         if found is None and _is_json(scope):
             body, receive = await _buffered(receive)
             if _json_may_hold_bad_text(body):
                 found = self._in_body(body)
         if found is not None:
-            await _refuse(send, *found)
+            param, what = found
+            body = error_body(message(param or "body", what), param=param or None)
+            await send_json(send, 400, body)
             return
         await self.app(scope, receive, send)
 
@@ -139,19 +136,3 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
         return await receive()
 
     return body, replay
-
-
-async def _refuse(send: Send, param: str, what: str) -> None:
-    body = json.dumps(error_body(message(param or "body", what), param=param or None)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-should-retry", b"false"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

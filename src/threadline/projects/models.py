@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db.base import Base, IdType, Timestamp
@@ -14,6 +14,11 @@ class Project(Base):
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
     created_at: Mapped[int] = mapped_column(Timestamp)
+    # Limits (docs/security.md); None: no limit. Rates are per minute.
+    requests_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_vector_stores: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):
@@ -27,3 +32,6 @@ class ApiKey(Base):
     redacted: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[int] = mapped_column(Timestamp)
     revoked_at: Mapped[int | None] = mapped_column(Timestamp)
+    # A key's own rates, on top of its project's; None: only the project's.
+    requests_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)

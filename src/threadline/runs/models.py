@@ -57,6 +57,9 @@ class Run(Base):
     parallel_tool_calls: Mapped[bool] = mapped_column(Boolean)
     response_format: Mapped[Any] = mapped_column(JsonType, nullable=True)
     reasoning_effort: Mapped[str | None] = mapped_column(String(16))
+    # The key that created the run (None in local mode): its tokens count against that
+    # key's own tokens-per-minute limit, if it has one.
+    api_key_id: Mapped[str | None] = mapped_column(IdType)
     # How often a restart found this run unfinished and picked it up again.
     recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

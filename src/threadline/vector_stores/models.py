@@ -22,6 +22,8 @@ class VectorStore(Base):
     project_id: Mapped[str] = mapped_column(IdType, ForeignKey("projects.id"))
     created_at: Mapped[int] = mapped_column(Timestamp)
     name: Mapped[str] = mapped_column(Text)
+    # Kept, not returned: the VectorStore object of the spec and the SDKs has no such field.
+    description: Mapped[str | None] = mapped_column(Text)
     expires_after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     expires_at: Mapped[int | None] = mapped_column(Timestamp)
     last_active_at: Mapped[int | None] = mapped_column(Timestamp)

@@ -1,5 +1,5 @@
-"""The ASGI application: routers under /v1, error shapes, body limits, and the parts of the
-process for its role (`roles.py`)."""
+"""The ASGI application: routers under /v1, error shapes, body limits, rate limit headers,
+and the parts of the process for its role (`roles.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from threadline.config import Settings
 from threadline.files.router import router as files_router
 from threadline.http import errors, health
 from threadline.http.limits import BodyLimit
+from threadline.http.ratelimit import RateLimitHeaders
 from threadline.http.requests_log import RequestsLog
 from threadline.http.storable import StorableInput
 from threadline.models.router import router as models_router
@@ -63,9 +64,11 @@ def create_app(
             return settings.max_upload_bytes + _UPLOAD_OVERHEAD
         return settings.max_json_body_bytes
 
-    # The innermost first: errors answered in place, then unstorable input refused, then
-    # bodies over their limit (outermost, so that nothing larger is read).
+    # The innermost first: errors answered in place, rate limit headers added to every
+    # answer, then unstorable input refused, then bodies over their limit (outermost, so
+    # that nothing larger is read).
     app.add_middleware(errors.CatchAll)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(StorableInput)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(RequestsLog)

@@ -15,7 +15,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
+
+from sqlalchemy import select
 
 from threadline.backends.embeddings import build_embedder
 from threadline.backends.registry import build_registry
@@ -28,6 +31,7 @@ from threadline.cluster.worker import RunWorker
 from threadline.config import Settings, unknown_variable_problem
 from threadline.db.engine import Database
 from threadline.engine.engine import Engine
+from threadline.engine.loop import TokenCounter
 from threadline.engine.model_call import RetrySettings
 from threadline.events.bus import EventBus, InProcessBus
 from threadline.events.observers import ObservedBus, RunLog
@@ -35,7 +39,11 @@ from threadline.files import service as files_service
 from threadline.files.storage import FileStorage
 from threadline.http.auth import Authenticator
 from threadline.metrics import RunMetrics
+from threadline.projects import service as projects
+from threadline.ratelimit.buckets import Buckets, MemoryBuckets, RedisBuckets
+from threadline.ratelimit.limiter import RateLimiter, Subject
 from threadline.runs.channels import RunChannels
+from threadline.threads.models import Thread
 from threadline.tools.base import ToolParts
 from threadline.tools.registry import build_tools
 from threadline.vector_stores import service as vector_stores_service
@@ -73,6 +81,37 @@ async def _reap_forever(
         except Exception:
             log.exception("reaping expired objects failed")
         await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+# How long the token counter trusts what it read of a project's limits.
+LIMITS_CACHE_SECONDS = 2.0
+
+
+def token_counter(db: Database, limiter: RateLimiter) -> TokenCounter:
+    """What the engine tells the tokens of each model call: counted against the tokens
+    limits of the run's project and of the key that started it, when they have one."""
+    known: dict[tuple[str, str | None], tuple[float, tuple[Subject, ...]]] = {}
+
+    async def subjects_of(thread_id: str, key_id: str | None) -> tuple[Subject, ...]:
+        found = known.get((thread_id, key_id))
+        if found is not None and time.monotonic() - found[0] < LIMITS_CACHE_SECONDS:
+            return found[1]
+        async with db.read() as session:
+            project_id = await session.scalar(
+                select(Thread.project_id).where(Thread.id == thread_id)
+            )
+        subjects = await projects.rate_subjects(db, project_id, key_id) if project_id else ()
+        if len(known) > 10_000:
+            known.clear()
+        known[(thread_id, key_id)] = (time.monotonic(), subjects)
+        return subjects
+
+    async def count(thread_id: str, key_id: str | None, tokens: int) -> None:
+        subjects = await subjects_of(thread_id, key_id)
+        if any(subject.tokens_per_minute is not None for subject in subjects):
+            await limiter.count_tokens(subjects, tokens)
+
+    return count
 
 
 async def _background(stack: contextlib.AsyncExitStack, work: Any, name: str) -> None:
@@ -117,13 +156,18 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
 
     redis = keys = None
     bus: EventBus
+    # The rate limits' counters: every process's in Redis, or this process's own.
+    buckets: Buckets
     if settings.distributed:
         redis, keys = connect(settings.redis_url), Keys(settings.redis_prefix)
         stack.push_async_callback(redis.aclose)
         state.redis = redis
         bus = RedisBus(redis, keys, settings.run_events_retain_seconds)
+        buckets = RedisBuckets(redis, keys.rate_limits)
     else:
         bus = InProcessBus(settings.run_events_retain_seconds)
+        buckets = MemoryBuckets()
+    state.rate_limiter = limiter = RateLimiter(buckets)
     models = build_registry(settings) if executes else None
     backend_of = models.backend_name if models is not None else None
     bus = ObservedBus(bus, [RunLog(backend_of), RunMetrics()])
@@ -141,6 +185,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
             ),
             max_concurrency=settings.max_concurrent_runs,
             bus=bus,
+            token_counter=token_counter(db, limiter),
         )
         stack.push_async_callback(engine.stop)
         state.engine = engine

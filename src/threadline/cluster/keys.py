@@ -34,6 +34,11 @@ class Keys:
         return f"{self.prefix}:ingest"
 
     @property
+    def rate_limits(self) -> str:
+        """Prefix of the rate limits' buckets (`ratelimit/buckets.py`)."""
+        return f"{self.prefix}:ratelimit"
+
+    @property
     def reconciler(self) -> str:
         return f"{self.prefix}:reconciler"
 

@@ -15,7 +15,7 @@ from threadline.backends.registry import ModelRegistry
 from threadline.db.engine import Database
 from threadline.engine.emitter import Emitter
 from threadline.engine.local_queue import InProcessRunQueue
-from threadline.engine.loop import RunExecutor
+from threadline.engine.loop import RunExecutor, TokenCounter
 from threadline.engine.model_call import RetrySettings
 from threadline.engine.reader import RunReader
 from threadline.engine.recovery import recover
@@ -43,6 +43,7 @@ class Engine:
         settings: RetrySettings | None = None,
         max_concurrency: int = 256,
         bus: EventBus | None = None,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -52,7 +53,7 @@ class Engine:
         self.reader = RunReader(db, [tool.type for tool in tools])
         self.emitter = Emitter(EventWriter(db), self.bus)
         self.executor = RunExecutor(
-            self.reader, self.emitter, models, tools, self.read_image, settings
+            self.reader, self.emitter, models, tools, self.read_image, settings, token_counter
         )
         self.queue = InProcessRunQueue(
             self.executor.execute, self.executor.finish_cancel, max_concurrency

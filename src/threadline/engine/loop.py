@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from threadline.backends.base import ChatRequest, Usage
@@ -32,6 +32,10 @@ from threadline.tools.base import AnswerParts, BuiltinTool, ToolContext, ToolRun
 from threadline.tools.registry import ToolRegistry
 
 log = logging.getLogger("threadline.engine")
+
+# Told the tokens each model call of a run used: (thread id, id of the key that started the
+# run or None, tokens). The rate limits count them (`roles.py`).
+TokenCounter = Callable[[str, str | None, int], Awaitable[None]]
 
 
 class RunLoop:
@@ -106,6 +110,7 @@ class RunLoop:
         )
         turn = await self.model_call(route, request)
         usage = self.count(request, turn)
+        await self.executor.count_tokens(run, usage.total_tokens)
 
         calls = turn.ordered_calls()
         if run.parallel_tool_calls is False:
@@ -263,6 +268,7 @@ class RunExecutor:
         tools: ToolRegistry,
         read_image: ImageReader,
         settings: RetrySettings | None = None,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         self.reader = reader
         self.emitter = emitter
@@ -270,6 +276,17 @@ class RunExecutor:
         self.tools = tools
         self.read_image = read_image
         self.settings = settings or RetrySettings()
+        self.token_counter = token_counter
+
+    async def count_tokens(self, run: Run, tokens: int) -> None:
+        """Tell the rate limits what a model call used; a failure to count is logged, never
+        the run's."""
+        if self.token_counter is None or tokens <= 0:
+            return
+        try:
+            await self.token_counter(run.thread_id, run.api_key_id, tokens)
+        except Exception:
+            log.exception("run %s: its %d tokens could not be counted", run.id, tokens)
 
     async def execute(self, run_id: str, cancel_requested: Callable[[], bool]) -> None:
         try:

@@ -3,15 +3,22 @@
 Local mode: while no key has ever been created, any key (or none) is accepted and maps to
 the `default` project. The CLI refuses to serve a non-loopback address in that state unless
 told `--insecure-no-auth`. Once a key exists, even a revoked one, keys are required.
+
+The caller's rate limits (its project's, and its key's own) are applied as it authenticates
+(`http/ratelimit.py`).
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from threadline.db.engine import Database
 from threadline.http.errors import APIError
+from threadline.http.ratelimit import admit_request, admit_run
 from threadline.projects import service as projects
+from threadline.projects.service import Caller
 
 
 class Authenticator:
@@ -31,14 +38,14 @@ class Authenticator:
             self._default_project = await projects.project_id_for(self.db, projects.DEFAULT_PROJECT)
         return self._default_project
 
-    async def project_for(self, authorization: str | None) -> str:
+    async def caller_for(self, authorization: str | None) -> Caller:
         if not await self.keys_exist():
-            return await self.default_project()
+            return await projects.caller_for_project(self.db, await self.default_project())
         secret = _bearer(authorization)
         if secret:
-            project_id = await projects.project_for_key(self.db, secret)
-            if project_id:
-                return project_id
+            caller = await projects.caller_for_key(self.db, secret)
+            if caller:
+                return caller
         if not secret:
             raise APIError(
                 401,
@@ -67,9 +74,24 @@ def _redact(secret: str) -> str:
     return f"{secret[:6]}{'*' * 8}{secret[-4:]}"
 
 
-async def current_project(request: Request) -> str:
-    """FastAPI dependency: the project id of the request's key."""
+async def current_caller(request: Request) -> Caller:
+    """FastAPI dependency: whom the request's key acts for, once its rate limits admit it."""
     authenticator: Authenticator = request.app.state.authenticator
-    project = await authenticator.project_for(request.headers.get("authorization"))
-    request.state.project_id = project  # for the request's log line
-    return project
+    caller = await authenticator.caller_for(request.headers.get("authorization"))
+    request.state.project_id = caller.project_id  # for the request's log line
+    await admit_request(request, caller.subjects)
+    return caller
+
+
+async def current_project(caller: Annotated[Caller, Depends(current_caller)]) -> str:
+    """FastAPI dependency: the project id of the request's key."""
+    return caller.project_id
+
+
+async def run_starter(
+    request: Request, caller: Annotated[Caller, Depends(current_caller)]
+) -> Caller:
+    """FastAPI dependency of the routes that start runs: the caller, once its tokens limits
+    have tokens left."""
+    await admit_run(request, caller.subjects)
+    return caller

@@ -11,7 +11,8 @@ from fastapi import Depends, Request
 
 from threadline.config import Settings
 from threadline.db.engine import Database
-from threadline.http.auth import current_project
+from threadline.http.auth import current_project, run_starter
+from threadline.projects.service import Caller
 
 
 async def database(request: Request) -> Database:
@@ -24,4 +25,6 @@ async def settings(request: Request) -> Settings:
 
 DB = Annotated[Database, Depends(database)]
 ProjectId = Annotated[str, Depends(current_project)]
+# The routes that start runs: the caller, once its tokens limits admit a run.
+RunCaller = Annotated[Caller, Depends(run_starter)]
 SettingsDep = Annotated[Settings, Depends(settings)]

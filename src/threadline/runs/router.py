@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
 from threadline.db.keyset import PageQuery
 from threadline.events.bus import Event
-from threadline.http.deps import DB, ProjectId, SettingsDep
+from threadline.http.deps import DB, ProjectId, RunCaller, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.query import query_array
 from threadline.http.sse import event_stream, run_events
@@ -87,22 +87,27 @@ Replies = Annotated[Reply, Depends(reply)]
 
 @thread_and_run_router.post("/runs", response_model=RunObject)
 async def create_thread_and_run(
-    db: DB, project: ProjectId, channels: Channels, body: CreateThreadAndRunRequest, reply: Replies
+    db: DB, caller: RunCaller, channels: Channels, body: CreateThreadAndRunRequest, reply: Replies
 ):
-    return reply(await service.create_thread_and_run(db, channels, project, body))
+    return reply(
+        await service.create_thread_and_run(db, channels, caller.project_id, body, caller.key_id)
+    )
 
 
 @router.post("", response_model=RunObject)
 async def create_run(
     db: DB,
-    project: ProjectId,
+    caller: RunCaller,
     thread_id: str,
     body: CreateRunRequest,
     channels: Channels,
     reply: Replies,
     include: IncludeQuery = None,
 ):
-    return reply(await service.create_run(db, channels, project, thread_id, body), include)
+    launched = await service.create_run(
+        db, channels, caller.project_id, thread_id, body, caller.key_id
+    )
+    return reply(launched, include)
 
 
 @router.get("", response_model=ListPage[RunObject])

@@ -141,7 +141,12 @@ def _tool_choice_to_wire(tool_choice: Any) -> Any:
 
 
 async def _new_run(
-    session: AsyncSession, project_id: str, thread_id: str, body: RunOptions, new_thread=False
+    session: AsyncSession,
+    project_id: str,
+    thread_id: str,
+    body: RunOptions,
+    new_thread: bool = False,
+    api_key_id: str | None = None,
 ) -> Run:
     assistant = await assistants.get(session, project_id, body.assistant_id)
     active = None if new_thread else await active_run_id(session, thread_id)
@@ -197,6 +202,7 @@ async def _new_run(
             else assistant.response_format
         ),
         reasoning_effort=getattr(body, "reasoning_effort", None) or assistant.reasoning_effort,
+        api_key_id=api_key_id,
         recoveries=0,
     )
     session.add(run)
@@ -219,15 +225,23 @@ async def _store_new_run(db: Database, thread_id: str, work: Any) -> Any:
 
 
 async def create_run(
-    db: Database, channels: RunChannels, project_id: str, thread_id: str, body: CreateRunRequest
+    db: Database,
+    channels: RunChannels,
+    project_id: str,
+    thread_id: str,
+    body: CreateRunRequest,
+    api_key_id: str | None = None,
 ) -> Launched:
+    """`api_key_id`: the key that starts the run, whose own token limit its usage counts
+    against."""
+
     async def work(session: AsyncSession) -> Run:
         await get_thread(session, project_id, thread_id)
         for index, message in enumerate(body.additional_messages or []):
             await add_message(
                 session, project_id, thread_id, message, f"additional_messages[{index}]."
             )
-        return await _new_run(session, project_id, thread_id, body)
+        return await _new_run(session, project_id, thread_id, body, api_key_id=api_key_id)
 
     run = await _store_new_run(db, thread_id, work)
     events = [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)]
@@ -235,7 +249,11 @@ async def create_run(
 
 
 async def create_thread_and_run(
-    db: Database, channels: RunChannels, project_id: str, body: CreateThreadAndRunRequest
+    db: Database,
+    channels: RunChannels,
+    project_id: str,
+    body: CreateThreadAndRunRequest,
+    api_key_id: str | None = None,
 ) -> Launched:
     async with db.write() as session:
         thread = await insert_thread(
@@ -244,7 +262,9 @@ async def create_thread_and_run(
         if body.tool_resources is not None:
             given = await resources.resolve(session, project_id, body.tool_resources)
             thread.tool_resources = {**thread.tool_resources, **given}
-        run = await _new_run(session, project_id, thread.id, body, new_thread=True)
+        run = await _new_run(
+            session, project_id, thread.id, body, new_thread=True, api_key_id=api_key_id
+        )
     events: list[announce.Announcement] = [
         (EventName.THREAD_CREATED, thread),
         (EventName.RUN_CREATED, run),

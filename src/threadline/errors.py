@@ -23,6 +23,13 @@ class InvalidRequest(ThreadlineError):
     """The request contradicts the rules or the state of the objects it names."""
 
 
+class QuotaExceeded(InvalidRequest):
+    """What the request would add exceeds one of the project's storage quotas."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message, param=param, code="quota_exceeded")
+
+
 class NotFound(ThreadlineError):
     """The object does not exist, or not for this project (which the client cannot tell)."""
 

@@ -11,15 +11,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
-from threadline.errors import invalid, not_found
+from threadline.errors import QuotaExceeded, invalid, not_found
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
+from threadline.projects.service import storage_limit
 from threadline.text import check_text
 
 # The hosted API's default: batch input files expire after 30 days, others persist.
@@ -58,11 +59,34 @@ async def create(
     )
     try:
         async with db.write() as session:
+            await _check_quota(session, project_id, size)
             session.add(row)
     except BaseException:
         storage.delete(file_id)
         raise
     return row
+
+
+async def bytes_used(session: AsyncSession, project_id: str) -> int:
+    """The bytes of the project's live files."""
+    used = await session.scalar(
+        select(func.coalesce(func.sum(File.bytes), 0)).where(File.project_id == project_id, _live())
+    )
+    return int(used or 0)
+
+
+async def _check_quota(session: AsyncSession, project_id: str, size: int) -> None:
+    """400 when `size` more bytes would exceed the project's `max_file_bytes`."""
+    limit = await storage_limit(session, project_id, "max_file_bytes")
+    if limit is None:
+        return
+    used = await bytes_used(session, project_id)
+    if used + size > limit:
+        raise QuotaExceeded(
+            f"Storage quota exceeded: this project may keep at most {limit} bytes of files "
+            f"(max_file_bytes); {used} are used, and this file has {size}.",
+            param="file",
+        )
 
 
 async def get(session: AsyncSession, project_id: str, file_id: str) -> File:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
@@ -19,8 +19,9 @@ from threadline.backends.embeddings import Embedder
 from threadline.db.engine import Database, after_commit
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
-from threadline.errors import invalid
+from threadline.errors import QuotaExceeded, invalid
 from threadline.files.service import require_files
+from threadline.projects.service import storage_limit
 from threadline.vector_stores.derived import (
     describe_file,
     describe_stores,
@@ -92,7 +93,8 @@ async def insert_store(
     metadata: dict[str, str] | None = None,
 ) -> VectorStore:
     """A new store with its first files, in the caller's transaction (ingestion starts
-    once it commits)."""
+    once it commits); 400 when the project already has as many as its quota allows."""
+    await _check_quota(session, project_id)
     store_id, created_at = ids.mint(ids.VECTOR_STORE)
     store = VectorStore(
         id=store_id,
@@ -108,6 +110,26 @@ async def insert_store(
     await session.flush()
     await add_files(session, project_id, store_id, files, batch_id=None)
     return store
+
+
+async def store_count(session: AsyncSession, project_id: str) -> int:
+    """The project's vector stores, expired ones included (they are still listed)."""
+    count = await session.scalar(
+        select(func.count()).select_from(VectorStore).where(VectorStore.project_id == project_id)
+    )
+    return int(count or 0)
+
+
+async def _check_quota(session: AsyncSession, project_id: str) -> None:
+    limit = await storage_limit(session, project_id, "max_vector_stores")
+    if limit is None:
+        return
+    count = await store_count(session, project_id)
+    if count >= limit:
+        raise QuotaExceeded(
+            f"Vector store quota exceeded: this project may have at most {limit} vector "
+            f"stores (max_vector_stores) and has {count}. Delete one to create another."
+        )
 
 
 async def add_files(

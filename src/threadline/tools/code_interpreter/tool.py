@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from threadline.backends.embedded import JsonStringReader
 from threadline.db.engine import Database
+from threadline.errors import QuotaExceeded
 from threadline.files import service as files
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
@@ -287,16 +288,15 @@ class CodeInterpreter:
                     f"figures and files of one execution may total {cap}]"
                 )
                 continue
+            name = f"{call_id}-figure-{index}.png"
+            try:
+                row = await files.create(
+                    self.db, self.storage, project_id, io.BytesIO(png), name, OUTPUT_PURPOSE, None
+                )
+            except QuotaExceeded as error:  # the project's storage quota is reached
+                notes.append(f"[figure {index + 1} was not kept: {error.message}]")
+                continue
             left -= len(png)
-            row = await files.create(
-                self.db,
-                self.storage,
-                project_id,
-                io.BytesIO(png),
-                f"{call_id}-figure-{index}.png",
-                OUTPUT_PURPOSE,
-                None,
-            )
             outcome.images.append(row.id)
             outcome.outputs.append({"type": "image", "image": {"file_id": row.id}})
         for name, data, reason in result.files:
@@ -316,10 +316,14 @@ class CodeInterpreter:
                     f"one execution may total {cap}; it stays in /mnt/data]"
                 )
                 continue
+            try:
+                row = await files.create(
+                    self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
+                )
+            except QuotaExceeded as error:  # the project's storage quota is reached
+                logs += f"\n[sandbox:/mnt/data/{name} was not kept: {error.message}]"
+                continue
             left -= len(data)
-            row = await files.create(
-                self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
-            )
             outcome.files[name] = row.id
         if result.omitted:
             logs += f"\n[{result.omitted} more files were written but not returned]"

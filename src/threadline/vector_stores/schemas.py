@@ -97,9 +97,15 @@ class ExpiresAfter(Part):
     days: Annotated[int, Field(ge=1, le=365)]
 
 
+# The spec gives no maximum; 512, as for metadata values. Kept, not returned (the spec's and
+# the SDKs' VectorStore have no `description`).
+Description = Annotated[str, Field(max_length=512)]
+
+
 class CreateVectorStoreRequest(Request):
     file_ids: Annotated[list[str], Field(max_length=500)] | None = None
     name: str | None = None
+    description: Description | None = None
     expires_after: ExpiresAfter | None = None
     chunking_strategy: ChunkingStrategy | None = None
     metadata: Metadata | None = None
@@ -107,6 +113,7 @@ class CreateVectorStoreRequest(Request):
 
 class UpdateVectorStoreRequest(Request):
     name: str | None = None
+    description: Description | None = None
     expires_after: ExpiresAfter | None = None
     metadata: Metadata | None = None
 

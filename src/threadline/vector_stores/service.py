@@ -91,6 +91,7 @@ async def insert_store(
     files: Sequence[NewFile],
     expires_after: dict[str, Any] | None = None,
     metadata: dict[str, str] | None = None,
+    description: str | None = None,
 ) -> VectorStore:
     """A new store with its first files, in the caller's transaction (ingestion starts
     once it commits); 400 when the project already has as many as its quota allows."""
@@ -101,6 +102,7 @@ async def insert_store(
         project_id=project_id,
         created_at=created_at,
         name=name,
+        description=description,
         expires_after=expires_after,
         last_active_at=created_at,
         expires_at=expires_at_after(expires_after, created_at),
@@ -198,6 +200,7 @@ async def create_store(
             ],
             expires_after=body.expires_after.model_dump() if body.expires_after else None,
             metadata=body.metadata,
+            description=body.description,
         )
         described = (await describe_stores(session, [store]))[0]
     return described
@@ -223,6 +226,8 @@ async def modify_store(
             store.expires_at = expires_at_after(store.expires_after, store.last_active_at)
         if "metadata" in changes:
             store.metadata_ = body.metadata or {}
+        if "description" in changes:
+            store.description = body.description
         await session.flush()
         return (await describe_stores(session, [store]))[0]
 

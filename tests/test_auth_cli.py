@@ -155,3 +155,54 @@ def test_open_address_without_keys_is_refused(empty_database: str, tmp_path: Pat
         assert httpx.get(f"http://127.0.0.1:{keyed.port}/v1/assistants").status_code == 401
     finally:
         keyed.stop()
+
+
+def test_projects_and_keys_limits(empty_database: str, tmp_path: Path) -> None:
+    shown = cli(empty_database, "projects", "limits", "alpha")
+    assert shown.returncode == 1 and "no project named 'alpha'" in shown.stderr
+
+    set_ = cli(empty_database, "projects", "limits", "alpha", "--rpm", "600", "--tpm", "100000",
+               "--max-file-bytes", "10M", "--max-vector-stores", "5")  # fmt: skip
+    assert set_.returncode == 0, set_.stderr
+    assert "requests per minute  600" in set_.stdout
+    assert "tokens per minute    100000" in set_.stdout
+    assert "max file bytes       10485760 bytes (10.0 MiB); 0 bytes used" in set_.stdout
+    assert "max vector stores    5; 0 used" in set_.stdout
+    # Only what is given changes; `off` removes a limit.
+    cli(empty_database, "projects", "limits", "alpha", "--tpm", "off")
+    shown = cli(empty_database, "projects", "limits", "alpha")
+    assert "requests per minute  600" in shown.stdout and "tokens per minute    off" in shown.stdout
+    for bad in (["--rpm", "0"], ["--max-file-bytes", "lots"], ["--max-vector-stores", "-1"]):
+        refused = cli(empty_database, "projects", "limits", "alpha", *bad)
+        assert refused.returncode == 2 and bad[0] in refused.stderr
+
+    key_id, secret = created_key(
+        cli(empty_database, "keys", "create", "--project", "alpha", "--rpm", "60")
+    )
+    created_key(cli(empty_database, "keys", "create", "--project", "beta"))
+    listing = cli(empty_database, "projects", "list").stdout.splitlines()
+    assert listing[1].split()[0] == "alpha" and listing[1].split()[2:] == [
+        "600", "off", "10485760", "5"]  # fmt: skip
+    assert listing[2].split()[0] == "beta" and listing[2].split()[2:] == ["off"] * 4
+    keys = cli(empty_database, "keys", "list").stdout.splitlines()
+    assert "60 rpm" in keys[1] and keys[2].split()[-2:] == ["-", "-"]
+    changed = cli(empty_database, "keys", "limits", key_id, "--tpm", "5000", "--rpm", "off")
+    assert changed.returncode == 0
+    assert "requests per minute  off" in changed.stdout
+    assert "tokens per minute    5000" in changed.stdout
+    assert cli(empty_database, "keys", "limits", "key_missing").returncode == 1
+
+    # The server applies them: the tighter of the key's own 30 requests a minute and the
+    # project's 600, and the key's 5000 tokens (the project has none).
+    cli(empty_database, "keys", "limits", key_id, "--rpm", "30")
+    server = Server(database_url=empty_database, data_dir=tmp_path / "srv").start()
+    try:
+        answer = httpx.get(f"{server.base_url}/assistants",
+                           headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
+        assert answer.status_code == 200
+        assert answer.headers["x-ratelimit-limit-requests"] == "30"
+        assert answer.headers["x-ratelimit-remaining-requests"] == "29"
+        assert answer.headers["x-ratelimit-limit-tokens"] == "5000"
+        assert answer.headers["x-ratelimit-reset-tokens"] == "0s"
+    finally:
+        server.stop()

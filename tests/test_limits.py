@@ -302,13 +302,20 @@ def test_a_keys_own_tokens_limit_counts_its_runs(server: Server, llm: ScriptedBa
     assert len(keys) == 2 and keys[0] != keys[1] and all(k and k.startswith("key_") for k in keys)
 
 
-def test_local_mode_has_no_limits(spawn: ServerFactory) -> None:
+def test_local_mode_has_no_limits_unless_set(spawn: ServerFactory) -> None:
     server = spawn()
     with httpx.Client(base_url=server.base_url, timeout=30) as anonymous:
         for _ in range(3):
             answer = anonymous.get("/assistants")
             assert answer.status_code == 200
             assert not set(RATE_HEADERS) & set(answer.headers)
+        # Set on the default project (`threadline projects limits default --rpm 30`), they
+        # apply within a second.
+        limits = {"requests_per_minute": 30}
+        store.with_db(server.database_url,
+                      lambda db: projects.set_project_limits(db, "default", limits))  # fmt: skip
+        time.sleep(1.1)
+        assert anonymous.get("/assistants").headers["x-ratelimit-limit-requests"] == "30"
 
 
 # -- storage quotas -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ The caller's rate limits (its project's, and its key's own) are applied as it au
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,6 +21,8 @@ from threadline.http.ratelimit import admit_request, admit_run
 from threadline.projects import service as projects
 from threadline.projects.service import Caller
 
+LOCAL_LIMITS_SECONDS = 1.0
+
 
 class Authenticator:
     def __init__(self, db: Database) -> None:
@@ -27,6 +30,7 @@ class Authenticator:
         self._default_project: str | None = None
         # Keys are never deleted, so once seen they exist for good.
         self._keys_exist = False
+        self._local: tuple[float, Caller] | None = None
 
     async def keys_exist(self) -> bool:
         if not self._keys_exist:
@@ -38,9 +42,18 @@ class Authenticator:
             self._default_project = await projects.project_id_for(self.db, projects.DEFAULT_PROJECT)
         return self._default_project
 
+    async def local_caller(self) -> Caller:
+        """Local mode's caller: the default project, whose limits (none unless set) are read
+        again each `LOCAL_LIMITS_SECONDS` rather than on every request."""
+        now = time.monotonic()
+        if self._local is None or now - self._local[0] > LOCAL_LIMITS_SECONDS:
+            caller = await projects.caller_for_project(self.db, await self.default_project())
+            self._local = (now, caller)
+        return self._local[1]
+
     async def caller_for(self, authorization: str | None) -> Caller:
         if not await self.keys_exist():
-            return await projects.caller_for_project(self.db, await self.default_project())
+            return await self.local_caller()
         secret = _bearer(authorization)
         if secret:
             caller = await projects.caller_for_key(self.db, secret)

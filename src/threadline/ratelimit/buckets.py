@@ -1,10 +1,10 @@
 """Token buckets, kept in this process or in Redis, drawn from atomically in groups.
 
 A bucket of limit L holds at most L and refills at L per `WINDOW` seconds. A `Draw` asks a
-bucket for `cost` and requires it to hold at least `need` first (a need of 0: no check); a group of draws is
-admitted only when every bucket holds what it needs, and then every cost is taken (`force`
-takes them regardless: usage that already happened). A bucket that is full is the same as
-one never used, so only buckets below full are stored.
+bucket for `cost` and requires it to hold at least `need` first (a need of 0: no check); a
+group of draws is admitted only when every bucket holds what it needs, and then every cost
+is taken (`force` takes them regardless: usage that already happened). A bucket that is full
+is the same as one never used, so only buckets below full are stored.
 """
 
 from __future__ import annotations

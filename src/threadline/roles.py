@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from threadline.backends.embeddings import build_embedder
 from threadline.backends.registry import build_registry
@@ -40,6 +40,7 @@ from threadline.files.storage import FileStorage
 from threadline.http.auth import Authenticator
 from threadline.metrics import RunMetrics
 from threadline.projects import service as projects
+from threadline.projects.models import ApiKey, Project
 from threadline.ratelimit.buckets import Buckets, MemoryBuckets, RedisBuckets
 from threadline.ratelimit.limiter import RateLimiter, Subject
 from threadline.runs.channels import RunChannels
@@ -96,11 +97,25 @@ def token_counter(db: Database, limiter: RateLimiter) -> TokenCounter:
         found = known.get((thread_id, key_id))
         if found is not None and time.monotonic() - found[0] < LIMITS_CACHE_SECONDS:
             return found[1]
-        async with db.read() as session:
-            project_id = await session.scalar(
-                select(Thread.project_id).where(Thread.id == thread_id)
-            )
-        subjects = await projects.rate_subjects(db, project_id, key_id) if project_id else ()
+        async with db.read() as session:  # one query: the thread's project, and the key
+            row = (
+                await session.execute(
+                    select(
+                        Project.id,
+                        Project.requests_per_minute,
+                        Project.tokens_per_minute,
+                        ApiKey.requests_per_minute,
+                        ApiKey.tokens_per_minute,
+                    )
+                    .select_from(Thread)
+                    .join(Project, Project.id == Thread.project_id)
+                    .outerjoin(ApiKey, and_(ApiKey.id == key_id, ApiKey.project_id == Project.id))
+                    .where(Thread.id == thread_id)
+                )
+            ).first()
+        subjects = (
+            projects.subjects(row[0], (row[1], row[2]), key_id, (row[3], row[4])) if row else ()
+        )
         if len(known) > 10_000:
             known.clear()
         known[(thread_id, key_id)] = (time.monotonic(), subjects)

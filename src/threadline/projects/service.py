@@ -59,7 +59,7 @@ class Caller:
     subjects: tuple[Subject, ...] = ()
 
 
-def _subjects(
+def subjects(
     project_id: str, project: tuple[Any, Any], key_id: str | None, key: tuple[Any, Any]
 ) -> tuple[Subject, ...]:
     found = []
@@ -156,8 +156,8 @@ async def caller_for_key(db: Database, secret: str) -> Caller | None:
     if row is None:
         return None
     key_id, key_rpm, key_tpm, project_id, project_rpm, project_tpm = row
-    subjects = _subjects(project_id, (project_rpm, project_tpm), key_id, (key_rpm, key_tpm))
-    return Caller(project_id, key_id, subjects)
+    found = subjects(project_id, (project_rpm, project_tpm), key_id, (key_rpm, key_tpm))
+    return Caller(project_id, key_id, found)
 
 
 async def caller_for_project(db: Database, project_id: str) -> Caller:
@@ -184,7 +184,7 @@ async def rate_subjects(db: Database, project_id: str, key_id: str | None) -> tu
                     )
                 )
             ).first()
-    return _subjects(project_id, tuple(project or (None, None)), key_id, tuple(key or (None, None)))
+    return subjects(project_id, tuple(project or (None, None)), key_id, tuple(key or (None, None)))
 
 
 # -- limits ------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ import time
 from collections.abc import Sequence
 
 from fastapi import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from threadline.http.errors import APIError
+from threadline.http.middleware import HTTPMiddleware
 from threadline.ratelimit.limiter import RateLimiter, Subject, Verdict
 
 log = logging.getLogger("threadline.ratelimit")
@@ -81,18 +82,11 @@ async def admit_run(request: Request, subjects: Sequence[Subject]) -> None:
     _settle(request, await _verdict(request, subjects, run=True))
 
 
-class RateLimitHeaders:
-    """Pure ASGI middleware: adds the request's x-ratelimit-* headers to its response,
-    errors and streams included."""
+class RateLimitHeaders(HTTPMiddleware):
+    """Adds the request's x-ratelimit-* headers to its response, errors and streams
+    included."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def with_headers(message: Message) -> None:
             found = scope.get(_HEADERS)
             if message["type"] == "http.response.start" and found:

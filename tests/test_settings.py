@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import ServerFactory, make_client
+from tests.support.scripted_backend import ScriptedBackend, Text
 from tests.support.server import free_port
 
 
@@ -63,3 +65,12 @@ def test_the_readme_table_is_the_settings() -> None:
     )
     assert done.returncode == 0
     assert table.strip() == done.stdout.strip(), "run `threadline settings` into README.md"
+
+
+def test_a_limit_that_was_a_constant(spawn: ServerFactory, llm: ScriptedBackend) -> None:
+    server = spawn({"THREADLINE_RUN_EXPIRY_SECONDS": "42"})
+    model = llm.model(always=Text("x"))
+    with make_client(server, "local") as client:
+        assistant = client.beta.assistants.create(model=model)
+        run = client.beta.threads.create_and_run(assistant_id=assistant.id)
+        assert run.expires_at == run.created_at + 42

@@ -109,6 +109,28 @@ class Settings(BaseSettings):
     poll_after_ms: int = Field(
         50, description="what run reads tell the SDK's polling helpers to wait"
     )
+    run_expiry_seconds: int = Field(
+        600, description="a run waiting for tool outputs expires this long after its creation"
+    )
+    run_expiry_sweep_seconds: float = Field(
+        1.0, description="how often runs past their expiry are expired"
+    )
+    file_search_wait_seconds: float = Field(
+        120.0, description="how long a search waits for its stores' files still being ingested"
+    )
+    ingestion_scan_seconds: float = Field(
+        2.0, description="how often ingestion looks for waiting files besides being woken"
+    )
+    reap_interval_seconds: float = Field(
+        60.0, description="how often expired files and vector stores are removed"
+    )
+    llm_max_connections: int = Field(
+        512, description="connections to each OpenAI-compatible backend (more calls wait)"
+    )
+    max_image_mb: int = Field(20, description="largest image file a prompt carries")
+    worker_drain_seconds: float = Field(
+        20.0, description="a stopping worker lets its runs finish this long"
+    )
 
     @property
     def resolved_database_url(self) -> str:

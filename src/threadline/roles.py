@@ -28,7 +28,7 @@ from threadline.cluster.keys import Keys, connect
 from threadline.cluster.queue import RedisRunQueue
 from threadline.cluster.reconciler import Reconciler
 from threadline.cluster.worker import RunWorker
-from threadline.config import Settings, unknown_variable_problem
+from threadline.config import MiB, Settings, unknown_variable_problem
 from threadline.db.engine import Database
 from threadline.engine.engine import Engine
 from threadline.engine.loop import TokenCounter
@@ -72,7 +72,11 @@ def file_deletion_hooks(index: ChunkIndex) -> files_service.DeletionHooks:
 
 
 async def _reap_forever(
-    db: Database, storage: FileStorage, hooks: files_service.DeletionHooks, index: ChunkIndex
+    db: Database,
+    storage: FileStorage,
+    hooks: files_service.DeletionHooks,
+    index: ChunkIndex,
+    every: float = REAP_INTERVAL_SECONDS,
 ) -> None:
     """Expired files and vector stores."""
     while True:
@@ -81,7 +85,7 @@ async def _reap_forever(
             await vector_stores_service.expire_overdue(db, index)
         except Exception:
             log.exception("reaping expired objects failed")
-        await asyncio.sleep(REAP_INTERVAL_SECONDS)
+        await asyncio.sleep(every)
 
 
 # How long the token counter trusts what it read of a project's limits.
@@ -201,6 +205,8 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
             max_concurrency=settings.max_concurrent_runs,
             bus=bus,
             token_counter=token_counter(db, limiter),
+            sweep_seconds=settings.run_expiry_sweep_seconds,
+            max_image_bytes=settings.max_image_mb * MiB,
         )
         stack.push_async_callback(engine.stop)
         state.engine = engine
@@ -226,14 +232,22 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         embedder,
         settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
         claims=claims,
+        scan_seconds=settings.ingestion_scan_seconds,
     )
     await ingestion.start()
     stack.push_async_callback(ingestion.stop)
     await engine.start(recover_unfinished=redis is None)
-    await _background(stack, _reap_forever(db, storage, hooks, index), "reaper")
+    reaping = _reap_forever(db, storage, hooks, index, settings.reap_interval_seconds)
+    await _background(stack, reaping, "reaper")
     if redis is not None and keys is not None:
-        worker = RunWorker(redis, keys, engine, settings.run_lease_seconds,
-                           settings.max_concurrent_runs)  # fmt: skip
+        worker = RunWorker(
+            redis,
+            keys,
+            engine,
+            settings.run_lease_seconds,
+            settings.max_concurrent_runs,
+            settings.worker_drain_seconds,
+        )
         await worker.start()
         stack.push_async_callback(worker.stop)
         state.run_worker = worker

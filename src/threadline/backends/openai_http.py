@@ -33,18 +33,19 @@ class OpenAIHTTPBackend:
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
         )
         # Calls beyond the pool's size wait here: inside httpcore's pool every waiting
         # request is matched against every connection each time one frees up, which at a
         # few hundred waiting took most of the event loop's time.
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def aclose(self) -> None:
         await self._client.aclose()

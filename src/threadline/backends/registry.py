@@ -206,7 +206,12 @@ def require_embedded(settings: Settings, models_file: ModelsFile | None = None) 
 
 def build_registry(settings: Settings) -> ModelRegistry:
     def http(url: str, key: str | None) -> OpenAIHTTPBackend:
-        return OpenAIHTTPBackend(url, key, read_timeout=settings.llm_read_timeout)
+        return OpenAIHTTPBackend(
+            url,
+            key,
+            read_timeout=settings.llm_read_timeout,
+            max_connections=settings.llm_max_connections,
+        )
 
     def embedded(path: Path, window: int | None) -> tuple[Backend, int]:
         window = window or settings.embedded_context_window

@@ -41,7 +41,9 @@ class RunWorker:
         engine: Engine,
         lease_seconds: float,
         max_concurrency: int,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
+        self.drain_seconds = drain_seconds
         self.redis = redis
         self.keys = keys
         self.engine = engine
@@ -77,7 +79,7 @@ class RunWorker:
             self._tasks[0].cancel()  # the queue first: take nothing new
         running = [task for task, _ in self._runs.values()]
         if running:
-            await asyncio.wait(running, timeout=DRAIN_SECONDS)
+            await asyncio.wait(running, timeout=self.drain_seconds)
         for task in [*self._tasks, *running]:
             task.cancel()
         for task in [*self._tasks, *running]:

@@ -44,7 +44,11 @@ class Engine:
         max_concurrency: int = 256,
         bus: EventBus | None = None,
         token_counter: TokenCounter | None = None,
+        sweep_seconds: float = EXPIRY_SWEEP_SECONDS,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
     ) -> None:
+        self.sweep_seconds = sweep_seconds
+        self.max_image_bytes = max_image_bytes
         self.db = db
         self.storage = storage
         self.models = models
@@ -82,7 +86,7 @@ class Engine:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            await asyncio.sleep(self.sweep_seconds)
             try:
                 await runs.expire_overdue(self.db, self.bus)
             except Exception:
@@ -92,6 +96,6 @@ class Engine:
         async with self.db.read() as session:
             row = await session.scalar(select(File).where(File.id == file_id))
         path = self.storage.path(file_id)
-        if row is None or not path.exists() or row.bytes > MAX_IMAGE_BYTES:
+        if row is None or not path.exists() or row.bytes > self.max_image_bytes:
             return None
         return await asyncio.to_thread(path.read_bytes), row.filename

@@ -87,11 +87,17 @@ Replies = Annotated[Reply, Depends(reply)]
 
 @thread_and_run_router.post("/runs", response_model=RunObject)
 async def create_thread_and_run(
-    db: DB, caller: RunCaller, channels: Channels, body: CreateThreadAndRunRequest, reply: Replies
+    db: DB,
+    caller: RunCaller,
+    channels: Channels,
+    body: CreateThreadAndRunRequest,
+    reply: Replies,
+    settings: SettingsDep,
 ):
-    return reply(
-        await service.create_thread_and_run(db, channels, caller.project_id, body, caller.key_id)
+    launched = await service.create_thread_and_run(
+        db, channels, caller.project_id, body, caller.key_id, settings.run_expiry_seconds
     )
+    return reply(launched)
 
 
 @router.post("", response_model=RunObject)
@@ -102,10 +108,11 @@ async def create_run(
     body: CreateRunRequest,
     channels: Channels,
     reply: Replies,
+    settings: SettingsDep,
     include: IncludeQuery = None,
 ):
     launched = await service.create_run(
-        db, channels, caller.project_id, thread_id, body, caller.key_id
+        db, channels, caller.project_id, thread_id, body, caller.key_id, settings.run_expiry_seconds
     )
     return reply(launched, include)
 

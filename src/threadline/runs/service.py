@@ -39,7 +39,8 @@ from threadline.threads.service import active_run_id, add_message, get_thread, i
 from threadline.tools import resources
 from threadline.tools.schemas import tool_to_wire
 
-# A run waiting for tool outputs expires this long after it was created.
+# A run waiting for tool outputs expires this long after it was created (by default; the
+# setting THREADLINE_RUN_EXPIRY_SECONDS).
 RUN_EXPIRY_SECONDS = 600
 
 
@@ -147,6 +148,7 @@ async def _new_run(
     body: RunOptions,
     new_thread: bool = False,
     api_key_id: str | None = None,
+    expires_in: int = RUN_EXPIRY_SECONDS,
 ) -> Run:
     assistant = await assistants.get(session, project_id, body.assistant_id)
     active = None if new_thread else await active_run_id(session, thread_id)
@@ -178,7 +180,7 @@ async def _new_run(
         status="queued",
         required_action=None,
         last_error=None,
-        expires_at=created_at + RUN_EXPIRY_SECONDS,
+        expires_at=created_at + expires_in,
         started_at=None,
         cancelled_at=None,
         failed_at=None,
@@ -231,6 +233,7 @@ async def create_run(
     thread_id: str,
     body: CreateRunRequest,
     api_key_id: str | None = None,
+    expires_in: int = RUN_EXPIRY_SECONDS,
 ) -> Launched:
     """`api_key_id`: the key that starts the run, whose own token limit its usage counts
     against."""
@@ -241,7 +244,9 @@ async def create_run(
             await add_message(
                 session, project_id, thread_id, message, f"additional_messages[{index}]."
             )
-        return await _new_run(session, project_id, thread_id, body, api_key_id=api_key_id)
+        return await _new_run(
+            session, project_id, thread_id, body, api_key_id=api_key_id, expires_in=expires_in
+        )
 
     run = await _store_new_run(db, thread_id, work)
     events = [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)]
@@ -254,6 +259,7 @@ async def create_thread_and_run(
     project_id: str,
     body: CreateThreadAndRunRequest,
     api_key_id: str | None = None,
+    expires_in: int = RUN_EXPIRY_SECONDS,
 ) -> Launched:
     async with db.write() as session:
         thread = await insert_thread(
@@ -263,7 +269,13 @@ async def create_thread_and_run(
             given = await resources.resolve(session, project_id, body.tool_resources)
             thread.tool_resources = {**thread.tool_resources, **given}
         run = await _new_run(
-            session, project_id, thread.id, body, new_thread=True, api_key_id=api_key_id
+            session,
+            project_id,
+            thread.id,
+            body,
+            new_thread=True,
+            api_key_id=api_key_id,
+            expires_in=expires_in,
         )
     events: list[announce.Announcement] = [
         (EventName.THREAD_CREATED, thread),

@@ -116,13 +116,20 @@ def annotate(text: str, sources: list[Source]) -> list[dict[str, Any]]:
 
 
 class FileSearch:
-    def __init__(self, db: Database, index: ChunkIndex, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        db: Database,
+        index: ChunkIndex,
+        embedder: Embedder,
+        wait_seconds: float = INGESTION_WAIT_SECONDS,
+    ) -> None:
+        self.wait_seconds = wait_seconds
         self.db = db
         self.index = index
         self.embedder = embedder
 
     async def _wait_for_ingestion(self, store_ids: list[str]) -> None:
-        deadline = time.monotonic() + INGESTION_WAIT_SECONDS
+        deadline = time.monotonic() + self.wait_seconds
         while time.monotonic() < deadline:
             async with self.db.read() as session:
                 waiting = await session.scalar(
@@ -229,7 +236,8 @@ class FileSearchTool(BuiltinTool):
 
     @classmethod
     def create(cls, parts: ToolParts) -> FileSearchTool:
-        return cls(FileSearch(parts.db, parts.chunk_index, parts.embedder))
+        wait = parts.settings.file_search_wait_seconds
+        return cls(FileSearch(parts.db, parts.chunk_index, parts.embedder, wait))
 
     def start(self, context: ToolContext) -> FileSearchRun:
         return FileSearchRun(self.search, context)

@@ -82,7 +82,9 @@ class IngestionWorker:
         embedder_name: str,
         workers: int = 1,
         claims: FileClaims | None = None,
+        scan_seconds: float = SCAN_SECONDS,
     ) -> None:
+        self.scan_seconds = scan_seconds
         self.db = db
         self.storage = storage
         self.index = index
@@ -112,7 +114,7 @@ class IngestionWorker:
     async def _scan(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), SCAN_SECONDS)
+                await asyncio.wait_for(self.wakeup.wait(), self.scan_seconds)
             self.wakeup.clear()
             try:
                 async with self.db.read() as session:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from threadline import logs
 from threadline.backends import packaged_model
 from threadline.backends.embedded import OR_SERVER, MissingExtra, llama_cpp_problem
 from threadline.backends.registry import (
@@ -471,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"threadline: {_setting_problem(error)}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         return serve(settings)
     if args.command == "model":

@@ -4,6 +4,7 @@ the limits of projects and keys (docs/security.md)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, fields
 from typing import Any
@@ -15,6 +16,8 @@ from threadline import ids
 from threadline.db.engine import Database
 from threadline.projects.models import ApiKey, Project
 from threadline.ratelimit.limiter import Subject
+
+log = logging.getLogger("threadline.keys")
 
 DEFAULT_PROJECT = "default"
 KEY_PREFIX = "sk-tl-"
@@ -107,6 +110,7 @@ async def create_key(
         )
     info = KeyInfo(key_id, project, redacted, created_at, None,
                    requests_per_minute, tokens_per_minute)  # fmt: skip
+    log.info("created key %s for project %s", key_id, project)
     return info, secret
 
 
@@ -133,6 +137,7 @@ async def revoke_key(db: Database, key_id: str) -> bool:
             return False
         if key.revoked_at is None:
             key.revoked_at = int(time.time())
+            log.info("revoked key %s", key_id)
         return True
 
 

@@ -110,6 +110,26 @@ def test_runs_from_either_replica_run_on_both_workers(
     assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
 
 
+def test_a_workers_lines_carry_the_id_of_the_request(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    client = client_of(cluster.apis[0])
+    assistant = client.beta.assistants.create(model=llm.model(always=Text("Traced.")))
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "hi"}]},
+        extra_headers={"x-request-id": "req_across-processes-1"},
+    )
+    assert run.status == "completed"
+    lines = [
+        line
+        for worker in cluster.workers
+        for line in worker.log().splitlines()
+        if f"run {run.id} completed" in line
+    ]
+    assert len(lines) == 1 and "request_id=req_across-processes-1" in lines[0]
+
+
 def test_streamed_on_one_replica_and_reattached_on_the_other(
     cluster: Cluster, llm: ScriptedBackend
 ) -> None:

@@ -52,6 +52,8 @@ class Cluster:
                 self.redis_url,
                 "--files-dir",
                 str(self.data_dir / "files"),
+                "--log-level",
+                "info",
             ],
             env={"THREADLINE_REDIS_PREFIX": self.prefix, **self.env},
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from threadline.cluster.keys import Keys
+from threadline.logs import request_id
 
 # The queue stream keeps about this many entries (workers read them within moments).
 QUEUE_LENGTH = 100_000
@@ -23,7 +24,9 @@ class RedisRunQueue:
     async def submit(self, run_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(self.keys.submitted(run_id), "1", px=self.pending_ms)
-            pipe.xadd(self.keys.queue, {"run": run_id}, maxlen=QUEUE_LENGTH, approximate=True)
+            # The request that submitted it, so that the worker's log lines carry its id.
+            entry = {"run": run_id, "request": request_id.get() or ""}
+            pipe.xadd(self.keys.queue, entry, maxlen=QUEUE_LENGTH, approximate=True)
             await pipe.execute()
 
     async def cancel(self, run_id: str) -> None:

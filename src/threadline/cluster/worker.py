@@ -23,6 +23,7 @@ from threadline.cluster.keys import WORKERS_GROUP, Keys
 from threadline.cluster.leases import Lease
 from threadline.engine.engine import Engine
 from threadline.engine.recovery import recover_run
+from threadline.logs import request_id
 
 log = logging.getLogger("threadline.worker")
 
@@ -101,7 +102,7 @@ class RunWorker:
                 for _key, entries in found or []:
                     for entry_id, fields in entries:
                         await self.redis.xack(self.keys.queue, WORKERS_GROUP, entry_id)
-                        taken = self._take(fields["run"])
+                        taken = self._take(fields["run"], fields.get("request") or None)
             except asyncio.CancelledError:
                 self._slots.release()
                 raise
@@ -118,14 +119,19 @@ class RunWorker:
             if not taken:
                 self._slots.release()
 
-    def _take(self, run_id: str) -> bool:
+    def _take(self, run_id: str, request: str | None = None) -> bool:
         """Start executing a run here; False when it is executing here already (it runs
         again once this pass ends) and the slot is not used."""
         if run_id in self._runs:
             self._again.add(run_id)
             return False
         lease = Lease(self.redis, self.keys.lease(run_id), self.lease_seconds, self.name)
-        task = asyncio.create_task(self._run(run_id, lease), name=f"run {run_id}")
+        # The task starts with a copy of this context: the run's lines carry the request id.
+        token = request_id.set(request)
+        try:
+            task = asyncio.create_task(self._run(run_id, lease), name=f"run {run_id}")
+        finally:
+            request_id.reset(token)
         self._runs[run_id] = (task, lease)
         return True
 

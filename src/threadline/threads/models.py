@@ -12,6 +12,8 @@ from threadline.db.base import Base, IdType, JsonType, Timestamp
 
 class Thread(Base):
     __tablename__ = "threads"
+    # The thread list (a Threadline extension) pages a project's threads from this index.
+    __table_args__ = (Index(None, "project_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     project_id: Mapped[str] = mapped_column(IdType, ForeignKey("projects.id"), index=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId
@@ -26,6 +26,24 @@ async def create_thread(
     db: DB, project: ProjectId, body: Annotated[CreateThreadRequest | None, Body()] = None
 ):
     return await service.create_thread(db, project, body or CreateThreadRequest())
+
+
+@router.get("", response_model=ListPage[ThreadObject])
+async def list_threads(
+    db: DB,
+    project: ProjectId,
+    request: Request,
+    page: Annotated[PageQuery, Depends(page_query())],
+    id_prefix: Annotated[str | None, Query(alias="id", max_length=64)] = None,
+):
+    """A Threadline extension: the project's threads, newest first; `metadata[key]=value`
+    (each pair must match) and `id` (a prefix) narrow it."""
+    metadata = {
+        key[len("metadata[") : -1]: value
+        for key, value in request.query_params.multi_items()
+        if key.startswith("metadata[") and key.endswith("]")
+    }
+    return list_page(*await service.list_threads(db, project, page, metadata, id_prefix))
 
 
 @router.get("/{thread_id}", response_model=ThreadObject)

@@ -157,6 +157,25 @@ async def create_thread(db: Database, project_id: str, body: CreateThreadRequest
         return await insert_thread(session, project_id, body)
 
 
+async def list_threads(
+    db: Database,
+    project_id: str,
+    page: PageQuery,
+    metadata: dict[str, str] | None = None,
+    id_prefix: str | None = None,
+) -> tuple[list[Thread], bool]:
+    """A project's threads (a Threadline extension: the API has no thread list), paged like
+    every list; those whose metadata holds every given pair, and whose id starts with
+    `id_prefix`."""
+    where = [Thread.project_id == project_id]
+    for key, value in (metadata or {}).items():
+        where.append(Thread.metadata_[key].as_string() == value)
+    if id_prefix:
+        where.append(Thread.id.startswith(id_prefix, autoescape=True))
+    async with db.read() as session:
+        return await fetch_page(session, Thread, where, page)
+
+
 async def retrieve_thread(db: Database, project_id: str, thread_id: str) -> Thread:
     async with db.read() as session:
         return await get_thread(session, project_id, thread_id)

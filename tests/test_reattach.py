@@ -8,6 +8,7 @@ import threading
 import httpx
 from openai import OpenAI
 
+from tests.conftest import ServerFactory, make_client
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.sse import identified, stream_get
 from tests.support.transcripts import FUNCTION_RUN, TEXT_RUN, collapse
@@ -120,3 +121,27 @@ def test_bad_cursor_and_unknown_run(client: OpenAI, http: httpx.Client, llm: Scr
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "after"
     missing = http.get(f"/threads/{thread.id}/runs/run_missing/events")
     assert missing.status_code == 404
+
+
+def test_a_quiet_stream_keeps_alive(spawn: ServerFactory, llm: ScriptedBackend) -> None:
+    server = spawn({"THREADLINE_SSE_KEEP_ALIVE_SECONDS": "0.2"})
+    model = llm.model(always=Text("Late but whole.", first_delay=1.0))
+    with make_client(server, "local") as client:
+        assistant = client.beta.assistants.create(model=model)
+        thread = client.beta.threads.create()
+        with (
+            httpx.Client(base_url=server.base_url, timeout=30) as raw,
+            raw.stream(
+                "POST",
+                f"/threads/{thread.id}/runs",
+                json={"assistant_id": assistant.id, "stream": True},
+            ) as response,
+        ):
+            lines = list(response.iter_lines())
+        assert lines.count(": keep-alive") >= 3
+        # The official SDK reads the same stream, comments and all.
+        with client.beta.threads.runs.stream(
+            thread_id=thread.id, assistant_id=assistant.id
+        ) as stream:
+            stream.until_done()
+            assert stream.current_run.status == "completed"

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     worker_drain_seconds: float = Field(
         20.0, description="a stopping worker lets its runs finish this long"
     )
+    sse_keep_alive_seconds: float = Field(
+        15.0, description="a quiet event stream gets a comment line this often (for proxies)"
+    )
 
     @property
     def resolved_database_url(self) -> str:

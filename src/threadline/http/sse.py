@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,6 +15,10 @@ from threadline.events.bus import Event, Subscription
 from threadline.events.names import RUN_STREAM_ENDS, EventName
 
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
+# A comment line alone, with no blank line after it: a blank line would make clients that
+# remember the last event id (the official Python SDK) dispatch an empty event.
+KEEP_ALIVE_FRAME = b": keep-alive\n"
+KEEP_ALIVE_SECONDS = 15.0
 
 
 def encode(event: Event) -> bytes:
@@ -25,14 +30,45 @@ def encode(event: Event) -> bytes:
     return f"{head}event: {event.name}\ndata: {data}\n\n".encode()
 
 
+async def _with_pauses(subscription: Subscription, every: float) -> AsyncIterator[Event | None]:
+    """The subscription's events, and None whenever `every` seconds pass without one (the
+    pending read is kept, never cancelled, so that no event is lost)."""
+    events = aiter(subscription)
+    pending: asyncio.Future[Event] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not done:
+                yield None
+                continue
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield event
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
 async def run_events(
-    subscription: Subscription, shape: Callable[[Event], Event] | None = None
+    subscription: Subscription,
+    shape: Callable[[Event], Event] | None = None,
+    keep_alive: float = KEEP_ALIVE_SECONDS,
 ) -> AsyncIterator[bytes]:
     """A run's stream until it ends or pauses. A client that goes away only closes the
-    subscription; the run carries on. Events that arrived together go out in one write."""
+    subscription; the run carries on. Events that arrived together go out in one write; a
+    quiet stream gets a comment line every `keep_alive` seconds, so that proxies keep it
+    open (clients ignore comments)."""
     metrics.SSE_STREAMS.inc()
     try:
-        async for first in subscription:
+        async for first in _with_pauses(subscription, keep_alive):
+            if first is None:
+                yield KEEP_ALIVE_FRAME
+                continue
             frames = []
             for event in (first, *subscription.drain()):
                 if event.name == EventName.DONE:

@@ -67,13 +67,14 @@ class Reply:
     def __init__(self, settings: SettingsDep, response: Response) -> None:
         self.poll_after_ms = str(settings.poll_after_ms)
         self.response = response
+        self.keep_alive = settings.sse_keep_alive_seconds
 
     def poll_hint(self) -> None:
         self.response.headers[POLL_HEADER] = self.poll_after_ms
 
     def __call__(self, launched: service.Launched, include: list[str] | None = None) -> Any:
         if launched.stream is not None:
-            return event_stream(run_events(launched.stream, _shape_steps(include)))
+            return event_stream(run_events(launched.stream, _shape_steps(include), self.keep_alive))
         self.poll_hint()
         return launched.run
 
@@ -137,6 +138,7 @@ async def run_events_stream(
     channels: Channels,
     thread_id: str,
     run_id: str,
+    settings: SettingsDep,
     after: Annotated[str | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
     include: IncludeQuery = None,
@@ -145,7 +147,9 @@ async def run_events_stream(
     subscription = await reattach.attach(
         db, channels, project, thread_id, run_id, after or last_event_id
     )
-    return event_stream(run_events(subscription, _shape_steps(include)))
+    return event_stream(
+        run_events(subscription, _shape_steps(include), settings.sse_keep_alive_seconds)
+    )
 
 
 @router.post("/{run_id}/cancel", response_model=RunObject)

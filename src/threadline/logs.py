@@ -13,7 +13,6 @@ from typing import Literal
 from pythonjsonlogger.json import JsonFormatter
 
 LogFormat = Literal["text", "json"]
-LEVELS = ("critical", "error", "warning", "info", "debug")
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 

@@ -45,11 +45,6 @@ def run_event(status: str) -> EventName:
     return EventName(f"thread.run.{status}")
 
 
-def step_event(status: str) -> EventName:
-    """The event that announces a step entering `status`."""
-    return EventName(f"thread.run.step.{status}")
-
-
 def message_event(status: str) -> EventName:
     """The event that announces a message entering `status`."""
     return EventName(f"thread.message.{status}")

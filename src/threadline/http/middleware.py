@@ -4,13 +4,14 @@ answering a JSON error before any route runs."""
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-class HTTPMiddleware:
+class HTTPMiddleware(ABC):
     """Pure ASGI middleware: `handle` sees HTTP requests; everything else passes through."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -22,8 +23,8 @@ class HTTPMiddleware:
             return
         await self.handle(scope, receive, send)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
 async def send_json(

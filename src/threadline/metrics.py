@@ -10,7 +10,6 @@ process that publishes each event: creations in API processes, the rest in worke
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +24,7 @@ from prometheus_client import (
 
 from threadline.events.bus import Event
 from threadline.events.names import EventName
+from threadline.events.observers import RunTimes
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -82,29 +82,20 @@ _ENDS = {
 
 
 class RunMetrics:
-    """Counts runs from their events."""
+    """Counts runs from their events (an observer of `events.observers.ObservedBus`)."""
 
-    def __init__(self) -> None:
-        self._started: dict[str, float] = {}
-        self._first: set[str] = set()
-
-    def __call__(self, run_id: str, event: Event) -> None:
+    def __call__(self, run_id: str, event: Event, times: RunTimes) -> None:
         name = event.name
         if name == EventName.RUN_IN_PROGRESS:
-            self._started[run_id] = time.monotonic()
             RUNS_ACTIVE.inc()
-            return
-        if name == EventName.MESSAGE_DELTA:
-            if run_id in self._started and run_id not in self._first:
-                self._first.add(run_id)
-                RUN_FIRST_TOKEN.observe(time.monotonic() - self._started[run_id])
             return
         if name not in _ENDS or not isinstance(event.data, dict):
             return
         run: dict[str, Any] = event.data
-        if self._started.pop(run_id, None) is not None:
+        if times.started is not None:
             RUNS_ACTIVE.dec()
-        self._first.discard(run_id)
+        if times.first_token is not None:
+            RUN_FIRST_TOKEN.observe(times.first_token)
         model = run.get("model") or ""
         ended = run.get("completed_at") or run.get("failed_at") or run.get("cancelled_at")
         if ended and run.get("created_at"):

@@ -31,7 +31,6 @@ from tests.support.store import create_key
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAPTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 LEAVE = (
     b"# Leave policy\n\nEmployees get 25 days of paid leave a year. Unused days expire at "
@@ -379,7 +378,7 @@ def test_the_run_inspector_opens_every_step(
 def test_a_run_in_progress_updates_the_inspector_live(
     page: Page, key: str, client: OpenAI, llm: ScriptedBackend
 ) -> None:
-    text = "A long answer that the model writes slowly, one character after another."
+    text = "A long answer that the model writes slowly, one character after another. " * 3
     model = llm.model(Text(text, per_char=True, chunk_delay=0.2))
     assistant = client.beta.assistants.create(model=model)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Talk."}])

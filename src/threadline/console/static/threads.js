@@ -23,7 +23,7 @@ export async function list(main, _params, { query }) {
   const holder = h("div.problem");
   let after;
 
-  async function page_() {
+  async function nextPage() {
     const found = await get("/threads", { limit: 50, after, id: query.get("id") || undefined, ...metadataQuery(query.get("metadata") || "") });
     for (const thread of found.data) {
       rows.append(
@@ -40,7 +40,7 @@ export async function list(main, _params, { query }) {
     more.hidden = !found.has_more;
     if (!rows.children.length) replace(holder, h("p.muted", {}, "No threads match."));
   }
-  more.addEventListener("click", () => page_().catch((error) => holder.append(errorBox(error))));
+  more.addEventListener("click", () => nextPage().catch((error) => holder.append(errorBox(error))));
 
   const form = h(
     "form.card.search",
@@ -64,7 +64,7 @@ export async function list(main, _params, { query }) {
     holder,
     more,
   );
-  await page_();
+  await nextPage();
 }
 
 export async function view(main, [threadId]) {

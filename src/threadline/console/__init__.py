@@ -1,0 +1,1 @@
+"""The web console: a single-page app, served at `/`, that uses only the public API."""

@@ -1,0 +1,96 @@
+// A run step's details: the message it created, or its tool calls with their arguments,
+// outputs, search results and code.
+import { get } from "./api.js";
+import { message } from "./messages.js";
+import { image } from "./messages.js";
+import { code, h, jsonBlock, link } from "./ui.js";
+
+export function stepTitle(step) {
+  if (step.type === "message_creation") return "Message creation";
+  const calls = step.step_details.tool_calls || [];
+  const names = calls.map((c) => (c.type === "function" ? `function ${c.function.name}` : c.type));
+  return `Tool calls: ${names.join(", ") || "…"}`;
+}
+
+export function stepDetails(step, threadId, fileNames = new Map()) {
+  const box = h("div.step-details");
+  if (step.type === "message_creation") {
+    const id = step.step_details.message_creation.message_id;
+    box.append(h("p.muted", {}, "Message ", link(`/threads/${threadId}#${id}`, id)));
+    const holder = h("div.message-holder");
+    box.append(holder);
+    get(`/threads/${threadId}/messages/${id}`)
+      .then((msg) => holder.replaceChildren(message(msg, threadId)))
+      .catch((error) => holder.replaceChildren(h("p.error", {}, error.message)));
+    return box;
+  }
+  for (const call of step.step_details.tool_calls || []) box.append(toolCall(call, fileNames));
+  return box;
+}
+
+function toolCall(call, fileNames) {
+  const head = h("h4", {}, call.type === "function" ? `function ${call.function.name}` : call.type, h("code.muted", {}, ` ${call.id}`));
+  if (call.type === "function") {
+    return h(
+      "section.tool-call.function-call",
+      {},
+      head,
+      h("h5", {}, "Arguments"),
+      jsonBlock(call.function.arguments, { class: "arguments" }),
+      h("h5", {}, "Output"),
+      call.function.output === null || call.function.output === undefined
+        ? h("p.muted", {}, "No output yet.")
+        : jsonBlock(call.function.output, { class: "output" }),
+    );
+  }
+  if (call.type === "file_search") return fileSearch(head, call.file_search || {}, fileNames);
+  if (call.type === "code_interpreter") return codeInterpreter(head, call.code_interpreter || {});
+  return h("section.tool-call", {}, head, jsonBlock(call));
+}
+
+function fileSearch(head, search, fileNames) {
+  const results = search.results || [];
+  return h(
+    "section.tool-call.file-search-call",
+    {},
+    head,
+    h("h5", {}, "Ranking options"),
+    search.ranking_options ? jsonBlock(search.ranking_options, { class: "ranking" }) : h("p.muted", {}, "—"),
+    h("h5", {}, `Results (${results.length})`),
+    results.length
+      ? h(
+          "ol.results",
+          {},
+          results.map((r) =>
+            h(
+              "li.result",
+              {},
+              h(
+                "div.result-head",
+                {},
+                link(`/files/${r.file_id}`, r.file_name || fileNames.get(r.file_id) || r.file_id, { class: "file-name" }),
+                h("span.score", {}, `score ${Number(r.score).toFixed(4)}`),
+              ),
+              (r.content || []).map((c) => h("blockquote.chunk", {}, c.text)),
+            ),
+          ),
+        )
+      : h("p.muted", {}, "No results."),
+  );
+}
+
+function codeInterpreter(head, interpreter) {
+  const outputs = interpreter.outputs || [];
+  const logs = outputs.filter((o) => o.type === "logs").map((o) => o.logs).join("");
+  const images = outputs.filter((o) => o.type === "image");
+  return h(
+    "section.tool-call.code-call",
+    {},
+    head,
+    h("h5", {}, "Code"),
+    code(interpreter.input || ""),
+    h("h5", {}, "Logs"),
+    logs ? h("pre.logs", {}, logs) : h("p.muted", {}, "No logs."),
+    images.length ? [h("h5", {}, "Images"), h("div.images", {}, images.map((o) => image(o.image.file_id, "output image")))] : null,
+  );
+}

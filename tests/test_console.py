@@ -355,6 +355,7 @@ def test_the_run_inspector_opens_every_step(
     expect(result.locator(".score")).to_contain_text(re.compile(r"score \d\.\d{4}"))
     expect(result.locator(".chunk").first).to_contain_text("25 days of paid leave")
     expect(search.locator(".ranking")).to_contain_text("default_2024_08_21")
+    expect(search.locator(".query")).to_have_text("paid leave days")
 
     code.locator("summary").click()
     expect(code.locator("pre.code")).to_contain_text("plt.bar(['a', 'b', 'c'], days)")

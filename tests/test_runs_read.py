@@ -14,6 +14,7 @@ from tests.support import store
 from tests.support.server import Server
 
 CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+QUERY = "step_details.tool_calls[*].file_search.query"  # a Threadline extension
 
 
 @pytest.fixture
@@ -52,6 +53,8 @@ def thread_with_run(client: OpenAI, server: Server) -> tuple[str, dict, list[dic
             ],
         },
     )  # fmt: skip
+    # What the engine keeps of a built-in call: its arguments, as the model wrote them.
+    tool_step["inputs"] = {"call_2": {"arguments": '{"query": "leave days"}'}}
     message_step = store.step_fields(
         run, {"type": "message_creation", "message_creation": {"message_id": "msg_1"}}
     )
@@ -124,6 +127,21 @@ def test_steps_with_and_without_include(client: OpenAI, thread_with_run) -> None
     assert full.usage.prompt_tokens == 10
 
 
+def test_the_file_search_query_only_when_asked(client: OpenAI, thread_with_run) -> None:
+    thread_id, run, (tool_step, _) = thread_with_run
+    ids = {"thread_id": thread_id, "run_id": run["id"]}
+    bare = client.beta.threads.runs.steps.retrieve(tool_step["id"], **ids).to_dict()
+    assert "query" not in bare["step_details"]["tool_calls"][1]["file_search"]
+    asked = client.beta.threads.runs.steps.retrieve(tool_step["id"], **ids, include=[QUERY])
+    search = asked.step_details.tool_calls[1].file_search.to_dict()
+    assert search["query"] == "leave days"
+    assert "content" not in search["results"][0]  # each include is its own
+    both = client.beta.threads.runs.steps.list(run["id"], thread_id=thread_id,
+                                              include=[CONTENT, QUERY], order="asc")
+    search = both.data[0].step_details.tool_calls[1].file_search.to_dict()
+    assert search["query"] == "leave days" and search["results"][0]["content"]
+
+
 def test_step_include_is_validated(http: httpx.Client, thread_with_run) -> None:
     thread_id, run, _ = thread_with_run
     response = http.get(f"/threads/{thread_id}/runs/{run['id']}/steps?include[]=everything")
@@ -165,7 +183,7 @@ def test_include_in_every_form(http: httpx.Client, thread_with_run, form: str) -
         error = response.json()["error"]
         assert (error["param"], error["code"]) == ("include[1]", "invalid_value")
         assert error["message"] == (
-            f"Invalid value: 'everything'. Supported values are: '{CONTENT}'."
+            f"Invalid value: 'everything'. Supported values are: '{CONTENT}' and '{QUERY}'."
         )
     assert [r["id"] for r in http.get(f"/threads/{thread_id}/runs").json()["data"]] == [run["id"]]
 

@@ -36,7 +36,9 @@ POLL_HEADER = "openai-poll-after-ms"
 
 def _step(row: RunStep, include: list[str] | None) -> RunStepObject:
     step = RunStepObject.model_validate(row)
-    step.step_details = step_details_to_wire(row.step_details, frozenset(include or ()))
+    step.step_details = step_details_to_wire(
+        row.step_details, frozenset(include or ()), row.inputs or {}
+    )
     return step
 
 

@@ -11,12 +11,20 @@ from threadline.assistants.schemas import Model, ReasoningEffort, ResponseFormat
 from threadline.runs.models import TERMINAL_STATUSES
 from threadline.schemas import COLUMN_INT_MAX, Metadata, Part, Request, Wire, one_of
 from threadline.threads.schemas import CreateMessageRequest, CreateThreadRequest
+from threadline.tools.file_search import query_of
 from threadline.tools.schemas import Tool, ToolResources
 
 STEP_TERMINAL_STATUSES = ("cancelled", "failed", "completed", "expired")
 
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
-Include = Literal["step_details.tool_calls[*].file_search.results[*].content"]
+# A Threadline extension (docs/console.md): the query a file_search call searched for, which
+# the official step object has no field for. Only asked for, it never changes the standard
+# object for a client that does not ask.
+FILE_SEARCH_QUERY = "step_details.tool_calls[*].file_search.query"
+Include = Literal[
+    "step_details.tool_calls[*].file_search.results[*].content",
+    "step_details.tool_calls[*].file_search.query",
+]
 
 
 class ModifyRunRequest(Request):
@@ -175,18 +183,26 @@ class RunStepObject(Wire):
         return self
 
 
-def step_details_to_wire(details: dict[str, Any], include: frozenset[str]) -> dict[str, Any]:
-    """Step details as returned: file search result `content` only when `include[]` asks."""
-    if details.get("type") != "tool_calls" or FILE_SEARCH_CONTENT in include:
+def step_details_to_wire(
+    details: dict[str, Any], include: frozenset[str], inputs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Step details as returned: file search result `content` only when `include[]` asks,
+    and the search's query (from the step's kept `inputs`) only when the extension asks."""
+    with_content = FILE_SEARCH_CONTENT in include
+    with_query = FILE_SEARCH_QUERY in include and inputs is not None
+    if details.get("type") != "tool_calls" or (with_content and not with_query):
         return details
     calls = []
     for call in details.get("tool_calls", []):
-        if call.get("type") == "file_search" and "results" in call.get("file_search", {}):
-            search = call["file_search"]
-            results = [
-                {key: value for key, value in result.items() if key != "content"}
-                for result in search["results"]
-            ]
-            call = {**call, "file_search": {**search, "results": results}}
+        if call.get("type") == "file_search":
+            search = dict(call.get("file_search", {}))
+            if "results" in search and not with_content:
+                search["results"] = [
+                    {key: value for key, value in result.items() if key != "content"}
+                    for result in search["results"]
+                ]
+            if with_query and inputs is not None:
+                search["query"] = query_of(inputs.get(call.get("id"), {}).get("arguments", ""))
+            call = {**call, "file_search": search}
         calls.append(call)
     return {**details, "tool_calls": calls}

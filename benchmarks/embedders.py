@@ -43,11 +43,12 @@ TARGET_SPEED, TARGET_MRR, TARGET_RECALL5 = 10.0, 0.66, 0.77
 class Result:
     name: str
     runtime: str
-    speed: float  # chunks/s on full-size chunks
+    speed: float  # chunks/s on full-size chunks, wall clock
+    per_cpu_second: float  # the same chunks per CPU-second of this process (all its threads)
     load: str
-    recall5: float
-    mrr: float
-    seconds_all: float  # embedding the whole corpus
+    recall5: float | None  # None: quality not measured (--speed-only)
+    mrr: float | None
+    seconds_all: float | None  # embedding the whole corpus
 
 
 def load() -> str:
@@ -67,16 +68,21 @@ def corpus() -> tuple[list[str], list[str], list[int]]:
 
 def measure(
     name: str, runtime: str, make: Callable[[], Embedder], chunks: list[str], topics: list[str],
-    sample: list[str], qs: list[dict[str, str]], accepted: dict[str, set[str]],
+    sample: list[str], qs: list[dict[str, str]], accepted: dict[str, set[str]], quality: bool,
 ) -> Result:  # fmt: skip
     async def run() -> Result:
         embedder = make()
         try:
             await embedder.passages(["warm up: loads the model"])
             before = load()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await embedder.passages(sample)
             speed = len(sample) / (time.perf_counter() - started)
+            per_cpu_second = len(sample) / (time.process_time() - cpu)
+            after = load()
+            if not quality:
+                return Result(name, runtime, speed, per_cpu_second, f"{before} → {after}",
+                              None, None, None)  # fmt: skip
             started = time.perf_counter()
             matrix = np.array(await embedder.passages(chunks), dtype=np.float32)
             seconds_all = time.perf_counter() - started
@@ -90,7 +96,9 @@ def measure(
                 next((n for n, c in enumerate(top, 1) if topics[c] in accepted[q["topic"]]), None)
             )
         recall5, _, mrr = metrics(ranks)
-        return Result(name, runtime, speed, f"{before} → {load()}", recall5, mrr, seconds_all)
+        return Result(
+            name, runtime, speed, per_cpu_second, f"{before} → {after}", recall5, mrr, seconds_all
+        )
 
     print(f"measuring {name} ...", flush=True)
     result = asyncio.run(run())
@@ -98,14 +106,20 @@ def measure(
     return result
 
 
-def mark(value: float, target: float) -> str:
-    return f"{value:.3f} ✓" if value >= target else f"{value:.3f} ✗"
+def mark(value: float | None, target: float, digits: int = 3) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value:.{digits}f} {'✓' if value >= target else '✗'}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=24, help="full-size chunks timed")
-    parser.add_argument("--only", nargs="*", help="candidates to run (names as printed)")
+    parser.add_argument("--only", nargs="*", help="candidates to run (parts of their names)")
+    parser.add_argument(
+        "--speed-only", nargs="*", default=[],
+        help="candidates (parts of their names) whose quality is not measured",
+    )  # fmt: skip
     args = parser.parse_args()
 
     chunks, topics, tokens = corpus()
@@ -132,20 +146,27 @@ def main() -> None:
         f"size; timing {len(sample)} of those; {len(qs)} questions; {machine()}",
         flush=True,
     )
-    results = [measure(n, r, make, chunks, topics, sample, qs, accepted) for n, r, make in chosen]
-    base = results[0].speed
+    results = [
+        measure(n, r, make, chunks, topics, sample, qs, accepted,
+                not any(part in n for part in args.speed_only))
+        for n, r, make in chosen
+    ]  # fmt: skip
+    base = results[0]
     print()
     print(
-        f"| embedder | runtime | chunks/s (800-token chunks, {THREADS} threads) | vs first "
-        f"| load average (1/5/15 min, before → after) | corpus ({len(chunks)} chunks) "
+        f"| embedder | runtime | chunks/s, wall ({THREADS} threads) | chunks per CPU-second "
+        f"| per CPU-second x 2 (quiet 2-core estimate) | vs first "
+        f"| load average (1/5/15 min, before → after) | corpus ({len(chunks)} chunks), wall "
         f"| MRR@10 | recall@5 |"
     )
-    print("|---|---|---:|---:|---|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in results:
+        corpus_time = "" if r.seconds_all is None else f"{r.seconds_all:.0f} s"
         print(
-            f"| {r.name} | {r.runtime} | {r.speed:.2f} | {r.speed / base:.1f}x | {r.load} "
-            f"| {r.seconds_all:.0f} s | {mark(r.mrr, TARGET_MRR)} "
-            f"| {mark(r.recall5, TARGET_RECALL5)} |"
+            f"| {r.name} | {r.runtime} | {r.speed:.2f} | {r.per_cpu_second:.2f} "
+            f"| {mark(THREADS * r.per_cpu_second, TARGET_SPEED, 1)} "
+            f"| {r.per_cpu_second / base.per_cpu_second:.1f}x | {r.load} | {corpus_time} "
+            f"| {mark(r.mrr, TARGET_MRR)} | {mark(r.recall5, TARGET_RECALL5)} |"
         )
 
 

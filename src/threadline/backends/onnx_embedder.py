@@ -6,9 +6,9 @@ that carries the original sentence-transformers/all-MiniLM-L6-v2 files (Apache-2
 SHA-256s. The first use converts them to an int8 ONNX model (backends/bert_onnx.py, 5 to 20
 seconds) kept in the user's cache (~/.cache/threadline) and reused by every server after.
 
-A text longer than a window is cut into windows of `window` tokens (the model was trained on
-128 and serves up to 512); the text's vector is the mean of all windows' token vectors, the
-model's own mean pooling taken over the whole text, then unit length.
+A text longer than a window is cut into windows of `window` tokens (128, what the model was
+trained on; it serves up to 512); the text's vector is the mean of all windows' token
+vectors, the model's own mean pooling taken over the whole text, then unit length.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ MINILM_L6 = PackagedEncoder(
         "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
         "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
     },
-    window=256,
+    # The length it was trained on: faster than longer windows, and better on the CPython
+    # benchmark (docs/performance.md §6.4).
+    window=128,
 )
 
 # Bumped when bert_onnx.py would write another graph: converted models are then made again.

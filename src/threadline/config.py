@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     embedded_context_window: int = Field(4096, description="context window of the embedded model")
     embedded_threads: int = Field(2, description="CPU threads of the embedded models")
     embeddings_base_url: str = Field(
-        "", description="OpenAI-compatible /v1/embeddings; empty: embedded multilingual-e5-small"
+        "", description="OpenAI-compatible /v1/embeddings; empty: the embedded THREADLINE_EMBEDDER"
+    )
+    embedder: Literal["all-minilm-l6-v2-int8", "multilingual-e5-small"] = Field(
+        "all-minilm-l6-v2-int8",
+        description="in-process embedding model of new vector stores (each store keeps the one "
+        "it was made with)",
     )
     embeddings_api_key: str = Field("", description="key for THREADLINE_EMBEDDINGS_BASE_URL")
     embeddings_model: str = Field(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from threadline.backends.base import ChatRequest, Finish, TextDelta
-from threadline.backends.embeddings import build_embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.backends.registry import build_registry
 from threadline.config import Settings
 from threadline.db import migrate
@@ -75,7 +75,8 @@ async def _backends(settings: Settings) -> Finding:
 
 
 async def _embeddings(settings: Settings) -> Finding:
-    embedder = build_embedder(settings)
+    embedders = Embedders(settings)
+    embedder = embedders.of(None)
     try:
         vector = await embedder.query("doctor")
         return Finding("embeddings", True, f"{len(vector)} dimensions")
@@ -85,7 +86,7 @@ async def _embeddings(settings: Settings) -> Finding:
             "set THREADLINE_EMBEDDINGS_BASE_URL, or install `threadline[local]`",
         )  # fmt: skip
     finally:
-        await embedder.aclose()
+        await embedders.aclose()
 
 
 async def _sandbox(settings: Settings) -> Finding:

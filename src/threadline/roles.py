@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from threadline.backends.embeddings import build_embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.backends.registry import build_registry
 from threadline.cluster import ingestion as cluster_ingestion
 from threadline.cluster.bus import RedisBus
@@ -166,12 +166,12 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
             "could use it. Create a key first (threadline keys create --project NAME) or "
             "set THREADLINE_INSECURE_NO_AUTH."
         )
-    embedder = build_embedder(settings)
-    stack.push_async_callback(embedder.aclose)
+    embedders = Embedders(settings)
+    stack.push_async_callback(embedders.aclose)
     index = await make_index(db)
-    state.embedder, state.chunk_index = embedder, index
+    state.embedders, state.chunk_index = embedders, index
     state.file_deletion_hooks = hooks = file_deletion_hooks(index)
-    tools = build_tools(ToolParts(settings, db, storage, index, embedder), settings.tools)
+    tools = build_tools(ToolParts(settings, db, storage, index, embedders), settings.tools)
 
     redis = keys = None
     bus: EventBus
@@ -229,8 +229,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         db,
         storage,
         index,
-        embedder,
-        settings.embeddings_model if settings.embeddings_base_url else "multilingual-e5-small",
+        embedders,
         claims=claims,
         scan_seconds=settings.ingestion_scan_seconds,
     )

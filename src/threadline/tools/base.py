@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from threadline.backends.embeddings import Embedder
+    from threadline.backends.embedder_choice import Embedders
     from threadline.config import Settings
     from threadline.db.engine import Database
     from threadline.files.storage import FileStorage
@@ -35,7 +35,7 @@ class ToolParts:
     db: Database
     storage: FileStorage
     chunk_index: ChunkIndex
-    embedder: Embedder
+    embedders: Embedders
 
 
 @dataclass

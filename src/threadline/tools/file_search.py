@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from threadline.backends.embeddings import Embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.db.engine import Database
 from threadline.tools.base import (
     AnswerParts,
@@ -120,13 +120,13 @@ class FileSearch:
         self,
         db: Database,
         index: ChunkIndex,
-        embedder: Embedder,
+        embedders: Embedders,
         wait_seconds: float = INGESTION_WAIT_SECONDS,
     ) -> None:
         self.wait_seconds = wait_seconds
         self.db = db
         self.index = index
-        self.embedder = embedder
+        self.embedders = embedders
 
     async def _wait_for_ingestion(self, store_ids: list[str]) -> None:
         deadline = time.monotonic() + self.wait_seconds
@@ -161,7 +161,7 @@ class FileSearch:
             hits = await search(
                 session,
                 self.index,
-                self.embedder,
+                self.embedders,
                 live,
                 [query],
                 max_results=int(options.get("max_num_results") or DEFAULT_MAX_RESULTS),
@@ -237,7 +237,7 @@ class FileSearchTool(BuiltinTool):
     @classmethod
     def create(cls, parts: ToolParts) -> FileSearchTool:
         wait = parts.settings.file_search_wait_seconds
-        return cls(FileSearch(parts.db, parts.chunk_index, parts.embedder, wait))
+        return cls(FileSearch(parts.db, parts.chunk_index, parts.embedders, wait))
 
     def start(self, context: ToolContext) -> FileSearchRun:
         return FileSearchRun(self.search, context)

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from threadline.backends.embeddings import Embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.db.keyset import PageQuery
 from threadline.http.deps import DB, ProjectId, SettingsDep
 from threadline.http.pagination import ListPage, list_page, page_query
@@ -40,8 +40,8 @@ async def chunk_index(request: Request) -> ChunkIndex:
     return request.app.state.chunk_index
 
 
-async def embedder(request: Request) -> Embedder:
-    return request.app.state.embedder
+async def embedders(request: Request) -> Embedders:
+    return request.app.state.embedders
 
 
 async def poll_hint(settings: SettingsDep, response: Response) -> None:
@@ -50,7 +50,7 @@ async def poll_hint(settings: SettingsDep, response: Response) -> None:
 
 
 Index = Annotated[ChunkIndex, Depends(chunk_index)]
-EmbedderDep = Annotated[Embedder, Depends(embedder)]
+EmbeddersDep = Annotated[Embedders, Depends(embedders)]
 # For the objects a client polls until their files are ingested.
 POLLED = [Depends(poll_hint)]
 
@@ -97,11 +97,11 @@ async def search_vector_store(
     db: DB,
     project: ProjectId,
     index: Index,
-    embedder: EmbedderDep,
+    embedders: EmbeddersDep,
     vector_store_id: str,
     body: SearchRequest,
 ):
-    return await service.search_store(db, index, embedder, project, vector_store_id, body)
+    return await service.search_store(db, index, embedders, project, vector_store_id, body)
 
 
 # -- files ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threadline.backends.embeddings import Embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.files.models import File
 from threadline.vector_stores.filters import matches
 from threadline.vector_stores.index import ChunkIndex, keywords
@@ -47,7 +47,7 @@ def rewrite(query: str) -> str:
 async def search(
     session: AsyncSession,
     index: ChunkIndex,
-    embedder: Embedder,
+    embedders: Embedders,
     stores: Sequence[VectorStore],
     queries: Sequence[str],
     *,
@@ -62,9 +62,11 @@ async def search(
     depth = max(CANDIDATES, 4 * max_results)
     best: dict[int, float] = {}
     for query in queries:
-        vector = await embedder.query(query)
+        vectors: dict[str | None, list[float]] = {}  # each store by its own embedder
         for store in stores:
-            dense = await index.nearest(session, store.id, vector, depth)
+            if store.embedder not in vectors:
+                vectors[store.embedder] = await embedders.of(store.embedder).query(query)
+            dense = await index.nearest(session, store.id, vectors[store.embedder], depth)
             if ranker == "none":
                 scored = {chunk: max(0.0, similarity) for chunk, similarity in dense}
             else:

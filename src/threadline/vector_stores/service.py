@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
-from threadline.backends.embeddings import Embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.db.engine import Database, after_commit
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
@@ -405,7 +405,7 @@ async def get_batch(
 async def search_store(
     db: Database,
     index: ChunkIndex,
-    embedder: Embedder,
+    embedders: Embedders,
     project_id: str,
     store_id: str,
     body: SearchRequest,
@@ -421,7 +421,7 @@ async def search_store(
         hits = await search(
             session,
             index,
-            embedder,
+            embedders,
             [store],
             queries,
             max_results=body.max_num_results,

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from threadline import metrics
 from threadline.backends.base import BackendError
-from threadline.backends.embeddings import Embedder
+from threadline.backends.embedder_choice import Embedders
 from threadline.db.engine import Database
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
@@ -72,14 +72,17 @@ class Superseded(Exception):
     """The file left `in_progress` while it was being ingested."""
 
 
+class EmbedderChanged(Exception):
+    """The store's first file came in with another embedder while this one was embedded."""
+
+
 class IngestionWorker:
     def __init__(
         self,
         db: Database,
         storage: FileStorage,
         index: ChunkIndex,
-        embedder: Embedder,
-        embedder_name: str,
+        embedders: Embedders,
         workers: int = 1,
         claims: FileClaims | None = None,
         scan_seconds: float = SCAN_SECONDS,
@@ -88,8 +91,7 @@ class IngestionWorker:
         self.db = db
         self.storage = storage
         self.index = index
-        self.embedder = embedder
-        self.embedder_name = embedder_name
+        self.embedders = embedders
         self.workers = workers
         self.claims = claims
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -187,6 +189,9 @@ class IngestionWorker:
         chunks = await asyncio.to_thread(
             chunk_text, text, static["max_chunk_size_tokens"], static["chunk_overlap_tokens"]
         )
+        # A store's files all use the embedder of its first one (never mixed vectors).
+        embedder_name = store.embedder or self.embedders.default
+        embedder = self.embedders.of(embedder_name)
         vectors: list[list[float]] = []
         try:
             for start in range(0, len(chunks), EMBED_BATCH):
@@ -194,7 +199,7 @@ class IngestionWorker:
                 if start and not await self._still_wanted(store_id, file_id):
                     return
                 batch = chunks[start : start + EMBED_BATCH]
-                vectors += await self.embedder.passages([chunk.text for chunk in batch])
+                vectors += await embedder.passages([chunk.text for chunk in batch])
         except BackendError as error:
             await self._fail(store_id, file_id, "server_error", error.message)
             return
@@ -210,7 +215,7 @@ class IngestionWorker:
             return
         usage = len(text.encode()) + 4 * sum(len(v) for v in vectors)
         try:
-            await self._store(store_id, file_id, chunks, vectors, width, usage)
+            await self._store(store_id, file_id, chunks, vectors, width, usage, embedder_name)
             metrics.INGESTED.labels("completed").inc()
             log.info(
                 "ingested %s into %s: %d bytes, %d chunks in %.2f s",
@@ -222,6 +227,9 @@ class IngestionWorker:
             )
         except Superseded:
             log.info("%s left %s while it was ingested", file_id, store_id)
+        except EmbedderChanged:
+            # Rolled back; embedded again, with the store's embedder now recorded.
+            await self.ingest(store_id, file_id)
 
     async def _store(
         self,
@@ -231,6 +239,7 @@ class IngestionWorker:
         vectors: list[list[float]],
         width: int | None,
         usage: int,
+        embedder: str,
     ) -> None:
         async with self.db.write() as session:
             done = await session.execute(
@@ -266,8 +275,15 @@ class IngestionWorker:
                 await session.execute(
                     update(VectorStore)
                     .where(VectorStore.id == store_id, VectorStore.dimensions.is_(None))
-                    .values(dimensions=width, embedder=self.embedder_name)
+                    .values(dimensions=width, embedder=embedder)
                 )
+                recorded = await session.scalar(
+                    select(VectorStore.embedder).where(VectorStore.id == store_id)
+                )
+                if recorded not in (embedder, None):
+                    # Another process, with another default, embedded the store's first file
+                    # meanwhile: these vectors must not join its.
+                    raise EmbedderChanged(recorded)
 
     async def _still_wanted(self, store_id: str, file_id: str) -> bool:
         async with self.db.read() as session:

@@ -64,7 +64,7 @@ def _publisher(redis: Redis, channel: str) -> Callable[[], None]:
 
 def _log_failure(task: asyncio.Task[int]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("telling workers of new files failed: %s", task.exception())
+        log.warning("telling other processes about files failed: %s", task.exception())
 
 
 async def listen_for_files(redis: Redis, keys: Keys) -> None:

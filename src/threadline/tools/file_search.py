@@ -273,7 +273,7 @@ class FileSearchRun(ToolRun):
             ]
             log.warning(
                 "run %s: file_search %s searched without %d file(s) still being ingested "
-                "after %.0f s: %s",
+                "after waiting %g s: %s",
                 self.run_id,
                 call_id,
                 len(searched.unready),

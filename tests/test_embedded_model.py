@@ -285,7 +285,11 @@ def test_code_interpreter_runs_the_models_code(client: OpenAI) -> None:
 
 
 def test_a_reply_stuck_in_a_loop_ends_incomplete(client: OpenAI, model_server: Server) -> None:
-    run = ask(client, "Write the word hello 500 times, separated by spaces, and nothing else.")
+    run = ask(
+        client,
+        "Write the word hello 500 times, separated by spaces, and nothing else.",
+        temperature=0.0,
+    )
     # Stopped at the loop, long before the reply's bound of 1024 tokens.
     assert run.status == "incomplete", run.last_error
     assert run.incomplete_details.reason == "max_completion_tokens"
@@ -316,7 +320,7 @@ def test_the_reply_bound_ends_a_long_answer_incomplete(model_file: Path, tmp_pat
             assert message.incomplete_details.reason == "max_tokens"
             assert message.content[0].text.value.strip()
             # A run's own budget is the bound when it sets one.
-            run = ask(client, "Say hello.", max_completion_tokens=200)
+            run = ask(client, "Say hello.", max_completion_tokens=256)
             assert run.status == "completed", run.last_error
         assert "THREADLINE_EMBEDDED_MAX_TURN_TOKENS" in server.log()
     finally:

@@ -38,7 +38,7 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
-from threadline.backends.repetition import RepetitionGuard
+from threadline.backends.repetition import Repetition, RepetitionGuard
 
 log = logging.getLogger("threadline.embedded")
 
@@ -279,6 +279,7 @@ class EmbeddedBackend:
                 stream=True,
             )
             guard = RepetitionGuard()
+            looping: Repetition | None = None
             seen = len(tokens)
             for chunk in stream:
                 if job.cancelled.is_set():
@@ -302,7 +303,8 @@ class EmbeddedBackend:
                         looping.period,
                     )
                     break
-            if finish == "length" and limit == self.max_turn_tokens and job.max_tokens is None:
+            bounded = limit == self.max_turn_tokens and job.max_tokens is None
+            if finish == "length" and bounded and looping is None:
                 log.warning(
                     "embedded model: reply stopped at %d tokens, the bound of a reply that sets "
                     "none (THREADLINE_EMBEDDED_MAX_TURN_TOKENS)",

@@ -82,13 +82,7 @@ def search_run(client: OpenAI, llm: ScriptedBackend, store_id: str) -> tuple[str
 
 
 def finished(client: OpenAI, thread_id: str, run_id: str):
-    deadline = time.monotonic() + 120
-    while True:
-        run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
-        if run.status not in ("queued", "in_progress"):
-            return run
-        assert time.monotonic() < deadline, run.status
-        time.sleep(0.05)
+    return client.beta.threads.runs.poll(run_id, thread_id=thread_id, poll_interval_ms=50)
 
 
 def the_search(server: Server, key: str, thread_id: str, run_id: str) -> dict:

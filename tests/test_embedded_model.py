@@ -23,6 +23,7 @@ from tests.conftest import make_client
 from tests.support.server import Server
 from tests.support.sse import frames
 from threadline.backends import packaged_model
+from threadline.backends.repetition import RepetitionGuard
 
 WEATHER_PARAMETERS = {
     "type": "object",
@@ -46,7 +47,9 @@ def model_file() -> Path:
     return packaged_model.ensure(where, progress=lambda line: print(line, flush=True))
 
 
-def embedded_server(database_url: str, data_dir: Path, model_file: Path) -> Server:
+def embedded_server(
+    database_url: str, data_dir: Path, model_file: Path, env: dict[str, str] | None = None
+) -> Server:
     return Server(
         database_url=database_url,
         data_dir=data_dir,
@@ -54,6 +57,7 @@ def embedded_server(database_url: str, data_dir: Path, model_file: Path) -> Serv
             "THREADLINE_EMBEDDED": "true",
             "THREADLINE_MODEL_PATH": str(model_file),
             "THREADLINE_POLL_AFTER_MS": "20",
+            **(env or {}),
         },
     ).start()
 
@@ -278,3 +282,70 @@ def test_code_interpreter_runs_the_models_code(client: OpenAI) -> None:
     assert call.type == "code_interpreter" and call.code_interpreter.input.strip()
     logs = "".join(o.logs for o in call.code_interpreter.outputs if o.type == "logs")
     assert "7006652" in logs, (call.code_interpreter.input, logs)
+
+
+def test_a_reply_stuck_in_a_loop_ends_incomplete(client: OpenAI, model_server: Server) -> None:
+    run = ask(
+        client,
+        "Write the word hello 500 times, separated by spaces, and nothing else.",
+        temperature=0.0,
+    )
+    # Stopped at the loop, long before the reply's bound of 1024 tokens.
+    assert run.status == "incomplete", run.last_error
+    assert run.incomplete_details.reason == "max_completion_tokens"
+    assert 0 < run.usage.completion_tokens < 400
+    message = client.beta.threads.messages.list(run.thread_id).data[0]
+    assert message.status == "incomplete"
+    assert message.incomplete_details.reason == "max_tokens"
+    assert message.content[0].text.value.lower().count("hello") > 20
+    assert "repeating the same" in model_server.log()
+
+
+def test_the_reply_bound_ends_a_long_answer_incomplete(model_file: Path, tmp_path: Path) -> None:
+    server = embedded_server(
+        f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+        tmp_path,
+        model_file,
+        {"THREADLINE_EMBEDDED_MAX_TURN_TOKENS": "12"},
+    )
+    try:
+        with make_client(server, "local") as client:
+            run = ask(client, "Write a long essay about the history of Rome.")
+            assert run.status == "incomplete", run.last_error
+            assert run.incomplete_details.reason == "max_completion_tokens"
+            assert run.max_completion_tokens is None
+            assert 0 < run.usage.completion_tokens <= 12
+            message = client.beta.threads.messages.list(run.thread_id).data[0]
+            assert message.status == "incomplete"
+            assert message.incomplete_details.reason == "max_tokens"
+            assert message.content[0].text.value.strip()
+            # A run's own budget is the bound when it sets one.
+            run = ask(client, "Say hello.", max_completion_tokens=256)
+            assert run.status == "completed", run.last_error
+        assert "THREADLINE_EMBEDDED_MAX_TURN_TOKENS" in server.log()
+    finally:
+        server.stop()
+
+
+def test_the_models_own_lists_and_tables_are_not_loops(model_file: Path) -> None:
+    """The repetition guard on the real tokenizer's tokens."""
+    from llama_cpp import Llama
+
+    vocabulary = Llama(model_path=str(model_file), vocab_only=True, verbose=False)
+    numbers = [0, 1]
+    while len(numbers) < 100:
+        numbers.append(numbers[-1] + numbers[-2])
+    texts = [
+        "The first 20 Fibonacci numbers are: " + ", ".join(map(str, numbers[:20])) + ".",
+        "\n".join(map(str, numbers)),
+        "```python\nprint(" + repr(numbers) + ")\n```",
+        "| n | n squared |\n| --- | --- |\n" + "".join(f"| {n} | {n * n} |\n" for n in range(99)),
+        " ".join(str(n) for n in range(1, 1001)),
+    ]
+    for text in texts:
+        guard = RepetitionGuard()
+        assert guard.feed_all(vocabulary.tokenize(text.encode(), add_bos=False)) is None, text
+    loop = RepetitionGuard().feed_all(
+        vocabulary.tokenize(("I cannot do that. " * 60).encode(), add_bos=False)
+    )
+    assert loop is not None and loop.repeats >= 4

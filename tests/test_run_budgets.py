@@ -97,3 +97,23 @@ def test_budgets_span_the_runs_turns(client: OpenAI, llm: ScriptedBackend) -> No
     assert run.incomplete_details.reason == "max_completion_tokens"
     assert len(llm.received(model)) == 1
     assert run.usage.total_tokens == 380
+
+
+def test_a_reply_the_backend_cut_ends_incomplete(client: OpenAI, llm: ScriptedBackend) -> None:
+    """No budget, but the backend stopped the reply at a bound of its own (the embedded
+    model's reply bound or its stop at a loop, a server's context): the same ending."""
+    model = llm.model(Text("Again and again and again", finish="length", usage=(40, 1024)))
+    assistant = client.beta.assistants.create(model=model)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Go on"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "incomplete"
+    assert run.incomplete_details.reason == "max_completion_tokens"
+    assert run.max_completion_tokens is None
+    assert run.usage.completion_tokens == 1024
+    assert "max_tokens" not in llm.received(model)[0]
+    message = client.beta.threads.messages.list(thread.id).data[0]
+    assert message.status == "incomplete"
+    assert message.incomplete_details.reason == "max_tokens"
+    assert message.content[0].text.value == "Again and again and again"
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert [step.status for step in steps] == ["completed"]

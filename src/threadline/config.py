@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="GGUF file; empty: the packaged model")
     embedded_context_window: int = Field(4096, description="context window of the embedded model")
     embedded_threads: int = Field(2, description="CPU threads of the embedded models")
+    embedded_max_turn_tokens: int = Field(
+        1024,
+        ge=1,
+        description="embedded model: tokens a reply may take when the run sets no "
+        "max_completion_tokens (a longer one ends incomplete)",
+    )
     embeddings_base_url: str = Field(
         "", description="OpenAI-compatible /v1/embeddings; empty: the embedded THREADLINE_EMBEDDER"
     )

@@ -218,6 +218,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         state.run_channels = RunChannels(bus, queue)
         if serves_api:
             stack.callback(cluster_ingestion.announce_new_files(redis, keys))
+        stack.callback(cluster_ingestion.announce_settled_files(redis, keys))
     elif engine is not None:
         state.run_channels = engine.channels
 
@@ -253,4 +254,4 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         reconciler = Reconciler(db, redis, keys, queue, every=settings.run_lease_seconds / 2)
         reconciler.start()
         stack.push_async_callback(reconciler.stop)
-        await _background(stack, cluster_ingestion.listen_for_new_files(redis, keys), "ingest")
+        await _background(stack, cluster_ingestion.listen_for_files(redis, keys), "ingest")

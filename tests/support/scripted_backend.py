@@ -149,6 +149,8 @@ class ScriptedBackend:
         self._default = default
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._always: dict[str, Reply] = {}
+        # Embeddings of inputs holding a marker wait until its event is set.
+        self._held: dict[str, threading.Event] = {}
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
         self._ids = itertools.count()
@@ -194,6 +196,14 @@ class ScriptedBackend:
             if always is not None:
                 self._always[model] = always
 
+    def hold_embeddings(self, marker: str) -> threading.Event:
+        """Embeddings requests with `marker` in an input get no answer until the returned
+        event is set (a file whose ingestion the test holds)."""
+        release = threading.Event()
+        with self._lock:
+            self._held[marker] = release
+        return release
+
     async def _models(self, request: Request) -> JSONResponse:
         """The scripted models, as an OpenAI-compatible server lists what it serves."""
         with self._lock:
@@ -219,6 +229,10 @@ class ScriptedBackend:
         with self._lock:
             self.requests[f"embeddings:{body.get('model')}"].append(body)
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self._lock:
+            holds = [e for m, e in self._held.items() if any(m in str(t) for t in inputs)]
+        for release in holds:
+            await asyncio.to_thread(release.wait, 120)
         data = [
             {"object": "embedding", "index": index,
              "embedding": [float(text.lower().count(c)) for c in "aeioustn"]}

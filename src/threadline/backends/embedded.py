@@ -38,6 +38,7 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
+from threadline.backends.repetition import Repetition, RepetitionGuard
 
 log = logging.getLogger("threadline.embedded")
 
@@ -203,10 +204,19 @@ def _grammar(schema: str) -> Any:
 
 
 class EmbeddedBackend:
-    def __init__(self, model_path: Path, context_window: int = 4096, threads: int = 2) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        context_window: int = 4096,
+        threads: int = 2,
+        max_turn_tokens: int = 1024,
+    ) -> None:
         self.model_path = model_path
         self.context_window = context_window
         self.threads = threads
+        # A reply that asks for no bound gets this one: nothing else stops a model that
+        # never ends its reply but the context window, minutes later.
+        self.max_turn_tokens = max_turn_tokens
         self._llama: Any = None
         self._template: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
@@ -258,7 +268,7 @@ class EmbeddedBackend:
                     f"the prompt has {len(tokens)} tokens; the model's context holds "
                     f"{self.context_window}",
                 )
-            limit = room if job.max_tokens is None else min(job.max_tokens, room)
+            limit = min(job.max_tokens or self.max_turn_tokens, room)
             finish = "stop"
             stream = llama.create_completion(
                 tokens,
@@ -268,6 +278,9 @@ class EmbeddedBackend:
                 grammar=_grammar(job.grammar) if job.grammar else None,
                 stream=True,
             )
+            guard = RepetitionGuard()
+            looping: Repetition | None = None
+            seen = len(tokens)
             for chunk in stream:
                 if job.cancelled.is_set():
                     finish = "cancelled"
@@ -277,6 +290,26 @@ class EmbeddedBackend:
                     send(choice["text"])
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
+                # The reply's tokens so far (the newest is evaluated with the next one).
+                looping = guard.feed_all(llama.input_ids[seen : llama.n_tokens].tolist())
+                seen = max(seen, llama.n_tokens)
+                if looping is not None:
+                    finish = "length"
+                    log.warning(
+                        "embedded model: reply stopped after %d tokens, its last %d repeating "
+                        "the same %d tokens",
+                        llama.n_tokens - len(tokens),
+                        looping.span,
+                        looping.period,
+                    )
+                    break
+            bounded = limit == self.max_turn_tokens and job.max_tokens is None
+            if finish == "length" and bounded and looping is None:
+                log.warning(
+                    "embedded model: reply stopped at %d tokens, the bound of a reply that sets "
+                    "none (THREADLINE_EMBEDDED_MAX_TURN_TOKENS)",
+                    limit,
+                )
             usage = Usage(len(tokens), max(0, llama.n_tokens - len(tokens)))
             send((_END, finish, usage))
         except BackendError as error:

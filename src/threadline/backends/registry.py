@@ -215,7 +215,10 @@ def build_registry(settings: Settings) -> ModelRegistry:
 
     def embedded(path: Path, window: int | None) -> tuple[Backend, int]:
         window = window or settings.embedded_context_window
-        return EmbeddedBackend(path, window, settings.embedded_threads), window
+        backend = EmbeddedBackend(
+            path, window, settings.embedded_threads, settings.embedded_max_turn_tokens
+        )
+        return backend, window
 
     backends: dict[str, tuple[Backend, int]] = {}
     if settings.llm_base_url:

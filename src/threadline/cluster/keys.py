@@ -34,6 +34,11 @@ class Keys:
         return f"{self.prefix}:ingest"
 
     @property
+    def ingested(self) -> str:
+        """Pub/sub channel: a file left `in_progress` (searches waiting for it look again)."""
+        return f"{self.prefix}:ingested"
+
+    @property
     def rate_limits(self) -> str:
         """Prefix of the rate limits' buckets (`ratelimit/buckets.py`)."""
         return f"{self.prefix}:ratelimit"

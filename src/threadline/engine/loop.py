@@ -124,8 +124,20 @@ class RunLoop:
             return True
         if builtins:
             return False  # the model goes on with what its tools gave it
-        capped = run.max_completion_tokens is not None and request.max_tokens is not None
-        if turn.finish and turn.finish.reason == "length" and capped:
+        if turn.finish and turn.finish.reason == "length":
+            # Cut short by a completion bound: the run's budget, or the backend's own (the
+            # embedded model's reply bound or its stop at a loop; a server's context). The
+            # API's words for either: the message's `max_tokens`, the run's
+            # `max_completion_tokens`.
+            log.info(
+                "run %s: the reply was cut at %d completion tokens (%s); the message and the "
+                "run end incomplete",
+                run.id,
+                usage.completion_tokens,
+                "the run's max_completion_tokens"
+                if request.max_tokens is not None
+                else "the backend's bound",
+            )
             events = await recorder.closing(usage, turn.text, self.answer, incomplete="max_tokens")
             if events:
                 await recorder.emit(*events)

@@ -1,26 +1,32 @@
 """The `file_search` tool of runs: the model asks for a search, Threadline runs it.
 
 The model sees a function `file_search(query)`. Its searches run over the vector stores
-of the run's assistant and thread (waiting for files still being ingested), and each is
-recorded as a `file_search` tool call with its ranking options and results. The model gets
-the results as text, each marked `【n†filename】` for citing; markers in its answer become
-`file_citation` annotations. The answer is the model's own: an answer that cites nothing
-gets no citation.
+of the run's assistant and thread, and each is recorded as a `file_search` tool call with its
+ranking options and results. The model gets the results as text, each marked
+`【n†filename】` for citing; markers in its answer become `file_citation` annotations. The
+answer is the model's own: an answer that cites nothing gets no citation.
+
+A search of stores whose files are still being ingested waits for them, up to
+`THREADLINE_FILE_SEARCH_WAIT_SECONDS`, woken as files are done (`ingestion/settled.py`). Files
+still not ready then are left out, and said to be: in the text the model reads with the
+results (a step's `file_search` call has no field for it) and in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from threadline.backends.embedder_choice import Embedders
 from threadline.db.engine import Database
+from threadline.files.models import File
 from threadline.tools.base import (
     AnswerParts,
     BuiltinTool,
@@ -31,12 +37,18 @@ from threadline.tools.base import (
 )
 from threadline.vector_stores import service as vector_stores
 from threadline.vector_stores.index import ChunkIndex
+from threadline.vector_stores.ingestion import settled
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
 from threadline.vector_stores.search import Hit, search
+
+log = logging.getLogger("threadline.tools")
 
 NAME = "file_search"
 DEFAULT_MAX_RESULTS = 20
 INGESTION_WAIT_SECONDS = 120
+# While waiting, a search looks at its files when ingestion says one is done, and this often
+# regardless (files leave `in_progress` in ways that announce nothing: a cancelled batch).
+RECHECK_SECONDS = 2.0
 MARKER = re.compile(r"【(\d+)(?::\d+)?†([^】]*)】")
 
 CHAT_TOOL = {
@@ -67,6 +79,16 @@ class Source:
     filename: str
 
 
+@dataclass
+class Searched:
+    """One search: its `ranking_options` as recorded, its hits, and the files it could not
+    search because they were still being ingested."""
+
+    ranking: dict[str, Any]
+    hits: list[Hit] = field(default_factory=list)
+    unready: list[Source] = field(default_factory=list)
+
+
 def query_of(arguments: str) -> str:
     try:
         value = json.loads(arguments or "{}")
@@ -76,6 +98,17 @@ def query_of(arguments: str) -> str:
         query = value.get("query") or value.get("queries") or ""
         return " ".join(query) if isinstance(query, list) else str(query)
     return str(value)
+
+
+def unready_text(unready: list[dict[str, str]]) -> str:
+    """What the model reads of files a search could not look into yet."""
+    if not unready:
+        return ""
+    names = ", ".join(f"{file['filename']} ({file['file_id']})" for file in unready)
+    return (
+        f"Not searched: {names} — still being processed when the search ran; their "
+        "content is not in these results."
+    )
 
 
 def results_text(results: list[dict[str, Any]], first: int, limit_chars: int) -> str:
@@ -128,37 +161,49 @@ class FileSearch:
         self.index = index
         self.embedders = embedders
 
-    async def _wait_for_ingestion(self, store_ids: list[str]) -> None:
-        deadline = time.monotonic() + self.wait_seconds
-        while time.monotonic() < deadline:
-            async with self.db.read() as session:
-                waiting = await session.scalar(
-                    select(func.count()).where(
-                        VectorStoreFile.vector_store_id.in_(store_ids),
-                        VectorStoreFile.status == "in_progress",
-                    )
+    async def _unready(self, store_ids: list[str]) -> list[Source]:
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(VectorStoreFile.id, File.filename)
+                .join(File, File.id == VectorStoreFile.id, isouter=True)
+                .where(
+                    VectorStoreFile.vector_store_id.in_(store_ids),
+                    VectorStoreFile.status == "in_progress",
                 )
-            if not waiting:
-                return
-            await asyncio.sleep(0.2)
+                .order_by(VectorStoreFile.created_at, VectorStoreFile.id)
+            )
+            return [Source(file_id, filename or file_id) for file_id, filename in rows]
 
-    async def run(
-        self, store_ids: list[str], options: dict[str, Any], query: str
-    ) -> tuple[dict[str, Any], list[Hit]]:
-        """One search: its `ranking_options` as recorded, and its hits."""
+    async def _wait_for_ingestion(self, store_ids: list[str]) -> list[Source]:
+        """Wait, up to the bound, for the stores' files still being ingested; those still
+        not ready then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        with settled.listening() as news:
+            while True:
+                news.clear()  # before the look: news during it means look again
+                unready = await self._unready(store_ids)
+                left = deadline - loop.time()
+                if not unready or left <= 0:
+                    return unready
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(news.wait(), min(left, RECHECK_SECONDS))
+
+    async def run(self, store_ids: list[str], options: dict[str, Any], query: str) -> Searched:
+        """One search over the stores, once their files are ready or the wait is over."""
         ranking = options.get("ranking_options") or {}
         ranker = ranking.get("ranker") or "default_2024_08_21"
         threshold = float(ranking.get("score_threshold") or 0.0)
-        recorded = {"ranker": ranker, "score_threshold": threshold}
+        searched = Searched({"ranker": ranker, "score_threshold": threshold})
         if not store_ids or not query.strip():
-            return recorded, []
-        await self._wait_for_ingestion(store_ids)
+            return searched
+        searched.unready = await self._wait_for_ingestion(store_ids)
         async with self.db.write() as session:
             stores = list(
                 await session.scalars(select(VectorStore).where(VectorStore.id.in_(store_ids)))
             )
             live = [store for store in stores if not vector_stores.is_expired(store)]
-            hits = await search(
+            searched.hits = await search(
                 session,
                 self.index,
                 self.embedders,
@@ -169,7 +214,7 @@ class FileSearch:
                 score_threshold=threshold,
             )
             await vector_stores.touch(session, live)
-        return recorded, hits
+        return searched
 
 
 def call_details(call_id: str, ranking: dict[str, Any], hits: list[Hit]) -> dict[str, Any]:
@@ -204,6 +249,7 @@ class FileSearchRun(ToolRun):
 
     def __init__(self, search: FileSearch, context: ToolContext) -> None:
         self.search = search
+        self.run_id = context.run_id
         self.store_ids = context.resource_list(NAME, "vector_store_ids")
         self.options = context.options.get(NAME) or {}
         self.sources = [
@@ -217,10 +263,24 @@ class FileSearchRun(ToolRun):
         return {NAME: {}}
 
     async def call(self, call_id: str, arguments: str) -> CallResult:
-        ranking, hits = await self.search.run(self.store_ids, self.options, query_of(arguments))
-        details = call_details(call_id, ranking, hits)
+        searched = await self.search.run(self.store_ids, self.options, query_of(arguments))
+        details = call_details(call_id, searched.ranking, searched.hits)
         self.sources += _sources(details)
-        return CallResult(details, kept={"arguments": arguments})
+        kept: dict[str, Any] = {"arguments": arguments}
+        if searched.unready:
+            kept["unready"] = [
+                {"file_id": file.file_id, "filename": file.filename} for file in searched.unready
+            ]
+            log.warning(
+                "run %s: file_search %s searched without %d file(s) still being ingested "
+                "after waiting %g s: %s",
+                self.run_id,
+                call_id,
+                len(searched.unready),
+                self.search.wait_seconds,
+                ", ".join(f"{file.filename} ({file.file_id})" for file in searched.unready),
+            )
+        return CallResult(details, kept=kept)
 
     def answer(self, text: str) -> AnswerParts:
         return AnswerParts(annotations=annotate(text, self.sources))
@@ -249,4 +309,8 @@ class FileSearchTool(BuiltinTool):
         results = call[NAME].get("results", [])
         first = memo.get("found", 0)
         memo["found"] = first + len(results)
-        return kept.get("arguments", "{}"), results_text(results, first, room)
+        note = unready_text(kept.get("unready") or [])
+        if not note:
+            return kept.get("arguments", "{}"), results_text(results, first, room)
+        found = results_text(results, first, room - len(note) - 2)
+        return kept.get("arguments", "{}"), f"{note}\n\n{found}"

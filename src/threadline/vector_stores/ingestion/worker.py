@@ -25,6 +25,7 @@ from threadline.db.engine import Database
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
 from threadline.vector_stores.index import ChunkIndex
+from threadline.vector_stores.ingestion import settled
 from threadline.vector_stores.ingestion.chunk import chunk_text
 from threadline.vector_stores.ingestion.parse import ParseError, extract_text
 from threadline.vector_stores.models import Chunk, VectorStore, VectorStoreFile
@@ -166,6 +167,9 @@ class IngestionWorker:
             if self.claims is not None:
                 with contextlib.suppress(Exception):
                     await self.claims.release(store_id, file_id)
+            # Searches waiting for this file look again (it may also have been done by now
+            # elsewhere, or left the store: a look costs one query).
+            settled.announce()
 
     async def ingest(self, store_id: str, file_id: str) -> None:
         async with self.db.read() as session:

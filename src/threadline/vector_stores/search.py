@@ -9,6 +9,7 @@ the dense similarity alone. Several queries: a chunk keeps its best score.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,16 +61,23 @@ async def search(
     if not files or not queries:
         return []
     depth = max(CANDIDATES, 4 * max_results)
+    hybrid = ranker != "none"
     best: dict[int, float] = {}
     for query in queries:
-        vector = await embedder.query(query)
+        if hybrid:
+            # The query's embedding (on the embedder's thread) and its keyword matches (in
+            # the database) are independent: they run at once.
+            vector, matched = await asyncio.gather(
+                embedder.query(query), _matching(session, index, stores, keywords(query), depth)
+            )
+        else:
+            vector, matched = await embedder.query(query), {}
         for store in stores:
             dense = await index.nearest(session, store.id, vector, depth)
-            if ranker == "none":
-                scored = {chunk: max(0.0, similarity) for chunk, similarity in dense}
+            if hybrid:
+                scored = fuse(dense, matched[store.id])
             else:
-                matched = await index.matching(session, store.id, keywords(query), depth)
-                scored = _fuse(dense, matched)
+                scored = {chunk: max(0.0, similarity) for chunk, similarity in dense}
             for chunk_id, score in scored.items():
                 if score > best.get(chunk_id, -1.0):
                     best[chunk_id] = score
@@ -87,12 +95,29 @@ async def search(
     return hits[:max_results]
 
 
-def _fuse(dense: list[tuple[int, float]], matched: list[tuple[int, float]]) -> dict[int, float]:
+async def _matching(
+    session: AsyncSession,
+    index: ChunkIndex,
+    stores: Sequence[VectorStore],
+    words: list[str],
+    k: int,
+) -> dict[str, list[tuple[int, float]]]:
+    return {store.id: await index.matching(session, store.id, words, k) for store in stores}
+
+
+def fuse(
+    dense: Sequence[tuple[int, float]],
+    matched: Sequence[tuple[int, float]],
+    k: int = RRF_K,
+    depth: int | None = None,
+) -> dict[int, float]:
+    """Reciprocal-rank fusion of the first `depth` of each ranking, scaled so that first in
+    both is 1.0."""
     fused: dict[int, float] = {}
-    for ranking in (dense, matched):
+    for ranking in (dense[:depth], matched[:depth]):
         for rank, (chunk_id, _) in enumerate(ranking, 1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-    top = 2.0 / (RRF_K + 1)
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    top = 2.0 / (k + 1)
     return {chunk_id: value / top for chunk_id, value in fused.items()}
 
 

@@ -57,8 +57,7 @@ async def search(
     ranker: str = "auto",
     score_threshold: float = 0.0,
 ) -> list[Hit]:
-    files = await _searchable_files(session, [s.id for s in stores], filters)
-    if not files or not queries:
+    if not stores or not queries:
         return []
     depth = max(CANDIDATES, 4 * max_results)
     hybrid = ranker != "none"
@@ -83,8 +82,14 @@ async def search(
                     best[chunk_id] = score
     if not best:
         return []
-    rows = await session.execute(
-        select(Chunk.id, Chunk.file_id, Chunk.text).where(Chunk.id.in_(list(best)))
+    rows = (
+        await session.execute(
+            select(Chunk.id, Chunk.file_id, Chunk.text).where(Chunk.id.in_(list(best)))
+        )
+    ).all()
+    # Only the candidates' files are read: a store may hold many.
+    files = await _searchable_files(
+        session, [s.id for s in stores], filters, {file_id for _, file_id, _ in rows}
     )
     hits = [
         Hit(chunk_id, file_id, files[file_id][0], best[chunk_id], body, files[file_id][1])
@@ -122,14 +127,16 @@ def fuse(
 
 
 async def _searchable_files(
-    session: AsyncSession, store_ids: Sequence[str], filters: Any
+    session: AsyncSession, store_ids: Sequence[str], filters: Any, file_ids: set[str]
 ) -> dict[str, tuple[str, dict[str, Any] | None]]:
-    """file id -> (filename, attributes) for the completed files that pass `filters`."""
+    """file id -> (filename, attributes) for those of `file_ids` that are completed in the
+    stores and pass `filters`."""
     rows = await session.execute(
         select(VectorStoreFile.id, VectorStoreFile.attributes, File.filename)
         .join(File, File.id == VectorStoreFile.id)
         .where(
             VectorStoreFile.vector_store_id.in_(list(store_ids)),
+            VectorStoreFile.id.in_(list(file_ids)),
             VectorStoreFile.status == "completed",
         )
     )

@@ -1,10 +1,13 @@
-"""Searching vector stores: dense and keyword candidates, fused, filtered, scored 0..1.
+"""Searching vector stores: dense candidates, fused with keyword ones or not, filtered,
+scored 0..1.
 
-Each query asks every store's index for its nearest chunks and its best keyword matches.
-The two rankings are fused by reciprocal rank (RRF); a chunk's score is its fused value over
-the best a chunk could get (first in both lists), so 1.0 means "first in both" and the
-scale is the same for every query. With the ranker `none` there is no fusion: the score is
-the dense similarity alone. Several queries: a chunk keeps its best score.
+The ranker `default-2024-11-15` asks every store's index for its nearest chunks and its best
+keyword matches and fuses the two rankings by reciprocal rank (RRF); a chunk's score is its
+fused value over the best a chunk could get (first in both lists), so 1.0 means "first in
+both" and the scale is the same for every query. `none` and `auto` (file_search's ranker
+too) rank by dense similarity alone, the score being that similarity: on the retrieval
+benchmark no fusion of the same candidates ranked better than dense alone beyond the noise
+(docs/performance.md §6.1). Several queries: a chunk keeps its best score.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from threadline.vector_stores.index import ChunkIndex, keywords
 from threadline.vector_stores.models import Chunk, VectorStore, VectorStoreFile
 
 RRF_K = 60
+# The rankers that fuse keyword matches with the dense ranking; the others rank by dense alone.
+HYBRID_RANKERS = frozenset({"default-2024-11-15"})
 # How many candidates each index offers per query, at the least.
 CANDIDATES = 50
 
@@ -60,7 +65,7 @@ async def search(
     if not stores or not queries:
         return []
     depth = max(CANDIDATES, 4 * max_results)
-    hybrid = ranker != "none"
+    hybrid = ranker in HYBRID_RANKERS
     best: dict[int, float] = {}
     for query in queries:
         if hybrid:

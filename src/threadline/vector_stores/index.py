@@ -9,6 +9,12 @@
 
 Vector tables are made on first use, one per width (`chunk_vectors_<n>`), since the width
 depends on the embedding model in use.
+
+Keyword search ranks a bounded set: neither FTS5 nor PostgreSQL can take the top k of a
+ranking without scoring every match, and at 100,000 chunks nearly every chunk shares some
+common word with a question. So the query's words are taken rarest first while the chunks
+they match stay within `KEYWORD_BUDGET`, and only the chunks matching those are ranked (by
+those words). The words left out are the commonest, the ones BM25 weighs least.
 """
 
 from __future__ import annotations
@@ -70,6 +76,10 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+# About how many keyword matches one search ranks (the rarest word is used even when it
+# alone matches more). Ranking costs about 3 us a chunk on SQLite and 15 on PostgreSQL here.
+KEYWORD_BUDGET = 5000
+
 
 def keywords(query: str) -> list[str]:
     """The distinct words of a query worth matching, in order."""
@@ -80,8 +90,33 @@ def keywords(query: str) -> list[str]:
     return list(seen)
 
 
+def informative(counts: Sequence[tuple[str, int]], budget: int = KEYWORD_BUDGET) -> list[str]:
+    """The words to match, given (word, chunks it matches): rarest first, while their matches
+    together stay within `budget`; at least the rarest word that matches anything."""
+    chosen: list[str] = []
+    total = 0
+    for word, count in sorted(counts, key=lambda pair: pair[1]):
+        if count == 0:
+            continue
+        if chosen and total + count > budget:
+            break
+        chosen.append(word)
+        total += count
+    return chosen
+
+
 def _blob(vector: Sequence[float]) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _fts_words(words: Sequence[str]) -> str:
+    """An FTS5 query matching any of `words`."""
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _ts_words(words: Sequence[str]) -> str:
+    """A `to_tsquery` text matching any of `words`."""
+    return " | ".join("'" + word.replace("'", "''") + "'" for word in words)
 
 
 def _literal(vector: Sequence[float]) -> str:
@@ -108,8 +143,48 @@ class ChunkIndex(Protocol):
     async def matching(
         self, session: AsyncSession, store_id: str, words: Sequence[str], k: int
     ) -> list[tuple[int, float]]:
-        """The k chunks that match `words` best: (id, keyword score), best first."""
+        """The k chunks that match `words` best: (id, keyword score), best first; the chunks
+        ranked are those matching the query's rarer words (see the module's notes)."""
         ...
+
+    async def ranked(
+        self, session: AsyncSession, store_id: str, words: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
+        """The k best of every chunk that matches any of `words` (unbounded work)."""
+        ...
+
+
+class _Keywords(ABC):
+    """Keyword search that ranks the matches of the query's rarer words only."""
+
+    budget = KEYWORD_BUDGET
+
+    async def matching(self, session, store_id, words, k) -> list[tuple[int, float]]:
+        if not words:
+            return []
+        counts = await self._counts(session, store_id, words, self.budget + 1)
+        chosen = informative(list(zip(words, counts, strict=True)), self.budget)
+        if not chosen:
+            return []
+        found = await self.ranked(session, store_id, chosen, k)
+        counted = dict(zip(words, counts, strict=True))
+        rest = [word for word in words if counted[word]]
+        if len(found) < min(k, sum(counted[word] for word in chosen)) and len(chosen) < len(rest):
+            # The counts are the whole index's: a small store among big ones can hold few
+            # of those matches; then its chunks are ranked by every word.
+            found = await self.ranked(session, store_id, rest, k)
+        return found
+
+    @abstractmethod
+    async def _counts(
+        self, session: AsyncSession, store_id: str, words: Sequence[str], cap: int
+    ) -> list[int]:
+        """How many chunks each word matches, counted up to `cap`."""
+
+    @abstractmethod
+    async def ranked(
+        self, session: AsyncSession, store_id: str, words: Sequence[str], k: int
+    ) -> list[tuple[int, float]]: ...
 
 
 class _VectorTables(ABC):
@@ -131,7 +206,7 @@ class _VectorTables(ABC):
         """The statements that make the table `name` for vectors of `width`."""
 
 
-class SqliteIndex(_VectorTables):
+class SqliteIndex(_Keywords, _VectorTables):
     def _create(self, name: str, width: int) -> list[str]:
         return [
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING vec0(chunk_id integer primary "
@@ -179,10 +254,24 @@ class SqliteIndex(_VectorTables):
         )
         return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
 
-    async def matching(self, session, store_id, words, k) -> list[tuple[int, float]]:
+    async def _counts(self, session, store_id, words, cap) -> list[int]:
+        # FTS5 counts a word's documents quickly (no ranking); the whole index's, since
+        # the store is known only by a join per row.
+        counts = " UNION ALL ".join(
+            f"SELECT {i}, count(*) FROM (SELECT 1 FROM chunk_fts WHERE chunk_fts MATCH :w{i} "
+            "LIMIT :cap)"
+            for i in range(len(words))
+        )
+        rows = await session.execute(
+            text(counts), {"cap": cap} | {f"w{i}": _fts_words([w]) for i, w in enumerate(words)}
+        )
+        found = dict(rows.all())
+        return [found[i] for i in range(len(words))]
+
+    async def ranked(self, session, store_id, words, k) -> list[tuple[int, float]]:
         if not words:
             return []
-        query = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        query = _fts_words(words)
         rows = await session.execute(
             text(
                 "SELECT chunk_fts.rowid, bm25(chunk_fts) AS rank FROM chunk_fts "
@@ -196,13 +285,38 @@ class SqliteIndex(_VectorTables):
         return [(chunk_id, -rank) for chunk_id, rank in rows]
 
 
-class PgKeywords:
+class PgKeywords(_Keywords):
     """Keyword search over the generated `tsvector` column (both PostgreSQL indexes)."""
 
-    async def matching(self, session, store_id, words, k) -> list[tuple[int, float]]:
+    # Ranking a match costs more here (its tsvector is read and decompressed).
+    budget = KEYWORD_BUDGET // 2
+
+    async def _counts(self, session, store_id, words, cap) -> list[int]:
+        # Counting matches exactly would read every matching row; the planner's statistics
+        # (ANALYZE, kept current by autovacuum) list the commonest words with their share of
+        # the rows. A word not listed is rarer than those: counted as 1.
+        row = (
+            await session.execute(
+                text(
+                    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
+                    "c.reltuples FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                    "AND c.relnamespace = to_regnamespace(s.schemaname) "
+                    "WHERE s.tablename = 'chunks' AND s.attname = 'tsv' "
+                    "AND s.schemaname = current_schema()"
+                )
+            )
+        ).first()
+        share: dict[str, float] = {}
+        rows = 0.0
+        if row is not None and row[0] is not None:
+            share = dict(zip(row[0], row[1], strict=False))
+            rows = float(row[2])
+        return [min(cap, max(1, round(share.get(word, 0.0) * rows))) for word in words]
+
+    async def ranked(self, session, store_id, words, k) -> list[tuple[int, float]]:
         if not words:
             return []
-        query = " | ".join("'" + word.replace("'", "''") + "'" for word in words)
+        query = _ts_words(words)
         rows = await session.execute(
             text(
                 "SELECT id, ts_rank_cd(tsv, q) AS rank FROM chunks, "

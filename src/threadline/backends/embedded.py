@@ -63,8 +63,9 @@ TOOL_PROMPTS = ("native", "guided", "json")
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
 MAX_CALLS = 4
-# The first token: a call's opening tag, or any answer that does not begin like a tag.
-DECIDE_GRAMMAR = f'root ::= "{CALL_OPEN}" | [^<] .*'
+# The first token: a call's opening tag, a call's JSON without the tag (small models often
+# leave it out), or any answer that begins like neither.
+DECIDE_GRAMMAR = f'root ::= "{CALL_OPEN}" | "{{" .* | [^<{{] .*'
 _END = object()
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
@@ -109,8 +110,10 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     cancelled: threading.Event
     # With tools offered: the first token is decided under DECIDE_GRAMMAR; a call goes on
-    # under `grammar`, an answer with none.
+    # under `grammar` after its tag, or is written again under `bare_grammar` when it began
+    # without one; an answer goes on with none.
     decide: bool = False
+    bare_grammar: str | None = None
 
 
 class JsonStringReader:
@@ -218,20 +221,23 @@ def _text_only(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": content or ""}
 
 
-def calls_grammar(call_schema: dict[str, Any], opened: bool, parallel: bool) -> str:
-    """GBNF for `<tool_call>` blocks (the first one's tag already written when `opened`),
-    each holding a call that `call_schema` allows; up to MAX_CALLS when `parallel`."""
+def calls_grammar(call_schema: dict[str, Any], start: str, parallel: bool) -> str:
+    """GBNF for calls that `call_schema` allows: `<tool_call>` blocks (`start` "tag"; "opened"
+    when the first tag is already written), up to MAX_CALLS when `parallel`; or ("bare") one
+    call's JSON alone."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     rules = json_schema_to_gbnf(json.dumps(call_schema))
     # The converter names its top rule `root`; ours wraps it.
     rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
+    if start == "bare":
+        return f"root ::= tl-call\n{rules}"
     block = f'"\\n" tl-call "\\n{CALL_CLOSE}"'
     more = ""
     if parallel:
         for _ in range(MAX_CALLS - 1):
             more = f'( "\\n{CALL_OPEN}" {block} {more} )?'
-    head = "" if opened else f'"{CALL_OPEN}" '
+    head = "" if start == "opened" else f'"{CALL_OPEN}" '
     return f"root ::= {head}{block} {more}\n{rules}"
 
 
@@ -318,11 +324,14 @@ class EmbeddedBackend:
             prompt_tokens = len(tokens)
             if job.decide and limit > 1:
                 head = self._decide(llama, tokens, job)
-                send(head)
-                tokens = tokens + llama.tokenize(head.encode(), add_bos=False, special=True)
-                limit -= 1
-                if not head.startswith(CALL_OPEN):
-                    grammar = None  # an answer: the model goes on unconstrained
+                if head.startswith("{"):
+                    grammar = job.bare_grammar  # from the prompt again, as the call it began
+                else:
+                    send(head)
+                    tokens = tokens + llama.tokenize(head.encode(), add_bos=False, special=True)
+                    limit -= 1
+                    if not head.startswith(CALL_OPEN):
+                        grammar = None  # an answer: the model goes on unconstrained
             stream = llama.create_completion(
                 tokens,
                 max_tokens=limit,
@@ -395,16 +404,16 @@ class EmbeddedBackend:
         # A structured answer beside tools needs the one grammar that holds both.
         native = tools and self.tool_prompt != "json" and response_schema is None
         decide = False
+        bare_grammar: str | None = None
         if native:
             assert tools is not None
             if self.tool_prompt == "guided":
                 messages = _with_system_hint(messages, GUIDE)
             decide = request.tool_choice in (None, "auto")
-            grammar = calls_grammar(
-                tool_schema(tools, request.tool_choice),
-                opened=decide,
-                parallel=request.parallel_tool_calls is not False,
-            )
+            schema = tool_schema(tools, request.tool_choice)
+            parallel = request.parallel_tool_calls is not False
+            grammar = calls_grammar(schema, "opened" if decide else "tag", parallel)
+            bare_grammar = calls_grammar(schema, "bare", parallel)
         elif tools:
             reply = response_schema or {"type": "string"}
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
@@ -424,6 +433,7 @@ class EmbeddedBackend:
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
             decide=decide,
+            bare_grammar=bare_grammar,
         )
         self._worker.submit(self._run, job)
         decoder: _ToolReplyDecoder | _NativeDecoder
@@ -534,7 +544,7 @@ class _ToolReplyDecoder:
 
 class _NativeDecoder:
     """Turns the model's output into chunks when it decides first: an answer streams as it
-    comes; `<tool_call>` blocks are parsed when the output ends."""
+    comes; calls (`<tool_call>` blocks, or one call's bare JSON) are parsed when it ends."""
 
     def __init__(self, names: list[str], decides: bool) -> None:
         self.names = names
@@ -545,7 +555,7 @@ class _NativeDecoder:
 
     def feed(self, text: str) -> list[Chunk]:
         if self.answering is None:
-            self.answering = not text.startswith(CALL_OPEN)
+            self.answering = not text.startswith((CALL_OPEN, "{"))
         if self.answering:
             return [TextDelta(text)]
         self.raw += text

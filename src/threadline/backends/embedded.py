@@ -323,7 +323,7 @@ class EmbeddedBackend:
             grammar = job.grammar
             prompt_tokens = len(tokens)
             if job.decide and limit > 1:
-                head = self._decide(llama, tokens, job)
+                head = self._decide(llama, tokens)
                 if head.startswith("{"):
                     grammar = job.bare_grammar  # from the prompt again, as the call it began
                 else:
@@ -358,15 +358,13 @@ class EmbeddedBackend:
             send(BackendError("server", f"the embedded model failed: {error}"))
 
     @staticmethod
-    def _decide(llama: Any, tokens: list[int], job: _Job) -> str:
-        """The first token's text, sampled under DECIDE_GRAMMAR: a call's tag or an answer's
-        start. (Only this token pays for a grammar when the model answers.)"""
+    def _decide(llama: Any, tokens: list[int]) -> str:
+        """The first token's text under DECIDE_GRAMMAR: a call's tag or an answer's start.
+        It is the likeliest one whatever the temperature: whether to call a function is not
+        left to chance (sampled, a small model's first token may as well begin an invented
+        answer). Only this token pays for a grammar when the model answers."""
         first = llama.create_completion(
-            tokens,
-            max_tokens=1,
-            temperature=job.temperature,
-            top_p=job.top_p,
-            grammar=_grammar(DECIDE_GRAMMAR),
+            tokens, max_tokens=1, temperature=0.0, grammar=_grammar(DECIDE_GRAMMAR)
         )
         head = first["choices"][0]["text"]
         # A token that only begins the tag (if the tag were not one token) can go on only

@@ -14,11 +14,11 @@ import pytest
 from tests.support.scripted_backend import ScriptedBackend
 from threadline.backends import packaged_model
 from threadline.backends.embedded import (
-    DECIDE_GRAMMAR,
     JsonStringReader,
     _grammar,
     _NativeDecoder,
     _ToolReplyDecoder,
+    call_or_answer,
     calls_grammar,
     plain_history,
     tool_schema,
@@ -61,6 +61,7 @@ def test_native_decoding_streams_answers_and_parses_calls() -> None:
     assert [c.text for c in answer.feed("Hel") + answer.feed("lo <b>")] == ["Hel", "lo <b>"]
     assert answer.finish() == [] and not answer.called
     calls = _NativeDecoder(["f", "g"], decides=True)
+    calls.answering = False  # the worker's word that calls follow
     pieces = ["<tool_call>", '\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>',
               '\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>']  # fmt: skip
     assert [chunk for piece in pieces for chunk in calls.feed(piece)] == []
@@ -74,27 +75,29 @@ def test_native_decoding_streams_answers_and_parses_calls() -> None:
     required.feed('_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
     (call,) = required.finish()
     assert call.name == "f"
-    # A call written without its tag is a call too.
-    bare = _NativeDecoder(["f"], decides=True)
-    assert bare.feed('{"name": "f", "arguments": {"x": 2}}') == []
-    (call,) = bare.finish()
-    assert (call.name, call.arguments) == ("f", '{"x": 2}')
     # Cut short: no call to run, and nothing shown as text.
-    cut = _NativeDecoder(["f"], decides=True)
+    cut = _NativeDecoder(["f"], decides=False)
     assert cut.feed('<tool_call>\n{"name": "f", "argu') == []
     assert cut.finish() == [] and not cut.called
+
+
+def test_the_start_of_a_reply_tells_a_call_from_an_answer() -> None:
+    calls = ["<tool_call>", ' {"name"', "[{", "```json\n{", "```\n{", "```JSON {"]
+    answers = ["Hello", "The weather", "```python\ndef", "```\nprint", "[link](x)", "<b>"]
+    undecided = ["", "  ", "<tool", "`", "```", "```js", "```json\n", "["]
+    assert [call_or_answer(text) for text in calls] == ["call"] * len(calls)
+    assert [call_or_answer(text) for text in answers] == ["answer"] * len(answers)
+    assert [call_or_answer(text) for text in undecided] == [None] * len(undecided)
 
 
 def test_call_grammars_compile() -> None:
     schema = tool_schema([TOOL, OTHER], "auto")
     assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["f", "g"]
-    one = calls_grammar(schema, "opened", parallel=False)
-    many = calls_grammar(schema, "tag", parallel=True)
-    bare = calls_grammar(schema, "bare", parallel=True)
-    assert bare.startswith("root ::= tl-call\n")
-    assert one.startswith('root ::= "\\n" tl-call') and "( " not in one.splitlines()[0]
-    assert many.startswith('root ::= "<tool_call>" ') and many.splitlines()[0].count("( ") == 3
-    for gbnf in (one, many, bare, DECIDE_GRAMMAR):
+    one = calls_grammar(schema, parallel=False)
+    many = calls_grammar(schema, parallel=True)
+    assert one.startswith('root ::= "<tool_call>\\n" tl-call') and "( " not in one.split("\n")[0]
+    assert many.split("\n")[0].count("( ") == 3
+    for gbnf in (one, many):
         assert _grammar(gbnf) is not None  # llama.cpp parses it
 
 

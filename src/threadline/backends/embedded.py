@@ -6,13 +6,15 @@ order, and each streams its tokens back as they come. A consumer that stops list
 
 Small models call tools reliably only when their output is constrained. With tools offered,
 the model is shown them by its own chat template (Qwen's `<tools>` block) and decides first:
-its first token is sampled under a grammar that allows either `<tool_call>` or the start of a
-plain answer. An answer then goes on unconstrained (and streams as it comes); a call goes on
-under a grammar of the calls the model was trained to write, `<tool_call>{"name": <const>,
-"arguments": <the tool's parameters>}</tool_call>`, one or more. (`embedded_tool_prompt`
-chooses this, the same with a short guiding preamble, or the older single-object JSON
-grammar; benchmarks/tool_use.py compares them.) Tool results are restated to the model as
-plain text in a user turn: as `tool` messages, small models tend to echo them back as JSON.
+its likeliest first few tokens say whether it begins a call (`<tool_call>`, or the call's
+JSON alone or in a ```json fence, as small models often write it) or an answer. An answer
+goes on from there unconstrained and streams as it comes; a call is written again from the
+prompt under a grammar of the calls the model was trained to write, `<tool_call>{"name":
+<const>, "arguments": <the tool's parameters>}</tool_call>`, one or more.
+(`embedded_tool_prompt` chooses this, the same with a short guiding preamble, or the older
+single-object JSON grammar; benchmarks/tool_use.py compares them.) Tool results are
+restated to the model as plain text in a user turn: as `tool` messages, small models tend to
+echo them back as JSON.
 
 llama-cpp-python comes with the `local` extra (`pip install 'threadline[local]'`) and is
 imported only when the model is first used; `llama_cpp_problem` says why it cannot be.
@@ -63,9 +65,8 @@ TOOL_PROMPTS = ("native", "guided", "json")
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
 MAX_CALLS = 4
-# The first token: a call's opening tag, a call's JSON without the tag (small models often
-# leave it out), or any answer that begins like neither.
-DECIDE_GRAMMAR = f'root ::= "{CALL_OPEN}" | "{{" .* | [^<{{] .*'
+LOOKAHEAD = 8  # tokens the model may take to show whether it calls or answers
+_CALLING = object()  # the worker's word to the decoder: what follows is calls
 _END = object()
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
@@ -109,11 +110,9 @@ class _Job:
     queue: asyncio.Queue[Any]
     loop: asyncio.AbstractEventLoop
     cancelled: threading.Event
-    # With tools offered: the first token is decided under DECIDE_GRAMMAR; a call goes on
-    # under `grammar` after its tag, or is written again under `bare_grammar` when it began
-    # without one; an answer goes on with none.
+    # With tools offered: `_decide` looks at the reply's start; a call is written again
+    # under `grammar`, an answer goes on with none.
     decide: bool = False
-    bare_grammar: str | None = None
 
 
 class JsonStringReader:
@@ -221,24 +220,40 @@ def _text_only(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": content or ""}
 
 
-def calls_grammar(call_schema: dict[str, Any], start: str, parallel: bool) -> str:
-    """GBNF for calls that `call_schema` allows: `<tool_call>` blocks (`start` "tag"; "opened"
-    when the first tag is already written), up to MAX_CALLS when `parallel`; or ("bare") one
-    call's JSON alone."""
+def calls_grammar(call_schema: dict[str, Any], parallel: bool) -> str:
+    """GBNF for `<tool_call>` blocks, each holding a call that `call_schema` allows: one, or
+    up to MAX_CALLS when `parallel`."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     rules = json_schema_to_gbnf(json.dumps(call_schema))
     # The converter names its top rule `root`; ours wraps it.
     rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
-    if start == "bare":
-        return f"root ::= tl-call\n{rules}"
-    block = f'"\\n" tl-call "\\n{CALL_CLOSE}"'
+    block = f'"{CALL_OPEN}\\n" tl-call "\\n{CALL_CLOSE}"'
     more = ""
     if parallel:
         for _ in range(MAX_CALLS - 1):
-            more = f'( "\\n{CALL_OPEN}" {block} {more} )?'
-    head = "" if start == "opened" else f'"{CALL_OPEN}" '
-    return f"root ::= {head}{block} {more}\n{rules}"
+            more = f'( "\\n" {block} {more} )?'
+    return f"root ::= {block} {more}\n{rules}"
+
+
+def call_or_answer(start: str) -> str | None:
+    """Whether a reply that begins with `start` is a call ("call") or an answer ("answer"),
+    or None while it does not tell yet."""
+    text = start.lstrip()
+    if text.startswith((CALL_OPEN, "{", "[{")):
+        return "call"
+    if not text or CALL_OPEN.startswith(text) or "```".startswith(text) or text == "[":
+        return None
+    if text.startswith("```"):
+        rest = text[3:].lstrip()
+        if rest[:4].lower() == "json":
+            rest = rest[4:].lstrip()
+        elif "json".startswith(rest.lower()):
+            return None  # perhaps "json" to come
+        if not rest:
+            return None
+        return "call" if rest.startswith(("{", "[")) else "answer"
+    return "answer"
 
 
 @lru_cache(maxsize=64)
@@ -321,24 +336,29 @@ class EmbeddedBackend:
             limit = room if job.max_tokens is None else min(job.max_tokens, room)
             finish = "stop"
             grammar = job.grammar
-            prompt_tokens = len(tokens)
-            if job.decide and limit > 1:
-                head = self._decide(llama, tokens)
-                if head.startswith("{"):
-                    grammar = job.bare_grammar  # from the prompt again, as the call it began
+            begun: list[int] = []  # an answer's first tokens, from the decision
+            ended = False
+            if job.decide and limit > LOOKAHEAD:
+                calls, begun, ended = self._decide(llama, tokens)
+                if calls:
+                    send(_CALLING)
+                    begun = []
                 else:
-                    send(head)
-                    tokens = tokens + llama.tokenize(head.encode(), add_bos=False, special=True)
-                    limit -= 1
-                    if not head.startswith(CALL_OPEN):
-                        grammar = None  # an answer: the model goes on unconstrained
-            stream = llama.create_completion(
-                tokens,
-                max_tokens=limit,
-                temperature=job.temperature,
-                top_p=job.top_p,
-                grammar=_grammar(grammar) if grammar else None,
-                stream=True,
+                    grammar = None  # an answer: the model goes on unconstrained
+                    if text := llama.detokenize(begun).decode(errors="replace"):
+                        send(text)
+            going_on = tokens + begun
+            stream = (
+                []
+                if ended
+                else llama.create_completion(
+                    going_on,
+                    max_tokens=limit - len(begun),
+                    temperature=job.temperature,
+                    top_p=job.top_p,
+                    grammar=_grammar(grammar) if grammar else None,
+                    stream=True,
+                )
             )
             for chunk in stream:
                 if job.cancelled.is_set():
@@ -349,7 +369,8 @@ class EmbeddedBackend:
                     send(choice["text"])
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-            usage = Usage(prompt_tokens, max(0, llama.n_tokens - prompt_tokens))
+            after = 0 if ended else max(0, llama.n_tokens - len(going_on))
+            usage = Usage(len(tokens), len(begun) + after)
             send((_END, finish, usage))
         except BackendError as error:
             send(error)
@@ -358,18 +379,22 @@ class EmbeddedBackend:
             send(BackendError("server", f"the embedded model failed: {error}"))
 
     @staticmethod
-    def _decide(llama: Any, tokens: list[int]) -> str:
-        """The first token's text under DECIDE_GRAMMAR: a call's tag or an answer's start.
-        It is the likeliest one whatever the temperature: whether to call a function is not
-        left to chance (sampled, a small model's first token may as well begin an invented
-        answer). Only this token pays for a grammar when the model answers."""
-        first = llama.create_completion(
-            tokens, max_tokens=1, temperature=0.0, grammar=_grammar(DECIDE_GRAMMAR)
-        )
-        head = first["choices"][0]["text"]
-        # A token that only begins the tag (if the tag were not one token) can go on only
-        # as the tag.
-        return CALL_OPEN if CALL_OPEN.startswith(head) else head
+    def _decide(llama: Any, tokens: list[int]) -> tuple[bool, list[int], bool]:
+        """(calls, the tokens read, whether the reply ended in them): the likeliest start of
+        the reply, up to LOOKAHEAD tokens, until it shows a call or an answer. Greedy
+        whatever the temperature: whether to call a function is not left to chance (sampled,
+        a small model's first token may as well begin an invented answer)."""
+        import llama_cpp
+
+        read: list[int] = []
+        for token in llama.generate(tokens, temp=0.0):
+            if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                return False, read, True
+            read.append(token)
+            kind = call_or_answer(llama.detokenize(read).decode(errors="ignore"))
+            if kind is not None or len(read) >= LOOKAHEAD:
+                return kind == "call", read, False
+        return False, read, True
 
     def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         assert self._template is not None
@@ -402,16 +427,13 @@ class EmbeddedBackend:
         # A structured answer beside tools needs the one grammar that holds both.
         native = tools and self.tool_prompt != "json" and response_schema is None
         decide = False
-        bare_grammar: str | None = None
         if native:
             assert tools is not None
             if self.tool_prompt == "guided":
                 messages = _with_system_hint(messages, GUIDE)
             decide = request.tool_choice in (None, "auto")
-            schema = tool_schema(tools, request.tool_choice)
             parallel = request.parallel_tool_calls is not False
-            grammar = calls_grammar(schema, "opened" if decide else "tag", parallel)
-            bare_grammar = calls_grammar(schema, "bare", parallel)
+            grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
         elif tools:
             reply = response_schema or {"type": "string"}
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
@@ -431,7 +453,6 @@ class EmbeddedBackend:
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
             decide=decide,
-            bare_grammar=bare_grammar,
         )
         self._worker.submit(self._run, job)
         decoder: _ToolReplyDecoder | _NativeDecoder
@@ -446,6 +467,10 @@ class EmbeddedBackend:
                 item = await job.queue.get()
                 if isinstance(item, BackendError):
                     raise item
+                if item is _CALLING:
+                    assert isinstance(decoder, _NativeDecoder)
+                    decoder.answering = False
+                    continue
                 if isinstance(item, tuple) and item[0] is _END:
                     _, finish, usage = item
                     for chunk in decoder.finish():
@@ -542,18 +567,19 @@ class _ToolReplyDecoder:
 
 class _NativeDecoder:
     """Turns the model's output into chunks when it decides first: an answer streams as it
-    comes; calls (`<tool_call>` blocks, or one call's bare JSON) are parsed when it ends."""
+    comes; `<tool_call>` blocks are parsed when the output ends."""
 
     def __init__(self, names: list[str], decides: bool) -> None:
         self.names = names
         self.raw = ""
-        # Without a decision (a call is required), the output is calls from the start.
+        # The worker says when calls follow; without a decision (a call is required), the
+        # output is calls from the start.
         self.answering: bool | None = None if decides else False
         self.calls: list[ParsedCall] = []
 
     def feed(self, text: str) -> list[Chunk]:
         if self.answering is None:
-            self.answering = not text.startswith((CALL_OPEN, "{"))
+            self.answering = True
         if self.answering:
             return [TextDelta(text)]
         self.raw += text

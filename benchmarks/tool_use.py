@@ -18,12 +18,16 @@ Scores, per model and tool prompt (`THREADLINE_EMBEDDED_TOOL_PROMPT`):
   numbers; "Paris, France" matches "Paris");
 - uses result: of the after-result cases whose first turn called, the share whose answer
   contains the tool output's figure;
-- tokens/s: generation speed, a streamed 256-token answer timed from its first text to its
-  end (median of 3), and end to end over the cases (completion tokens / run time).
+- end to end tokens/s: the cases' completion tokens over their run time.
+And, with `--speed-repeat` (alone with `--speed-only`), generation speed: a streamed answer
+with functions offered, timed from its first text to its end, the models and tool prompts
+side by side in one invocation (the fair comparison on a shared machine):
 
     .venv/bin/python benchmarks/tool_use.py --model qwen2.5-coder-0.5b-instruct \\
-        --variant native --variant json [--write]
-    .venv/bin/python benchmarks/tool_use.py --speed-only --model A --model B
+        --variant native --variant json --speed-repeat 0 [--details out.jsonl] [--write]
+    .venv/bin/python benchmarks/tool_use.py --speed-only --variant native --variant json \\
+        --model qwen2.5-coder-0.5b-instruct --model qwen2.5-coder-1.5b-instruct --write
+    .venv/bin/python benchmarks/tool_use.py --from-details out.jsonl --write
 """
 
 from __future__ import annotations

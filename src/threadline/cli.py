@@ -310,7 +310,7 @@ def model_command(args: argparse.Namespace, settings: Settings) -> int:
 def model_table(settings: Settings) -> str:
     """The packaged models, one row each; the chosen one (THREADLINE_MODEL) is marked."""
     rows = [
-        "| name | size | tokens/s | resident | licence | here |",
+        "| name | size | tokens/s (2 cores) | resident | licence | here |",
         "|---|---|---|---|---|---|",
     ]
     default = Settings.model_fields["model"].default
@@ -321,7 +321,7 @@ def model_table(settings: Settings) -> str:
         elif model.name == settings.model:
             name += " (chosen)"
         speed = f"{model.tokens_per_second:.0f}" if model.tokens_per_second else "?"
-        resident = f"{model.resident_mib} MiB" if model.resident_mib else "?"
+        resident = f"about {model.resident_mib} MiB" if model.resident_mib else "?"
         here = packaged_model.is_ready(settings.models_dir / model.filename, model)
         rows.append(
             f"| {name} | {model.size / 10**6:.0f} MB | {speed} | {resident} | {model.licence} "

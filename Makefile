@@ -30,32 +30,29 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	cd $(NODE_DIR) && npm ci --silent --no-audit --no-fund
 	@touch $@
 
+# Installs a Debian/Ubuntu package $(1) (why: $(2)), as root or through passwordless sudo.
+apt_install = { echo "Installing $(1) ($(2)) ..."; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(1); \
+	  else sudo -n apt-get install -y -q $(1); fi; }
+
 # code_interpreter runs code under bubblewrap (Debian/Ubuntu package `bubblewrap`).
 # Installed when missing and the system allows it; without it that tool reports itself
 # unavailable and its tests fail.
 bwrap:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  echo "Installing bubblewrap, the code_interpreter sandbox ..."; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap; \
-	  else sudo -n apt-get install -y -q bubblewrap; fi; } || \
+	@command -v bwrap >/dev/null 2>&1 || $(call apt_install,bubblewrap,for the code_interpreter sandbox) || \
 	  echo "bubblewrap is not installed: code_interpreter will be unavailable."
 
 # The distributed-mode tests need a Redis: the one at 127.0.0.1:6379, or `redis-server`
 # (Debian/Ubuntu package `redis-server`) for a private one. Installed when neither is there.
 redis:
-	@command -v redis-server >/dev/null 2>&1 || (echo PING | timeout 1 bash -c 'cat > /dev/tcp/127.0.0.1/6379' 2>/dev/null) || { \
-	  echo "Installing redis-server for the distributed-mode tests ..."; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q redis-server; \
-	  else sudo -n apt-get install -y -q redis-server; fi; } || \
+	@command -v redis-server >/dev/null 2>&1 || (echo PING | timeout 1 bash -c 'cat > /dev/tcp/127.0.0.1/6379' 2>/dev/null) || \
+	  $(call apt_install,redis-server,for the distributed-mode tests) || \
 	  echo "redis-server is not installed: the distributed-mode tests will fail."
 
 # The console's browser tests drive Debian's Chromium (package `chromium`)
 # through Playwright, which downloads no browser of its own.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing chromium for the console's browser tests ..."; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium; \
-	  else sudo -n apt-get install -y -q chromium; fi; } || \
+	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium,for the console's browser tests) || \
 	  echo "chromium is not installed: the console's browser tests will fail."
 
 serve: $(VENV)/.installed bwrap

@@ -155,6 +155,27 @@ def threadline(store: str, backend_url: str, **env: str) -> Iterator[Server]:
             server.stop()
 
 
+@contextlib.contextmanager
+def embedded_threadline(model: Path, **env: str) -> Iterator[Server]:
+    """`threadline serve` on loopback with the embedded model in `model`, on a new SQLite
+    store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            data_dir=Path(tmp),
+            env={
+                "THREADLINE_EMBEDDED": "true",
+                "THREADLINE_MODEL_PATH": str(model),
+                "THREADLINE_POLL_AFTER_MS": "10",
+                **env,
+            },
+        ).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
 def server_pid(server: Server) -> int:
     assert server.process is not None
     return server.process.pid

@@ -16,11 +16,10 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import Server, emit, rss_mib, spread, stamp, verdict
+from common import embedded_threadline, emit, rss_mib, spread, stamp, verdict
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from openai import OpenAI
@@ -64,46 +63,32 @@ def direct(model: Path, repeat: int) -> tuple[list[float], list[int], float, flo
 
 
 def through_threadline(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            data_dir=Path(tmp),
-            env={
-                "THREADLINE_EMBEDDED": "true",
-                "THREADLINE_MODEL_PATH": str(model),
-                "THREADLINE_POLL_AFTER_MS": "10",
-            },
-        ).start()
-        try:
-            client = OpenAI(base_url=server.base_url, api_key="local")
-            assistant = client.beta.assistants.create(
-                model="gpt-4o", instructions=INSTRUCTIONS, temperature=0.0, top_p=1.0
-            )
+    with embedded_threadline(model) as server:
+        client = OpenAI(base_url=server.base_url, api_key="local")
+        assistant = client.beta.assistants.create(
+            model="gpt-4o", instructions=INSTRUCTIONS, temperature=0.0, top_p=1.0
+        )
 
-            def once() -> tuple[float, int, float]:
-                thread = client.beta.threads.create(
-                    messages=[{"role": "user", "content": QUESTION}]
-                )
-                started = time.perf_counter()
-                with client.beta.threads.runs.stream(
-                    thread_id=thread.id,
-                    assistant_id=assistant.id,
-                    max_completion_tokens=MAX_TOKENS,
-                    truncation_strategy={"type": "last_messages", "last_messages": 1},
-                ) as stream:
-                    stream.until_done()
-                    run = stream.get_final_run()
-                elapsed = time.perf_counter() - started
-                return run.usage.completion_tokens / elapsed, run.usage.completion_tokens, elapsed
+        def once() -> tuple[float, int, float]:
+            thread = client.beta.threads.create(messages=[{"role": "user", "content": QUESTION}])
+            started = time.perf_counter()
+            with client.beta.threads.runs.stream(
+                thread_id=thread.id,
+                assistant_id=assistant.id,
+                max_completion_tokens=MAX_TOKENS,
+                truncation_strategy={"type": "last_messages", "last_messages": 1},
+            ) as stream:
+                stream.until_done()
+                run = stream.get_final_run()
+            elapsed = time.perf_counter() - started
+            return run.usage.completion_tokens / elapsed, run.usage.completion_tokens, elapsed
 
-            first = once()[2]  # loads the model
-            results = [once() for _ in range(repeat)]
-            # The load: what the first run took beyond a typical one.
-            load = first - statistics.median(elapsed for _, _, elapsed in results)
-            assert server.process is not None
-            rss = rss_mib(server.process.pid)
-        finally:
-            server.stop()
+        first = once()[2]  # loads the model
+        results = [once() for _ in range(repeat)]
+        # The load: what the first run took beyond a typical one.
+        load = first - statistics.median(elapsed for _, _, elapsed in results)
+        assert server.process is not None
+        rss = rss_mib(server.process.pid)
     return [r for r, _, _ in results], [c for _, c, _ in results], load, rss
 
 

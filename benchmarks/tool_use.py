@@ -39,7 +39,6 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -47,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import Server, emit, load, rss_mib, stamp, verdict
+from common import embedded_threadline, emit, load, rss_mib, stamp, verdict
 from openai import OpenAI
 
 from threadline.backends import packaged_model
@@ -262,48 +261,36 @@ def measure(
     details: Path | None,
 ) -> Result:
     path = model_file(name)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            data_dir=Path(tmp),
-            env={
-                "THREADLINE_EMBEDDED": "true",
-                "THREADLINE_MODEL_PATH": str(path),
-                "THREADLINE_EMBEDDED_TOOL_PROMPT": variant,
-                "THREADLINE_POLL_AFTER_MS": "10",
-                "THREADLINE_EMBEDDED_THREADS": str(threads),
-            },
-        ).start()
-        try:
-            client = OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=600)
-            outcomes = []
-            done = set()
-            if details is not None and details.exists():  # resume a run cut short
-                for line in details.read_text().splitlines():
-                    row = json.loads(line)
-                    if (row["model"], row["variant"]) == (name, variant):
-                        done.add(row["case"])
-            for case in [] if speed_only else cases:
-                if case["id"] in done:
-                    continue
-                outcome = run_case(client, case, catalogue, max_tokens)
-                outcomes.append(outcome)
-                if details is not None:  # as it goes, so that a run cut short still tells
-                    with details.open("a") as out:
-                        out.write(json.dumps({"model": name, "variant": variant, **vars(outcome)}))
-                        out.write("\n")
-                mark = "ok " if outcome.decision else "BAD"
-                print(
-                    f"  {mark} {case['id']}: {outcome.calls or repr(outcome.answer[:70])} "
-                    f"({outcome.tokens} tokens, {outcome.seconds:.1f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            generation = generation_speed(client, catalogue, speed_repeat) if speed_repeat else []
-            assert server.process is not None
-            rss = rss_mib(server.process.pid)
-        finally:
-            server.stop()
+    with embedded_threadline(
+        path, THREADLINE_EMBEDDED_TOOL_PROMPT=variant, THREADLINE_EMBEDDED_THREADS=str(threads)
+    ) as server:
+        client = OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=600)
+        outcomes = []
+        done = set()
+        if details is not None and details.exists():  # resume a run cut short
+            for line in details.read_text().splitlines():
+                row = json.loads(line)
+                if (row["model"], row["variant"]) == (name, variant):
+                    done.add(row["case"])
+        for case in [] if speed_only else cases:
+            if case["id"] in done:
+                continue
+            outcome = run_case(client, case, catalogue, max_tokens)
+            outcomes.append(outcome)
+            if details is not None:  # as it goes, so that a run cut short still tells
+                with details.open("a") as out:
+                    out.write(json.dumps({"model": name, "variant": variant, **vars(outcome)}))
+                    out.write("\n")
+            mark = "ok " if outcome.decision else "BAD"
+            print(
+                f"  {mark} {case['id']}: {outcome.calls or repr(outcome.answer[:70])} "
+                f"({outcome.tokens} tokens, {outcome.seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+        generation = generation_speed(client, catalogue, speed_repeat) if speed_repeat else []
+        assert server.process is not None
+        rss = rss_mib(server.process.pid)
     return Result(name, variant, outcomes, generation, rss)
 
 

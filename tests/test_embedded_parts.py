@@ -14,18 +14,20 @@ import pytest
 from tests.support.scripted_backend import ScriptedBackend
 from threadline.backends import packaged_model
 from threadline.backends.base import BackendError
-from threadline.backends.embedded import (
+from threadline.backends.embedded import _grammar
+from threadline.backends.embeddings import E5Embedder, OpenAIEmbedder
+from threadline.backends.onnx_embedder import MINILM_L6, OnnxEmbedder, PackagedEncoder, prepare
+from threadline.backends.reply_decoders import (
+    JsonReplyDecoder,
     JsonStringReader,
-    _grammar,
-    _NativeDecoder,
-    _ToolReplyDecoder,
+    NativeReplyDecoder,
+)
+from threadline.backends.tool_prompt import (
     call_or_answer,
     calls_grammar,
     plain_history,
     tool_schema,
 )
-from threadline.backends.embeddings import E5Embedder, OpenAIEmbedder
-from threadline.backends.onnx_embedder import MINILM_L6, OnnxEmbedder, PackagedEncoder, prepare
 
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 OTHER = {"type": "function", "function": {"name": "g", "parameters": None}}
@@ -43,7 +45,7 @@ def test_json_string_reader_decodes_across_fragments() -> None:
 
 
 def test_reply_and_call_decoding() -> None:
-    decoder = _ToolReplyDecoder(tools=True, structured_reply=False)
+    decoder = JsonReplyDecoder(tools=True, structured_reply=False)
     out = [
         c.text
         for piece in ['{"re', 'ply": "Hel', 'lo \\"you', '\\""}']
@@ -51,7 +53,7 @@ def test_reply_and_call_decoding() -> None:
     ]
     assert "".join(out) == 'Hello "you"'
     assert decoder.finish() == [] and decoder.call is None
-    decoder = _ToolReplyDecoder(tools=True, structured_reply=False)
+    decoder = JsonReplyDecoder(tools=True, structured_reply=False)
     for piece in ['{ "name"', ': "f", "arguments": {"x"', ": 1}}"]:
         assert decoder.feed(piece) == []
     (call,) = decoder.finish()
@@ -59,10 +61,10 @@ def test_reply_and_call_decoding() -> None:
 
 
 def test_native_decoding_streams_answers_and_parses_calls() -> None:
-    answer = _NativeDecoder(["f", "g"], decides=True)
+    answer = NativeReplyDecoder(["f", "g"], decides=True)
     assert [c.text for c in answer.feed("Hel") + answer.feed("lo <b>")] == ["Hel", "lo <b>"]
     assert answer.finish() == [] and not answer.called
-    calls = _NativeDecoder(["f", "g"], decides=True)
+    calls = NativeReplyDecoder(["f", "g"], decides=True)
     calls.answering = False  # the worker's word that calls follow
     pieces = ["<tool_call>", '\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>',
               '\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>']  # fmt: skip
@@ -72,13 +74,13 @@ def test_native_decoding_streams_answers_and_parses_calls() -> None:
     assert (second.index, second.name, second.arguments) == (1, "g", "{}")
     assert calls.called
     # A required call has no decision: even its first fragment is held.
-    required = _NativeDecoder(["f"], decides=False)
+    required = NativeReplyDecoder(["f"], decides=False)
     assert required.feed("<tool") == []
     required.feed('_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
     (call,) = required.finish()
     assert call.name == "f"
     # Cut short: no call to run, and nothing shown as text.
-    cut = _NativeDecoder(["f"], decides=False)
+    cut = NativeReplyDecoder(["f"], decides=False)
     assert cut.feed('<tool_call>\n{"name": "f", "argu') == []
     assert cut.finish() == [] and not cut.called
 

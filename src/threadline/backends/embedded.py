@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,38 +38,27 @@ from threadline.backends.base import (
     ChatRequest,
     Chunk,
     Finish,
-    TextDelta,
-    ToolCallDelta,
     Usage,
 )
 from threadline.backends.repetition import Repetition, RepetitionGuard
-from threadline.backends.tool_parsing import ParsedCall, parse
+from threadline.backends.reply_decoders import JsonReplyDecoder, NativeReplyDecoder
+from threadline.backends.tool_prompt import (
+    CALL_HINT,
+    GUIDE,
+    REPLY_HINT,
+    call_or_answer,
+    calls_grammar,
+    format_schema,
+    plain_history,
+    tool_schema,
+    with_system_hint,
+)
 
 log = logging.getLogger("threadline.embedded")
 
-REPLY_HINT = (
-    "You may call a function or answer directly. Most messages need no function: answer "
-    'them with {"reply": <your answer>}. Only when the user asks for information that a '
-    'function provides, write {"name": <function-name>, "arguments": <arguments>}.'
-)
-CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <arguments>}.'
-# The "guided" prompt: when a function is the way to answer, and when it is not.
-GUIDE = (
-    "Call a function whenever the user's request needs what a function provides (current "
-    "weather, prices, times, orders, sending, scheduling, translating), even when the user "
-    "does not name the function: never invent what a function would return. Call several "
-    "when the request needs several. Answer directly, with no function, when none of them "
-    "fits: greetings, thanks, writing, code, explanations, general knowledge."
-)
-TOOL_PROMPTS = ("native", "guided", "json")
-CALL_OPEN = "<tool_call>"
-CALL_CLOSE = "</tool_call>"
-MAX_CALLS = 4
 LOOKAHEAD = 8  # tokens the model may take to show whether it calls or answers
 _CALLING = object()  # the worker's word to the decoder: what follows is calls
 _END = object()
-_HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
-_REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
 
 
 NEEDS_LLAMA_CPP = "the embedded model needs llama-cpp-python"
@@ -114,147 +102,6 @@ class _Job:
     # With tools offered: `_decide` looks at the reply's start; a call is written again
     # under `grammar`, an answer goes on with none.
     decide: bool = False
-
-
-class JsonStringReader:
-    """Decodes a JSON string value as its characters arrive (after the opening quote)."""
-
-    def __init__(self) -> None:
-        self.pending = ""
-        self.done = False
-
-    def feed(self, text: str) -> str:
-        out: list[str] = []
-        self.pending += text
-        i = 0
-        pending = self.pending
-        while i < len(pending) and not self.done:
-            char = pending[i]
-            if char == '"':
-                self.done = True
-                i += 1
-                break
-            if char != "\\":
-                out.append(char)
-                i += 1
-                continue
-            if i + 1 >= len(pending):
-                break  # wait for the escaped character
-            kind = pending[i + 1]
-            if kind == "u":
-                # A surrogate pair is two escapes that decode together.
-                size = 12 if pending[i + 2 : i + 4].lower() in ("d8", "d9", "da", "db") else 6
-                if i + size > len(pending):
-                    break
-                out.append(json.loads(f'"{pending[i : i + size]}"'))
-                i += size
-                continue
-            out.append(json.loads(f'"\\{kind}"'))
-            i += 2
-        self.pending = pending[i:]
-        return "".join(out)
-
-
-def tool_schema(
-    tools: list[dict[str, Any]], tool_choice: Any, reply: Any | None = None
-) -> dict[str, Any]:
-    """The grammar's schema: one object per callable tool, and (given `reply`, the reply
-    value's schema: a string, or the response format's) the reply unless a call is required."""
-    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
-        wanted = tool_choice["function"]["name"]
-        tools = [t for t in tools if t["function"]["name"] == wanted]
-    options: list[dict[str, Any]] = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": tool["function"]["name"]},
-                "arguments": tool["function"].get("parameters") or {"type": "object"},
-            },
-            "required": ["name", "arguments"],
-        }
-        for tool in tools
-    ]
-    if reply is not None and tool_choice in (None, "auto"):
-        options.append({"type": "object", "properties": {"reply": reply}, "required": ["reply"]})
-    return {"anyOf": options} if len(options) > 1 else options[0]
-
-
-def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat messages as a small model follows them best: each call and its result restated
-    in words within the user's turn, which then asks for the answer. (Given its own call as
-    an assistant turn, a 0.5B model tends to repeat it instead of answering.)"""
-    calls: dict[str, tuple[str, str]] = {}
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if message.get("tool_calls"):
-            for call in message["tool_calls"]:
-                function = call["function"]
-                calls[call["id"]] = (function["name"], function["arguments"] or "{}")
-        elif message.get("role") == "tool":
-            name, arguments = calls.get(message.get("tool_call_id", ""), ("A function", "{}"))
-            result = (
-                f"{name} was called with {arguments} and returned: {message.get('content', '')}"
-            )
-            if out and out[-1].get("results") is not None:
-                out[-1]["results"].append(result)
-            else:
-                out.append({"role": "user", "results": [result]})
-        else:
-            out.append(_text_only(message))
-    merged: list[dict[str, Any]] = []
-    for message in out:
-        if message.get("results") is None:
-            merged.append(message)
-            continue
-        text = "\n\n".join(message["results"]) + "\n\nUse this to answer my question."
-        if merged and merged[-1]["role"] == "user":
-            merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n\n{text}"}
-        else:
-            merged.append({"role": "user", "content": text})
-    return merged
-
-
-def _text_only(message: dict[str, Any]) -> dict[str, Any]:
-    content = message.get("content")
-    if isinstance(content, list):
-        content = "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
-    return {"role": message["role"], "content": content or ""}
-
-
-def calls_grammar(call_schema: dict[str, Any], parallel: bool) -> str:
-    """GBNF for `<tool_call>` blocks, each holding a call that `call_schema` allows: one, or
-    up to MAX_CALLS when `parallel`."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    rules = json_schema_to_gbnf(json.dumps(call_schema))
-    # The converter names its top rule `root`; ours wraps it.
-    rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
-    block = f'"{CALL_OPEN}\\n" tl-call "\\n{CALL_CLOSE}"'
-    more = ""
-    if parallel:
-        for _ in range(MAX_CALLS - 1):
-            more = f'( "\\n" {block} {more} )?'
-    return f"root ::= {block} {more}\n{rules}"
-
-
-def call_or_answer(start: str) -> str | None:
-    """Whether a reply that begins with `start` is a call ("call") or an answer ("answer"),
-    or None while it does not tell yet."""
-    text = start.lstrip()
-    if text.startswith((CALL_OPEN, "{", "[{")):
-        return "call"
-    if not text or CALL_OPEN.startswith(text) or "```".startswith(text) or text == "[":
-        return None
-    if text.startswith("```"):
-        rest = text[3:].lstrip()
-        if rest[:4].lower() == "json":
-            rest = rest[4:].lstrip()
-        elif "json".startswith(rest.lower()):
-            return None  # perhaps "json" to come
-        if not rest:
-            return None
-        return "call" if rest.startswith(("{", "[")) else "answer"
-    return "answer"
 
 
 @lru_cache(maxsize=64)
@@ -449,7 +296,7 @@ class EmbeddedBackend:
             # Right after a result, small models call the same tool again and again;
             # the answer that uses the result is what comes next.
             tools = None
-        response_schema = _response_schema(request.response_format)
+        response_schema = format_schema(request.response_format)
         messages = plain_history(request.messages)
         grammar: str | None = None
         # A structured answer beside tools needs the one grammar that holds both.
@@ -458,14 +305,14 @@ class EmbeddedBackend:
         if native:
             assert tools is not None
             if self.tool_prompt == "guided":
-                messages = _with_system_hint(messages, GUIDE)
+                messages = with_system_hint(messages, GUIDE)
             decide = request.tool_choice in (None, "auto")
             parallel = request.parallel_tool_calls is not False
             grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
         elif tools:
             reply = response_schema or {"type": "string"}
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
-            messages = _with_system_hint(messages, hint)
+            messages = with_system_hint(messages, hint)
             grammar = _schema_grammar(json.dumps(tool_schema(tools, request.tool_choice, reply)))
         elif response_schema is not None:
             grammar = _schema_grammar(json.dumps(response_schema))
@@ -483,20 +330,20 @@ class EmbeddedBackend:
             decide=decide,
         )
         self._worker.submit(self._run, job)
-        decoder: _ToolReplyDecoder | _NativeDecoder
+        decoder: JsonReplyDecoder | NativeReplyDecoder
         if native:
             assert tools is not None
             names = [tool["function"]["name"] for tool in tools]
-            decoder = _NativeDecoder(names, decide)
+            decoder = NativeReplyDecoder(names, decide)
         else:
-            decoder = _ToolReplyDecoder(bool(tools), response_schema is not None)
+            decoder = JsonReplyDecoder(bool(tools), response_schema is not None)
         try:
             while True:
                 item = await job.queue.get()
                 if isinstance(item, BackendError):
                     raise item
                 if item is _CALLING:
-                    assert isinstance(decoder, _NativeDecoder)
+                    assert isinstance(decoder, NativeReplyDecoder)
                     decoder.answering = False
                     continue
                 if isinstance(item, tuple) and item[0] is _END:
@@ -516,113 +363,3 @@ class EmbeddedBackend:
                     yield chunk
         finally:
             job.cancelled.set()
-
-
-def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not response_format:
-        return None
-    if response_format.get("type") == "json_object":
-        return {"type": "object"}
-    if response_format.get("type") == "json_schema":
-        return response_format.get("json_schema", {}).get("schema") or {"type": "object"}
-    return None
-
-
-def _with_system_hint(messages: list[dict[str, Any]], hint: str) -> list[dict[str, Any]]:
-    if messages and messages[0]["role"] == "system":
-        first = {"role": "system", "content": f"{messages[0]['content']}\n\n{hint}"}
-        return [first, *messages[1:]]
-    return [{"role": "system", "content": hint}, *messages]
-
-
-class _ToolReplyDecoder:
-    """Turns the model's output into chunks: plain text as it comes, or with tools offered
-    the grammar's JSON: a call (emitted whole at the end) or a reply (streamed)."""
-
-    def __init__(self, tools: bool, structured_reply: bool) -> None:
-        self.tools = tools
-        self.structured_reply = structured_reply
-        self.raw = ""
-        self.branch: str | None = None  # "reply" or "call"
-        self.reader = JsonStringReader()
-        self.call: tuple[str, str] | None = None
-
-    def feed(self, text: str) -> list[Chunk]:
-        if not self.tools:
-            return [TextDelta(text)]
-        self.raw += text
-        if self.branch is None:
-            head = _HEAD.match(self.raw)
-            if head is None:
-                return []
-            if head.group(1) == "name" or self.structured_reply:
-                self.branch = "reply" if head.group(1) == "reply" else "call"
-                return []
-            value = _REPLY_VALUE.match(self.raw)
-            if value is None:
-                return []  # the reply's opening quote has not come yet
-            self.branch = "reply"
-            return self._reply(self.raw[value.end() :])
-        if self.branch == "reply" and not self.structured_reply:
-            return self._reply(text)
-        return []
-
-    @property
-    def called(self) -> bool:
-        return self.call is not None
-
-    def _reply(self, text: str) -> list[Chunk]:
-        if self.reader.done:
-            return []
-        out = self.reader.feed(text)
-        return [TextDelta(out)] if out else []
-
-    def finish(self) -> list[Chunk]:
-        if not self.tools:
-            return []
-        try:
-            value = json.loads(self.raw)
-        except json.JSONDecodeError:
-            # Cut short (max tokens, cancel): whatever reply text there was has been sent.
-            return []
-        if "name" in value:
-            self.call = (value["name"], json.dumps(value.get("arguments", {})))
-            return [ToolCallDelta(index=0, name=self.call[0], arguments=self.call[1])]
-        if self.structured_reply:
-            return [TextDelta(json.dumps(value.get("reply")))]
-        return []
-
-
-class _NativeDecoder:
-    """Turns the model's output into chunks when it decides first: an answer streams as it
-    comes; `<tool_call>` blocks are parsed when the output ends."""
-
-    def __init__(self, names: list[str], decides: bool) -> None:
-        self.names = names
-        self.raw = ""
-        # The worker says when calls follow; without a decision (a call is required), the
-        # output is calls from the start.
-        self.answering: bool | None = None if decides else False
-        self.calls: list[ParsedCall] = []
-
-    def feed(self, text: str) -> list[Chunk]:
-        if self.answering is None:
-            self.answering = True
-        if self.answering:
-            return [TextDelta(text)]
-        self.raw += text
-        return []
-
-    @property
-    def called(self) -> bool:
-        return bool(self.calls)
-
-    def finish(self) -> list[Chunk]:
-        if self.answering is not False:
-            return []
-        # A call cut short (max tokens, cancel) is dropped: there is nothing to run.
-        self.calls = parse(self.raw, self.names)[1]
-        return [
-            ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
-            for index, call in enumerate(self.calls)
-        ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
-class ThreadedEmbedder:
+class ThreadedEmbedder(ABC):
     """An in-process model, loaded on first use and run on its own thread (one at a time, so
     a search waits behind at most one ingestion batch); vectors are unit length."""
 
@@ -49,11 +50,13 @@ class ThreadedEmbedder:
         self._model: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
 
+    @abstractmethod
     def _load(self) -> Any:
-        raise NotImplementedError
+        """The model, loaded (on the embedder's thread, on first use)."""
 
+    @abstractmethod
     def _encode_with(self, model: Any, texts: list[str], is_query: bool) -> list[list[float]]:
-        raise NotImplementedError
+        """Unit-length vectors of `texts`, as queries or as passages."""
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
         if self._model is None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from threadline.backends.embedded import JsonStringReader
+from threadline.backends.reply_decoders import JsonStringReader
 from threadline.db.engine import Database
 from threadline.errors import QuotaExceeded
 from threadline.files import service as files

@@ -1,0 +1,146 @@
+"""What the embedded model is shown when tools are offered: the hints and the guiding
+preamble, the history restated for a small model, and the grammars its calls are written
+under (Qwen's `<tool_call>` blocks, or the older single JSON object)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+REPLY_HINT = (
+    "You may call a function or answer directly. Most messages need no function: answer "
+    'them with {"reply": <your answer>}. Only when the user asks for information that a '
+    'function provides, write {"name": <function-name>, "arguments": <arguments>}.'
+)
+CALL_HINT = 'Answer with a JSON object: {"name": <function-name>, "arguments": <arguments>}.'
+# The "guided" prompt: when a function is the way to answer, and when it is not.
+GUIDE = (
+    "Call a function whenever the user's request needs what a function provides (current "
+    "weather, prices, times, orders, sending, scheduling, translating), even when the user "
+    "does not name the function: never invent what a function would return. Call several "
+    "when the request needs several. Answer directly, with no function, when none of them "
+    "fits: greetings, thanks, writing, code, explanations, general knowledge."
+)
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+MAX_CALLS = 4
+
+
+def tool_schema(
+    tools: list[dict[str, Any]], tool_choice: Any, reply: Any | None = None
+) -> dict[str, Any]:
+    """The grammar's schema: one object per callable tool, and (given `reply`, the reply
+    value's schema: a string, or the response format's) the reply unless a call is required."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        wanted = tool_choice["function"]["name"]
+        tools = [t for t in tools if t["function"]["name"] == wanted]
+    options: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool["function"]["name"]},
+                "arguments": tool["function"].get("parameters") or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for tool in tools
+    ]
+    if reply is not None and tool_choice in (None, "auto"):
+        options.append({"type": "object", "properties": {"reply": reply}, "required": ["reply"]})
+    return {"anyOf": options} if len(options) > 1 else options[0]
+
+
+def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as a small model follows them best: each call and its result restated
+    in words within the user's turn, which then asks for the answer. (Given its own call as
+    an assistant turn, a 0.5B model tends to repeat it instead of answering.)"""
+    calls: dict[str, tuple[str, str]] = {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call["function"]
+                calls[call["id"]] = (function["name"], function["arguments"] or "{}")
+        elif message.get("role") == "tool":
+            name, arguments = calls.get(message.get("tool_call_id", ""), ("A function", "{}"))
+            result = (
+                f"{name} was called with {arguments} and returned: {message.get('content', '')}"
+            )
+            if out and out[-1].get("results") is not None:
+                out[-1]["results"].append(result)
+            else:
+                out.append({"role": "user", "results": [result]})
+        else:
+            out.append(_text_only(message))
+    merged: list[dict[str, Any]] = []
+    for message in out:
+        if message.get("results") is None:
+            merged.append(message)
+            continue
+        text = "\n\n".join(message["results"]) + "\n\nUse this to answer my question."
+        if merged and merged[-1]["role"] == "user":
+            merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n\n{text}"}
+        else:
+            merged.append({"role": "user", "content": text})
+    return merged
+
+
+def _text_only(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return {"role": message["role"], "content": content or ""}
+
+
+def calls_grammar(call_schema: dict[str, Any], parallel: bool) -> str:
+    """GBNF for `<tool_call>` blocks, each holding a call that `call_schema` allows: one, or
+    up to MAX_CALLS when `parallel`."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(json.dumps(call_schema))
+    # The converter names its top rule `root`; ours wraps it.
+    rules = re.sub(r"^root ::=", "tl-call ::=", rules, flags=re.M)
+    block = f'"{CALL_OPEN}\\n" tl-call "\\n{CALL_CLOSE}"'
+    more = ""
+    if parallel:
+        for _ in range(MAX_CALLS - 1):
+            more = f'( "\\n" {block} {more} )?'
+    return f"root ::= {block} {more}\n{rules}"
+
+
+def call_or_answer(start: str) -> str | None:
+    """Whether a reply that begins with `start` is a call ("call") or an answer ("answer"),
+    or None while it does not tell yet."""
+    text = start.lstrip()
+    if text.startswith((CALL_OPEN, "{", "[{")):
+        return "call"
+    if not text or CALL_OPEN.startswith(text) or "```".startswith(text) or text == "[":
+        return None
+    if text.startswith("```"):
+        rest = text[3:].lstrip()
+        if rest[:4].lower() == "json":
+            rest = rest[4:].lstrip()
+        elif "json".startswith(rest.lower()):
+            return None  # perhaps "json" to come
+        if not rest:
+            return None
+        return "call" if rest.startswith(("{", "[")) else "answer"
+    return "answer"
+
+
+def format_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not response_format:
+        return None
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    if response_format.get("type") == "json_schema":
+        return response_format.get("json_schema", {}).get("schema") or {"type": "object"}
+    return None
+
+
+def with_system_hint(messages: list[dict[str, Any]], hint: str) -> list[dict[str, Any]]:
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": f"{messages[0]['content']}\n\n{hint}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": hint}, *messages]

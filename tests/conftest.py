@@ -20,6 +20,7 @@ from tests.support.postgres import fresh_database
 from tests.support.scripted_backend import ScriptedBackend
 from tests.support.server import Server
 from tests.support.store import create_key
+from tests.support.wire import HOOKS
 from threadline.backends import packaged_model
 
 # The session servers talk to the scripted backend, retry quickly and poll quickly.
@@ -145,6 +146,8 @@ def make_client(server: Server, key: str) -> OpenAI:
         max_retries=0,
         timeout=30,
         _strict_response_validation=True,
+        # Every answer is checked against the server's OpenAPI document too.
+        http_client=httpx.Client(timeout=30, event_hooks=HOOKS),
     )
 
 
@@ -161,6 +164,7 @@ def http(server: Server, api_key: str) -> Iterator[httpx.Client]:
         base_url=server.base_url,
         headers={"Authorization": f"Bearer {api_key}", "OpenAI-Beta": "assistants=v2"},
         timeout=30,
+        event_hooks=HOOKS,
     ) as raw:
         yield raw
 

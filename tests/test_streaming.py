@@ -1,20 +1,23 @@
-"""SSE transcripts, event by event, against the contract and the official examples."""
+"""SSE transcripts, event by event, against the contract's event orders and Threadline's
+recorded transcripts (tests/fixtures/sse)."""
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import httpx
 from openai import OpenAI
 
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.sse import frames, stream_post
-from tests.support.transcripts import AFTER_OUTPUTS, FUNCTION_RUN, TEXT_RUN, collapse
+from tests.support.transcripts import (
+    AFTER_OUTPUTS,
+    FUNCTION_RUN,
+    TEXT_RUN,
+    collapse,
+    matches_recorded,
+)
 from tests.test_runs import WEATHER
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples"
 
 KIND_OF_OBJECT = {
     "thread.created": "thread",
@@ -22,13 +25,6 @@ KIND_OF_OBJECT = {
     "thread.run.step.": "thread.run.step",
     "thread.message.": "thread.message",
 }
-
-
-def official(example: str) -> list[str] | None:
-    path = EXAMPLES / example
-    if not path.exists():
-        return None
-    return collapse(re.findall(r"^event: (\S+)$", path.read_text(), flags=re.M))
 
 
 def check_frames(events: list[tuple[str, object]]) -> None:
@@ -61,8 +57,7 @@ def test_text_run_transcript(client: OpenAI, http: httpx.Client, llm: ScriptedBa
     )
     names = [name for name, _ in events]
     assert collapse(names) == TEXT_RUN
-    if (example := official("stream_createRun_Streaming.sse")) is not None:
-        assert collapse(names) == example
+    matches_recorded("create_run", events)
     check_frames(events)
     deltas = [data["delta"]["content"][0] for name, data in events if name.endswith("delta")]
     assert "".join(d["text"]["value"] for d in deltas) == "Hello! How can I assist you today?"
@@ -84,8 +79,7 @@ def test_thread_and_run_transcript(http: httpx.Client, client: OpenAI, llm: Scri
     )  # fmt: skip
     names = collapse([name for name, _ in events])
     assert names == ["thread.created", *TEXT_RUN]
-    if (example := official("stream_createThreadAndRun_Streaming.sse")) is not None:
-        assert names == example
+    matches_recorded("create_thread_and_run", events)
     check_frames(events)
     assert events[0][1]["id"] == events[1][1]["thread_id"]
 
@@ -104,11 +98,7 @@ def test_function_run_and_outputs_transcripts(
     )
     names = collapse([name for name, _ in events])
     assert names == FUNCTION_RUN
-    if (example := official("stream_createRun_Streaming_with_Functions.sse")) is not None:
-        # The official transcript of this name shows a text run; the thread-and-run one
-        # shows the function run.
-        with_functions = official("stream_createThreadAndRun_Streaming_with_Functions.sse")
-        assert names == with_functions[1:]
+    matches_recorded("create_run_with_functions", events)
     check_frames(events)
     step_deltas = [data["delta"]["step_details"]["tool_calls"][0]
                    for name, data in events if name == "thread.run.step.delta"]  # fmt: skip
@@ -130,8 +120,7 @@ def test_function_run_and_outputs_transcripts(
     )
     names = collapse([name for name, _ in resumed])
     assert names == AFTER_OUTPUTS
-    if (example := official("stream_submitToolOuputsToRun_Streaming.sse")) is not None:
-        assert names == example
+    matches_recorded("submit_tool_outputs", resumed)
     step = resumed[0][1]
     assert step["step_details"]["tool_calls"][0]["function"]["output"] == "70F"
     assert step["usage"]["total_tokens"] == 45

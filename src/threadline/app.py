@@ -13,7 +13,7 @@ from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
 from threadline.console import router as console
 from threadline.files.router import router as files_router
-from threadline.http import errors, health
+from threadline.http import errors, health, openapi
 from threadline.http.limits import BodyLimit
 from threadline.http.ratelimit import RateLimitHeaders
 from threadline.http.requests_log import RequestsLog
@@ -44,6 +44,7 @@ def create_app(
 
     app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
     errors.install(app)
+    openapi.install(app)
 
     app.include_router(health.router)
 

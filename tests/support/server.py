@@ -31,8 +31,12 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
 
     @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{self.origin}/v1"
 
     @property
     def log_path(self) -> Path:

@@ -1,8 +1,13 @@
-"""The event orders of the contract, for checking streams."""
+"""The event orders of the contract, and Threadline's recorded transcripts, for checking
+streams."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
 
 # The order the contract gives; `+` marks an event that repeats once or more.
 TEXT_RUN = [
@@ -41,3 +46,46 @@ def collapse(names: list[str]) -> list[str]:
         if count > 1 and not name.endswith(".delta"):
             out += [name] * (count - 1)
     return out
+
+
+# Threadline's own transcripts, recorded from its streams (`RECORD_SSE=1 pytest
+# tests/test_streaming.py` writes them anew) and checked by hand against the event orders
+# above, which are those of the contract's examples.
+RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "sse"
+
+
+def to_sse(events: list[tuple[str, Any]]) -> str:
+    return "".join(
+        f"event: {name}\ndata: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+        for name, data in events
+    )
+
+
+def from_sse(text: str) -> list[tuple[str, Any]]:
+    events = []
+    for frame in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines())
+        data = fields["data"]
+        events.append((fields["event"], data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+def shape(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """What a transcript must keep from one run to the next: the events in order (a run of
+    deltas as one), each with its object's kind and keys; not ids, times or text."""
+    shaped: list[tuple[str, Any]] = []
+    for name, data in events:
+        if name.endswith(".delta") and shaped and shaped[-1][0] == f"{name}+":
+            continue
+        keys = (data.get("object"), sorted(data)) if isinstance(data, dict) else data
+        shaped.append((f"{name}+" if name.endswith(".delta") else name, keys))
+    return shaped
+
+
+def matches_recorded(name: str, events: list[tuple[str, Any]]) -> None:
+    """The stream has the shape of Threadline's recorded transcript `name`."""
+    path = RECORDED / f"{name}.sse"
+    if os.environ.get("RECORD_SSE"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(to_sse(events))
+    assert shape(events) == shape(from_sse(path.read_text()))

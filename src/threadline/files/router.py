@@ -16,6 +16,7 @@ from threadline.files.schemas import (
 )
 from threadline.files.storage import FileStorage
 from threadline.http.deps import DB, ProjectId
+from threadline.http.openapi import DOWNLOAD
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.schemas import Deleted
 
@@ -85,7 +86,7 @@ async def delete_file(db: DB, storage: Storage, hooks: Hooks, project: ProjectId
     return Deleted(id=file_id, object="file")
 
 
-@router.get("/{file_id}/content")
+@router.get("/{file_id}/content", responses=DOWNLOAD)
 async def download_file(db: DB, storage: Storage, project: ProjectId, file_id: str):
     row = await service.retrieve(db, project, file_id)
     media_type = mimetypes.guess_type(row.filename)[0] or "application/octet-stream"

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from threadline.db.keyset import PageQuery
 from threadline.events.bus import Event
 from threadline.http.deps import DB, ProjectId, RunCaller, SettingsDep
+from threadline.http.openapi import EVENTS, STREAMS
 from threadline.http.pagination import ListPage, list_page, page_query
-from threadline.http.query import query_array
+from threadline.http.query import documented_array, query_array
 from threadline.http.sse import event_stream, run_events
 from threadline.runs import reattach, service
 from threadline.runs.channels import RunChannels
@@ -31,6 +32,9 @@ thread_and_run_router = APIRouter(prefix="/threads", tags=["runs"])
 
 # `include[]=`, `include[0]=` or `include=`: every operation that takes `include` reads all.
 IncludeQuery = Annotated[list[Include] | None, Depends(query_array("include", Include))]
+INCLUDE = documented_array(
+    "include", Include, "Additional fields of run steps to include, such as file search results."
+)
 POLL_HEADER = "openai-poll-after-ms"
 
 
@@ -88,7 +92,7 @@ async def reply(settings: SettingsDep, response: Response) -> Reply:
 Replies = Annotated[Reply, Depends(reply)]
 
 
-@thread_and_run_router.post("/runs", response_model=RunObject)
+@thread_and_run_router.post("/runs", response_model=RunObject, responses=STREAMS)
 async def create_thread_and_run(
     db: DB,
     caller: RunCaller,
@@ -103,7 +107,7 @@ async def create_thread_and_run(
     return reply(launched)
 
 
-@router.post("", response_model=RunObject)
+@router.post("", response_model=RunObject, responses=STREAMS, openapi_extra=INCLUDE)
 async def create_run(
     db: DB,
     caller: RunCaller,
@@ -133,7 +137,7 @@ async def retrieve_run(db: DB, project: ProjectId, thread_id: str, run_id: str, 
     return await service.retrieve_run(db, project, thread_id, run_id)
 
 
-@router.get("/{run_id}/events")
+@router.get("/{run_id}/events", responses=EVENTS, openapi_extra=INCLUDE)
 async def run_events_stream(
     db: DB,
     project: ProjectId,
@@ -163,7 +167,7 @@ async def cancel_run(
     return run
 
 
-@router.post("/{run_id}/submit_tool_outputs", response_model=RunObject)
+@router.post("/{run_id}/submit_tool_outputs", response_model=RunObject, responses=STREAMS)
 async def submit_tool_outputs(
     db: DB,
     project: ProjectId,
@@ -187,7 +191,7 @@ async def modify_run(
     return await service.modify_run(db, project, thread_id, run_id, body or ModifyRunRequest())
 
 
-@router.get("/{run_id}/steps", response_model=ListPage[RunStepObject])
+@router.get("/{run_id}/steps", response_model=ListPage[RunStepObject], openapi_extra=INCLUDE)
 async def list_run_steps(
     db: DB,
     project: ProjectId,
@@ -200,7 +204,7 @@ async def list_run_steps(
     return list_page([_step(row, include) for row in rows], has_more)
 
 
-@router.get("/{run_id}/steps/{step_id}", response_model=RunStepObject)
+@router.get("/{run_id}/steps/{step_id}", response_model=RunStepObject, openapi_extra=INCLUDE)
 async def retrieve_run_step(
     db: DB,
     project: ProjectId,

@@ -1,0 +1,119 @@
+"""Every response a test receives, checked against the server's own OpenAPI document.
+
+The clients the fixtures make (`client`, `http`, `make_client`) carry `WireCheck` as an httpx
+response hook: each JSON answer must validate against the schema the document gives its
+operation and status, strictly: an object schema that lists properties admits no others, so
+a key the document does not name fails as surely as a wrong type or a `null` it does not
+allow. Streams and downloads are not JSON; their media type must be one the operation lists.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import httpx
+from jsonschema import Draft202012Validator
+
+
+class WireMismatch(AssertionError):
+    pass
+
+
+def closed(schema: Any) -> Any:
+    """The schema with every object that lists its properties closed to any others."""
+    if isinstance(schema, dict):
+        schema = {key: closed(value) for key, value in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    return schema
+
+
+class Document:
+    """An OpenAPI document, ready to look up operations and validate their responses."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.components = closed(doc.get("components", {}).get("schemas", {}))
+        # Each operation's path as a pattern whose parameters span one segment, and as one
+        # whose last parameter may span several (`GET /models/{model}` of `org/name`).
+        self.operations: list[tuple[re.Pattern[str], re.Pattern[str], str, dict[str, Any]]] = []
+        for template, methods in doc.get("paths", {}).items():
+            parts = [re.escape(part) for part in re.split(r"\{[^}]+\}", template)]
+            strict = re.compile("[^/]+".join(parts))
+            loose = (
+                re.compile("[^/]+".join(parts[:-1]) + ".+" + parts[-1])
+                if len(parts) > 1
+                else strict
+            )
+            for method, operation in methods.items():
+                self.operations.append((strict, loose, method.upper(), operation))
+
+    def operation(self, method: str, path: str) -> dict[str, Any] | None:
+        for which in (0, 1):
+            for *patterns, verb, operation in self.operations:
+                if verb == method and patterns[which].fullmatch(path):
+                    return operation
+        return None
+
+    def validator(self, schema: dict[str, Any]) -> Draft202012Validator:
+        # References name components by their place in the document: keep them there.
+        return Draft202012Validator({**closed(schema), "components": {"schemas": self.components}})
+
+    def check(self, method: str, path: str, status: int, media: str, body: Any) -> None:
+        where = f"{method} {path} -> {status}"
+        operation = self.operation(method, path)
+        if operation is None:
+            raise WireMismatch(f"{where}: no such operation in the OpenAPI document")
+        responses = operation.get("responses", {})
+        response = (
+            responses.get(str(status))
+            or responses.get(f"{str(status)[0]}XX")
+            or responses.get("default")
+        )
+        if response is None:
+            raise WireMismatch(f"{where}: the document lists no response {status}")
+        content = response.get("content", {})
+        if media not in content:
+            raise WireMismatch(f"{where}: {media} is not among {sorted(content)}")
+        if media != "application/json":
+            return
+        schema = content[media].get("schema", {})
+        errors = sorted(self.validator(schema).iter_errors(body), key=lambda e: list(e.path))
+        if errors:
+            lines = [f"  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:300]}"
+                     for e in errors[:8]]  # fmt: skip
+            raise WireMismatch(f"{where}: the body does not fit the document\n" + "\n".join(lines))
+
+
+@cache
+def document_of(origin: str) -> Document:
+    return Document(httpx.get(f"{origin}/openapi.json", timeout=30).json())
+
+
+def media_of(response: httpx.Response) -> str:
+    kind = response.headers.get("content-type", "").split(";")[0].strip()
+    if kind.startswith(("text/event-stream", "application/json")):
+        return kind
+    return "application/octet-stream" if kind else ""
+
+
+def check_response(response: httpx.Response) -> None:
+    """An httpx response hook: the answer against its server's document."""
+    request = response.request
+    path = request.url.path
+    if not path.startswith("/v1/"):
+        return  # the console's pages, health and metrics: not the API
+    origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+    media = media_of(response)
+    body: Any = None
+    if media == "application/json":
+        response.read()
+        body = response.json()
+    document_of(origin).check(request.method, path, response.status_code, media, body)
+
+
+HOOKS = {"response": [check_response]}

@@ -7,9 +7,17 @@ locations); they import nothing of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Tag,
+    TypeAdapter,
+)
 from pydantic_core import PydanticCustomError
 
 # Tags of our discriminated unions start with this mark so that they can be told apart from
@@ -50,9 +58,37 @@ class Part(BaseModel):
 
 
 class Wire(BaseModel):
-    """A response object. Every key is emitted, `null` where empty (but see `EmptyList`)."""
+    """A response object. Every key is emitted, `null` where empty (but see `EmptyList`); so
+    the OpenAPI document lists every key as required, defaults included."""
 
-    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        populate_by_name=True,
+        json_schema_serialization_defaults_required=True,
+    )
+
+
+class Shape:
+    """The documented type of a response field that is sent as it is stored (a JSON value
+    kept in a column): `Annotated[dict[str, Any], Shape(ToolObject)]`. Serialization is left
+    alone; the OpenAPI document describes the field by `kind`, whose models join the
+    document's components (`http/openapi.py` adds `Shape.components`), and the suite checks
+    every response against that description (tests/support/wire.py)."""
+
+    components: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, kind: Any) -> None:
+        self.kind = kind
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = TypeAdapter(self.kind).json_schema(
+            mode="serialization", ref_template="#/components/schemas/{model}"
+        )
+        for name, definition in schema.pop("$defs", {}).items():
+            known = Shape.components.setdefault(name, definition)
+            if known != definition:
+                raise TypeError(f"two documented shapes are called {name}")
+        return schema
 
 
 # Collections that clients loop over are answered empty, never `null`, as the hosted API did
@@ -146,7 +182,14 @@ def by_field(field: str, variants: dict[str, Any]) -> Any:
     return one_of(pick, variants, field=field)
 
 
-class Deleted(BaseModel):
+class LastErrorObject(BaseModel):
+    """The error a run, a step or a vector store file ended with (a documented `Shape`)."""
+
+    code: str
+    message: str
+
+
+class Deleted(Wire):
     id: str
     object: str
     deleted: Literal[True] = True

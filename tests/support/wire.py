@@ -52,6 +52,11 @@ class Document:
             for method, operation in methods.items():
                 self.operations.append((strict, loose, method.upper(), operation))
 
+    @property
+    def error_response(self) -> dict[str, Any]:
+        error = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+        return {"content": {"application/json": error}}
+
     def operation(self, method: str, path: str) -> dict[str, Any] | None:
         for which in (0, 1):
             for *patterns, verb, operation in self.operations:
@@ -67,7 +72,10 @@ class Document:
         where = f"{method} {path} -> {status}"
         operation = self.operation(method, path)
         if operation is None:
-            raise WireMismatch(f"{where}: no such operation in the OpenAPI document")
+            # No such operation (an unknown URL, a method the path has not): an error.
+            if status < 400:
+                raise WireMismatch(f"{where}: no such operation in the OpenAPI document")
+            operation = {"responses": {"default": self.error_response}}
         responses = operation.get("responses", {})
         response = (
             responses.get(str(status))
@@ -105,8 +113,8 @@ def check_response(response: httpx.Response) -> None:
     """An httpx response hook: the answer against its server's document."""
     request = response.request
     path = request.url.path
-    if not path.startswith("/v1/"):
-        return  # the console's pages, health and metrics: not the API
+    if not path.startswith("/v1/") or request.method == "HEAD":
+        return  # the console's pages, health and metrics: not the API; HEAD has no body
     origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
     media = media_of(response)
     body: Any = None

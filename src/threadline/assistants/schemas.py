@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from threadline.schemas import Metadata, Part, Request, Wire, by_field, one_of
-from threadline.tools.schemas import FUNCTION_NAME, Tool, ToolResources, ToolResourcesWithCreate
+from threadline.schemas import Metadata, Part, Request, Shape, Wire, by_field, one_of
+from threadline.tools.schemas import (
+    FUNCTION_NAME,
+    Tool,
+    ToolObject,
+    ToolResources,
+    ToolResourcesObject,
+    ToolResourcesWithCreate,
+)
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
@@ -91,6 +98,34 @@ class ModifyAssistantRequest(Request):
     response_format: ResponseFormat | None = None
 
 
+# -- as returned: documented shapes (`Shape`); optional keys have a default --------------------
+
+
+class TextFormatObject(BaseModel):
+    type: Literal["text"]
+
+
+class JsonObjectFormatObject(BaseModel):
+    type: Literal["json_object"]
+
+
+class JsonSchemaObject(BaseModel):
+    name: str
+    description: str = None  # type: ignore[assignment]
+    schema_: dict[str, Any] = Field(None, alias="schema")  # type: ignore[assignment]
+    strict: bool = None  # type: ignore[assignment]
+
+
+class JsonSchemaFormatObject(BaseModel):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaObject
+
+
+ResponseFormatObject = (
+    Literal["auto"] | TextFormatObject | JsonObjectFormatObject | JsonSchemaFormatObject
+)
+
+
 class AssistantObject(Wire):
     id: str
     object: Literal["assistant"] = "assistant"
@@ -99,9 +134,9 @@ class AssistantObject(Wire):
     description: str | None
     model: str
     instructions: str | None
-    tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any] | None
+    tools: Annotated[list[dict[str, Any]], Shape(list[ToolObject])]
+    tool_resources: Annotated[dict[str, Any] | None, Shape(ToolResourcesObject | None)]
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
     temperature: float | None
     top_p: float | None
-    response_format: Any
+    response_format: Annotated[Any, Shape(ResponseFormatObject)]

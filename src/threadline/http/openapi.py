@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from threadline.schemas import Shape
+
 STREAMS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The object, or with `stream: true` its events as server-sent events "
@@ -75,6 +77,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        for name, definition in Shape.components.items():
+            if schemas.setdefault(name, definition) != definition:
+                raise TypeError(f"a documented shape and a wire model are both called {name}")
         for model in (ErrorObject, ErrorResponse):
             schemas[model.__name__] = model.model_json_schema(
                 ref_template="#/components/schemas/{model}"

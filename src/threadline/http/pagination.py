@@ -6,14 +6,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
 
 from threadline.db.keyset import PageQuery
+from threadline.schemas import Wire
 
 T = TypeVar("T")
 
 
-class ListPage(BaseModel, Generic[T]):
+class ListPage(Wire, Generic[T]):
     object: Literal["list"] = "list"
     data: list[T]
     first_id: str | None

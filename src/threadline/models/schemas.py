@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from threadline.schemas import Wire
 
 
-class ModelObject(BaseModel):
+class ModelObject(Wire):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
 
 
-class ModelList(BaseModel):
+class ModelList(Wire):
     object: Literal["list"] = "list"
     data: list[ModelObject]

@@ -4,15 +4,41 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from threadline.assistants.schemas import Model, ReasoningEffort, ResponseFormat, Temperature, TopP
+from threadline.assistants.schemas import (
+    Model,
+    ReasoningEffort,
+    ResponseFormat,
+    ResponseFormatObject,
+    Temperature,
+    TopP,
+)
 from threadline.runs.models import TERMINAL_STATUSES
-from threadline.schemas import COLUMN_INT_MAX, Metadata, Part, Request, Wire, one_of
-from threadline.threads.schemas import CreateMessageRequest, CreateThreadRequest
+from threadline.schemas import (
+    COLUMN_INT_MAX,
+    LastErrorObject,
+    Metadata,
+    Part,
+    Request,
+    Shape,
+    Wire,
+    one_of,
+)
+from threadline.threads.schemas import (
+    CreateMessageRequest,
+    CreateThreadRequest,
+    IncompleteDetailsObject,
+)
 from threadline.tools.file_search import query_of
-from threadline.tools.schemas import Tool, ToolResources
+from threadline.tools.schemas import (
+    BUILTIN_TYPES,
+    RankingOptionsObject,
+    Tool,
+    ToolObject,
+    ToolResources,
+)
 
 STEP_TERMINAL_STATUSES = ("cancelled", "failed", "completed", "expired")
 
@@ -111,6 +137,149 @@ class SubmitToolOutputsRequest(Request):
     stream: bool | None = None
 
 
+# -- as returned: documented shapes (`Shape`); optional keys have a default --------------------
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TruncationStrategyObject(BaseModel):
+    type: Literal["auto", "last_messages"]
+    last_messages: int | None
+
+
+class FunctionNameObject(BaseModel):
+    name: str
+
+
+class NamedToolChoiceObject(BaseModel):
+    type: Literal["function", "code_interpreter", "file_search"]
+    function: FunctionNameObject = None  # type: ignore[assignment]
+
+
+ToolChoiceObject = Literal["none", "auto", "required"] | NamedToolChoiceObject
+
+
+class CalledFunction(BaseModel):
+    name: str
+    arguments: str
+
+
+class RequiredToolCall(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: CalledFunction
+
+
+class SubmitToolOutputsAction(BaseModel):
+    tool_calls: list[RequiredToolCall]
+
+
+class RequiredActionObject(BaseModel):
+    type: Literal["submit_tool_outputs"]
+    submit_tool_outputs: SubmitToolOutputsAction
+
+
+class MessageCreation(BaseModel):
+    message_id: str
+
+
+class MessageCreationDetails(BaseModel):
+    type: Literal["message_creation"]
+    message_creation: MessageCreation
+
+
+class FunctionCallFunction(BaseModel):
+    name: str
+    arguments: str
+    output: str | None
+
+
+class FunctionToolCall(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: FunctionCallFunction
+
+
+class FileSearchResultContent(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class FileSearchResultObject(BaseModel):
+    file_id: str
+    file_name: str
+    score: float
+    content: list[FileSearchResultContent] = None  # type: ignore[assignment]  # on request
+
+
+class FileSearchCallObject(BaseModel):
+    ranking_options: RankingOptionsObject = None  # type: ignore[assignment]
+    results: list[FileSearchResultObject] = None  # type: ignore[assignment]
+    query: str = None  # type: ignore[assignment]  # the extension, on request
+
+
+class FileSearchToolCall(BaseModel):
+    id: str
+    type: Literal["file_search"]
+    file_search: FileSearchCallObject
+
+
+class CodeLogsOutput(BaseModel):
+    type: Literal["logs"]
+    logs: str
+
+
+class CodeImage(BaseModel):
+    file_id: str
+
+
+class CodeImageOutput(BaseModel):
+    type: Literal["image"]
+    image: CodeImage
+
+
+class CodeInterpreterCallObject(BaseModel):
+    input: str
+    outputs: list[CodeLogsOutput | CodeImageOutput]
+
+
+class CodeInterpreterToolCall(BaseModel):
+    id: str
+    type: Literal["code_interpreter"]
+    code_interpreter: CodeInterpreterCallObject
+
+
+class PluginToolCall(BaseModel):
+    """A plug-in tool's call: its id and type, and details of its own."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "properties": {
+                "id": {"type": "string"},
+                "type": {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}},
+            }
+        },
+    )
+
+    id: str
+    type: str
+
+
+class ToolCallsDetails(BaseModel):
+    type: Literal["tool_calls"]
+    tool_calls: list[
+        FunctionToolCall | FileSearchToolCall | CodeInterpreterToolCall | PluginToolCall
+    ]
+
+
+StepDetails = MessageCreationDetails | ToolCallsDetails
+
+
 class RunObject(Wire):
     id: str
     object: Literal["thread.run"] = "thread.run"
@@ -128,27 +297,27 @@ class RunObject(Wire):
         "incomplete",
         "expired",
     ]
-    required_action: dict[str, Any] | None
-    last_error: dict[str, Any] | None
+    required_action: Annotated[dict[str, Any] | None, Shape(RequiredActionObject | None)]
+    last_error: Annotated[dict[str, Any] | None, Shape(LastErrorObject | None)]
     expires_at: int | None
     started_at: int | None
     cancelled_at: int | None
     failed_at: int | None
     completed_at: int | None
-    incomplete_details: dict[str, Any] | None
+    incomplete_details: Annotated[dict[str, Any] | None, Shape(IncompleteDetailsObject | None)]
     model: str
     instructions: str
-    tools: list[dict[str, Any]]
+    tools: Annotated[list[dict[str, Any]], Shape(list[ToolObject])]
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
-    usage: dict[str, int] | None
+    usage: Annotated[dict[str, int] | None, Shape(Usage | None)]
     temperature: float | None
     top_p: float | None
     max_prompt_tokens: int | None
     max_completion_tokens: int | None
-    truncation_strategy: dict[str, Any] | None
-    tool_choice: Any
+    truncation_strategy: Annotated[dict[str, Any] | None, Shape(TruncationStrategyObject | None)]
+    tool_choice: Annotated[Any, Shape(ToolChoiceObject)]
     parallel_tool_calls: bool
-    response_format: Any
+    response_format: Annotated[Any, Shape(ResponseFormatObject)]
 
     @model_validator(mode="after")
     def _usage_once_terminal(self) -> RunObject:
@@ -167,14 +336,14 @@ class RunStepObject(Wire):
     run_id: str
     type: Literal["message_creation", "tool_calls"]
     status: Literal["in_progress", "cancelled", "failed", "completed", "expired"]
-    step_details: dict[str, Any]
-    last_error: dict[str, Any] | None
+    step_details: Annotated[dict[str, Any], Shape(StepDetails)]
+    last_error: Annotated[dict[str, Any] | None, Shape(LastErrorObject | None)]
     expired_at: int | None
     cancelled_at: int | None
     failed_at: int | None
     completed_at: int | None
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
-    usage: dict[str, int] | None
+    usage: Annotated[dict[str, int] | None, Shape(Usage | None)]
 
     @model_validator(mode="after")
     def _usage_once_terminal(self) -> RunStepObject:

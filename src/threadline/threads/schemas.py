@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
-from threadline.schemas import EmptyList, Metadata, Part, Request, Wire, by_field, one_of
-from threadline.tools.schemas import AttachmentTool, ToolResources, ToolResourcesWithCreate
+from threadline.schemas import EmptyList, Metadata, Part, Request, Shape, Wire, by_field, one_of
+from threadline.tools.schemas import (
+    AttachmentTool,
+    ToolResources,
+    ToolResourcesObject,
+    ToolResourcesWithCreate,
+)
 
 Detail = Literal["auto", "low", "high"]
 
@@ -99,11 +104,84 @@ class ModifyThreadRequest(Request):
     metadata: Metadata | None = None
 
 
+# -- as returned: documented shapes (`Shape`) ----------------------------------------------------
+
+
+class FileCitation(BaseModel):
+    file_id: str
+
+
+class FileCitationAnnotation(BaseModel):
+    type: Literal["file_citation"]
+    text: str
+    file_citation: FileCitation
+    start_index: int
+    end_index: int
+
+
+class FilePath(BaseModel):
+    file_id: str
+
+
+class FilePathAnnotation(BaseModel):
+    type: Literal["file_path"]
+    text: str
+    file_path: FilePath
+    start_index: int
+    end_index: int
+
+
+class TextValue(BaseModel):
+    value: str
+    annotations: list[FileCitationAnnotation | FilePathAnnotation]
+
+
+class TextContentPart(BaseModel):
+    type: Literal["text"]
+    text: TextValue
+
+
+class ImageFileObject(BaseModel):
+    file_id: str
+    detail: Literal["auto", "low", "high"]
+
+
+class ImageFileContentPart(BaseModel):
+    type: Literal["image_file"]
+    image_file: ImageFileObject
+
+
+class ImageUrlObject(BaseModel):
+    url: str
+    detail: Literal["auto", "low", "high"]
+
+
+class ImageUrlContentPart(BaseModel):
+    type: Literal["image_url"]
+    image_url: ImageUrlObject
+
+
+MessageContentPart = TextContentPart | ImageFileContentPart | ImageUrlContentPart
+
+
+class AttachmentToolObject(BaseModel):
+    type: Literal["code_interpreter", "file_search"]
+
+
+class AttachmentObject(BaseModel):
+    file_id: str
+    tools: list[AttachmentToolObject]
+
+
+class IncompleteDetailsObject(BaseModel):
+    reason: str
+
+
 class ThreadObject(Wire):
     id: str
     object: Literal["thread"] = "thread"
     created_at: int
-    tool_resources: dict[str, Any] | None
+    tool_resources: Annotated[dict[str, Any] | None, Shape(ToolResourcesObject | None)]
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
 
 
@@ -113,14 +191,14 @@ class MessageObject(Wire):
     created_at: int
     thread_id: str
     status: Literal["in_progress", "incomplete", "completed"]
-    incomplete_details: dict[str, Any] | None
+    incomplete_details: Annotated[dict[str, Any] | None, Shape(IncompleteDetailsObject | None)]
     completed_at: int | None
     incomplete_at: int | None
     role: Literal["user", "assistant"]
-    content: list[dict[str, Any]]
+    content: Annotated[list[dict[str, Any]], Shape(list[MessageContentPart])]
     assistant_id: str | None
     run_id: str | None
-    attachments: EmptyList
+    attachments: Annotated[EmptyList, Shape(list[AttachmentObject])]
     metadata: dict[str, str] | None = Field(validation_alias="metadata_")
 
 

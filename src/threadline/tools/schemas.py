@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from threadline.schemas import Part, by_field
 from threadline.vector_stores.schemas import ChunkingStrategy
 
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]+$"
 DEFAULT_RANKER = "default_2024_08_21"
+BUILTIN_TYPES = ("code_interpreter", "file_search", "function")
 
 
 class RankingOptions(Part):
@@ -150,3 +151,70 @@ class ToolResources(Part):
 class ToolResourcesWithCreate(Part):
     code_interpreter: CodeInterpreterResources | None = None
     file_search: FileSearchResourcesWithCreate | None = None
+
+
+# -- as returned: documented shapes (`Shape`); optional keys have a default -----------------
+
+
+class FunctionObject(BaseModel):
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+    strict: bool
+
+
+class FunctionToolObject(BaseModel):
+    type: Literal["function"]
+    function: FunctionObject
+
+
+class RankingOptionsObject(BaseModel):
+    ranker: str
+    score_threshold: float
+
+
+class FileSearchObject(BaseModel):
+    max_num_results: int | None
+    ranking_options: RankingOptionsObject
+
+
+class FileSearchToolObject(BaseModel):
+    type: Literal["file_search"]
+    file_search: FileSearchObject
+
+
+class CodeInterpreterToolObject(BaseModel):
+    type: Literal["code_interpreter"]
+
+
+class PluginToolObject(BaseModel):
+    """A plug-in tool's entry: its type, and options of its own."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "properties": {"type": {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}}}
+        },
+    )
+
+    type: str
+
+
+ToolObject = (
+    FunctionToolObject | FileSearchToolObject | CodeInterpreterToolObject | PluginToolObject
+)
+
+
+class CodeInterpreterResourcesObject(BaseModel):
+    file_ids: list[str]
+
+
+class FileSearchResourcesObject(BaseModel):
+    vector_store_ids: list[str]
+
+
+class ToolResourcesObject(BaseModel):
+    """Only the sections given; never null."""
+
+    code_interpreter: CodeInterpreterResourcesObject = None  # type: ignore[assignment]
+    file_search: FileSearchResourcesObject = None  # type: ignore[assignment]

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from threadline.schemas import EmptyDict, Metadata, Part, Request, Wire, by_field, one_of
+from threadline.schemas import (
+    EmptyDict,
+    LastErrorObject,
+    Metadata,
+    Part,
+    Request,
+    Shape,
+    Wire,
+    by_field,
+    one_of,
+)
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 
@@ -218,6 +228,14 @@ class SearchRequest(Request):
 # -- responses ---------------------------------------------------------------------------------
 
 
+class StaticChunkingObject(BaseModel):
+    type: Literal["static"]
+    static: StaticChunking
+
+
+AttributeValue = str | float | bool
+
+
 class FileCounts(Wire):
     in_progress: int = 0
     completed: int = 0
@@ -234,7 +252,7 @@ class VectorStoreObject(Wire):
     usage_bytes: int
     file_counts: FileCounts
     status: Literal["expired", "in_progress", "completed"]
-    expires_after: dict[str, Any] | None
+    expires_after: Annotated[dict[str, Any] | None, Shape(ExpiresAfter | None)]
     expires_at: int | None
     last_active_at: int | None
     metadata: dict[str, str] | None
@@ -247,9 +265,9 @@ class VectorStoreFileObject(Wire):
     created_at: int
     vector_store_id: str
     status: FileStatus
-    last_error: dict[str, str] | None
-    chunking_strategy: dict[str, Any]
-    attributes: EmptyDict
+    last_error: Annotated[dict[str, str] | None, Shape(LastErrorObject | None)]
+    chunking_strategy: Annotated[dict[str, Any], Shape(StaticChunkingObject)]
+    attributes: Annotated[EmptyDict, Shape(dict[str, AttributeValue])]
 
 
 class FileBatchObject(Wire):
@@ -270,7 +288,7 @@ class SearchResult(Wire):
     file_id: str
     filename: str
     score: float
-    attributes: EmptyDict
+    attributes: Annotated[EmptyDict, Shape(dict[str, AttributeValue])]
     content: list[TextContent]
 
 

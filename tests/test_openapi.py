@@ -1,0 +1,93 @@
+"""Threadline's own OpenAPI document: served without a key, with the interactive docs, the
+one the fuzzing walks, and true to the wire (every response the fixtures' clients receive
+is checked against it: tests/support/wire.py; here, that the check bites)."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import httpx
+import pytest
+
+from tests.support.server import Server
+from tests.support.wire import Document, WireMismatch
+from threadline.app import create_app
+from threadline.config import Settings
+from threadline.runs.schemas import Include
+
+# Operations that answer with server-sent events, always or with `stream: true`.
+STREAMING = {
+    ("post", "/v1/threads/runs"),
+    ("post", "/v1/threads/{thread_id}/runs"),
+    ("post", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"),
+    ("get", "/v1/threads/{thread_id}/runs/{run_id}/events"),
+}
+
+
+@pytest.fixture
+def served(server: Server) -> dict[str, Any]:
+    response = httpx.get(f"{server.origin}/openapi.json", timeout=30)  # no key
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_document_is_served_and_is_the_apps(served: dict[str, Any], server: Server) -> None:
+    assert served["openapi"].startswith("3.1")
+    # The fuzzing builds the document in-process for collection: it must be this one.
+    assert served == create_app(Settings(embedded=False)).openapi()
+    docs = httpx.get(f"{server.origin}/docs", timeout=30)
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+def test_every_operation_documents_its_answers(served: dict[str, Any]) -> None:
+    operations = [
+        (method, path, operation)
+        for path, methods in served["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) >= 48
+    assert all(path.startswith("/v1/") for _, path, _ in operations)
+    for method, path, operation in operations:
+        responses = operation["responses"]
+        assert "422" not in responses, (method, path)  # validation answers 400
+        for errors in ("4XX", "5XX"):
+            schema = responses[errors]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+        kinds = set(responses["200"]["content"])
+        assert ("text/event-stream" in kinds) == ((method, path) in STREAMING), (method, path)
+        for kind in kinds:
+            # No placeholder: each answer has a shape.
+            assert responses["200"]["content"][kind]["schema"] != {}, (method, path, kind)
+    steps = served["paths"]["/v1/threads/{thread_id}/runs/{run_id}/steps"]["get"]
+    include = next(p for p in steps["parameters"] if p["name"] == "include[]")
+    assert include["schema"]["items"]["enum"] == list(get_args(Include))
+    assert served["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_the_wire_check_bites(served: dict[str, Any]) -> None:
+    """The check every client hook runs refuses what the document does not allow."""
+    document = Document(served)
+    deleted = {"id": "asst_1", "object": "assistant.deleted", "deleted": True}
+    document.check("DELETE", "/v1/assistants/asst_1", 200, "application/json", deleted)
+    for wrong in (
+        {**deleted, "extra": 1},  # a key the document does not name
+        {**deleted, "deleted": None},  # a null it does not allow
+        {"id": "asst_1", "object": "assistant.deleted"},  # a required key missing
+    ):
+        with pytest.raises(WireMismatch):
+            document.check("DELETE", "/v1/assistants/asst_1", 200, "application/json", wrong)
+    error = {"error": {"message": "No.", "type": "invalid_request_error", "param": None}}
+    with pytest.raises(WireMismatch):  # `code` is required, null or not
+        document.check("GET", "/v1/assistants", 404, "application/json", error)
+    with pytest.raises(WireMismatch):  # a stream where the operation has none
+        document.check("GET", "/v1/assistants", 200, "text/event-stream", None)
+    with pytest.raises(WireMismatch):
+        document.check("GET", "/v1/no_such_thing", 200, "application/json", {})
+    # An unknown URL or method answers an error, in the error's shape.
+    unknown = {"error": {**error["error"], "code": None}}
+    document.check("GET", "/v1/no_such_thing", 404, "application/json", unknown)
+    with pytest.raises(WireMismatch):
+        document.check("PUT", "/v1/assistants", 405, "application/json", {"detail": "no"})
+    # A model name may hold a slash; the document's `{model}` takes it.
+    model = {"id": "org/name", "object": "model", "created": 1, "owned_by": "x"}
+    document.check("GET", "/v1/models/org/name", 200, "application/json", model)

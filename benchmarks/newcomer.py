@@ -15,16 +15,12 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import ROOT, emit, free_port, load, machine, stamp  # noqa: E402
+from common import ROOT, emit, free_port, load, machine, stamp
 
 
 def clone(into: Path) -> Path:
@@ -96,7 +92,6 @@ def main() -> None:
         repo = clone(root)
         port = free_port()
         env = newcomer_env(home, port)
-        before = load()
         serve = time_serve(repo, env, port, root / "serve.log")
         print(f"make serve answered GET /v1/models after {serve:.0f} s", flush=True)
         rows = [f"| `make serve` until `GET /v1/models` answers | {serve:.0f} s | |"]
@@ -105,7 +100,7 @@ def main() -> None:
             print(f"make test: {seconds:.0f} s, exit {code}: {summary}", flush=True)
             rows.append(f"| `make test` (after `make serve`) | {seconds:.0f} s | {summary} |")
         markdown = (
-            f"{stamp()}\n\n{machine()}; load average before: {before}, after: {load()}.\n"
+            f"{stamp()}\n\n{machine()}; load average after: {load()}.\n"
             "A fresh clone in an empty folder, with an empty home (empty pip and npm caches,\n"
             "no model fetched before), the README's commands in turn:\n\n"
             "| step | time | result |\n|---|---|---|\n" + "\n".join(rows) + "\n"

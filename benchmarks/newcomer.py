@@ -6,7 +6,7 @@
 
 What it clones is the committed HEAD. Packages come from the machine's registries as a user's
 would; nothing is reused from this checkout. `--write` puts the figures in
-docs/performance.md (section "Newcomer").
+docs/performance.md (section 11).
 """
 
 from __future__ import annotations
@@ -100,12 +100,13 @@ def main() -> None:
             print(f"make test: {seconds:.0f} s, exit {code}: {summary}", flush=True)
             rows.append(f"| `make test` (after `make serve`) | {seconds:.0f} s | {summary} |")
         markdown = (
+            "## 11. A newcomer's first minutes: `make serve`, then `make test`\n\n"
             f"{stamp()}\n\n{machine()}; load average after: {load()}.\n"
             "A fresh clone in an empty folder, with an empty home (empty pip and npm caches,\n"
             "no model fetched before), the README's commands in turn:\n\n"
             "| step | time | result |\n|---|---|---|\n" + "\n".join(rows) + "\n"
         )
-        emit("Newcomer", markdown, args.write)
+        emit("newcomer", markdown, args.write)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--no-test", action="store_true", help="time `make serve` only")
     parser.add_argument("--write", action="store_true", help="write docs/performance.md")
     args = parser.parse_args()
+    header = stamp()  # the load average before
     with tempfile.TemporaryDirectory(prefix="threadline-newcomer-") as scratch:
         root = Path(scratch)
         home = root / "home"
@@ -101,7 +102,7 @@ def main() -> None:
             rows.append(f"| `make test` (after `make serve`) | {seconds:.0f} s | {summary} |")
         markdown = (
             "## 11. A newcomer's first minutes: `make serve`, then `make test`\n\n"
-            f"{stamp()}\n\n{machine()}; load average after: {load()}.\n"
+            f"{header}\n\n{machine()}; load average after: {load()}.\n"
             "A fresh clone in an empty folder, with an empty home (empty pip and npm caches,\n"
             "no model fetched before), the README's commands in turn:\n\n"
             "| step | time | result |\n|---|---|---|\n" + "\n".join(rows) + "\n"

@@ -32,6 +32,7 @@ EXTRAS_ONLY = (
     "pandas", "matplotlib",
 )  # fmt: skip
 LOCAL_EXTRA = "pip install 'threadline[local]'"
+REBUILD = "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python"
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,37 @@ def test_an_embedded_backend_in_the_models_file_without_llama_cpp_names_the_extr
     )  # fmt: skip
     assert_one_line_naming_the_extra(result)
     assert "backend 'local'" in result.stderr
+
+
+def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(
+    light: Venv, tmp_path: Path
+) -> None:
+    """llama-cpp-python present, its compiled library not loadable (as its loader says)."""
+    site = Path(
+        subprocess.run(
+            [str(light.python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    broken = site / "llama_cpp"
+    broken.mkdir()
+    (broken / "__init__.py").write_text(
+        "raise RuntimeError(\"Failed to load shared library '/x/libllama.so': libggml.so.0: "
+        "cannot open shared object file: No such file or directory\")\n"
+    )
+    try:
+        port = str(free_port())
+        result = run_cli(
+            light, tmp_path, "serve", "--data-dir", str(tmp_path), "--port", port,
+            THREADLINE_EMBEDDED="true",
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(broken)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "does not load (Failed to load shared library '/x/libllama.so'" in lines[0]
+    assert REBUILD in lines[0] and "THREADLINE_LLM_BASE_URL" in lines[0]
 
 
 def test_model_pull_without_llama_cpp_names_the_extra(light: Venv, tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ _END = object()
 
 NEEDS_LLAMA_CPP = "the embedded model needs llama-cpp-python"
 LOCAL_EXTRA = "pip install 'threadline[local]'"
+REBUILD = "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python"
 OR_SERVER = "(or set THREADLINE_LLM_BASE_URL to an OpenAI-compatible server)"
 
 
@@ -78,10 +79,19 @@ def llama_cpp_problem() -> str | None:
     except ModuleNotFoundError as error:
         if error.name == "llama_cpp":
             return f"{NEEDS_LLAMA_CPP}: {LOCAL_EXTRA}"
-        return f"{NEEDS_LLAMA_CPP}, which is installed but does not load: {_first_line(error)}"
+        return _does_not_load(error)
     except Exception as error:  # its shared library, say
-        return f"{NEEDS_LLAMA_CPP}, which is installed but does not load: {_first_line(error)}"
+        return _does_not_load(error)
     return None
+
+
+def _does_not_load(error: BaseException) -> str:
+    # Its compiled part is missing or was built for another machine: building it again here
+    # mends both.
+    return (
+        f"{NEEDS_LLAMA_CPP}, which is installed but does not load ({_first_line(error)}); "
+        f"build it again: {REBUILD}"
+    )
 
 
 def _first_line(error: BaseException) -> str:

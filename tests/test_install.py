@@ -236,9 +236,7 @@ def test_an_embedded_backend_in_the_models_file_without_llama_cpp_names_the_extr
     assert "backend 'local'" in result.stderr
 
 
-def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(
-    light: Venv, tmp_path: Path
-) -> None:
+def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(light: Venv, tmp_path: Path) -> None:
     """llama-cpp-python present, its compiled library not loadable (as its loader says)."""
     site = Path(
         subprocess.run(
@@ -250,7 +248,7 @@ def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(
     broken.mkdir()
     (broken / "__init__.py").write_text(
         "raise RuntimeError(\"Failed to load shared library '/x/libllama.so': libggml.so.0: "
-        "cannot open shared object file: No such file or directory\")\n"
+        'cannot open shared object file: No such file or directory")\n'
     )
     try:
         port = str(free_port())

@@ -1,10 +1,11 @@
 """Every response a test receives, checked against the server's own OpenAPI document.
 
-The clients the fixtures make (`client`, `http`, `make_client`) carry `WireCheck` as an httpx
-response hook: each JSON answer must validate against the schema the document gives its
-operation and status, strictly: an object schema that lists properties admits no others, so
-a key the document does not name fails as surely as a wrong type or a `null` it does not
-allow. Streams and downloads are not JSON; their media type must be one the operation lists.
+The clients the fixtures make (`client`, `http`, `make_client`) carry `check_response` as
+an httpx response hook (`HOOKS`): each JSON answer must validate against the schema the
+document gives its operation and status, strictly: an object schema that lists properties
+admits no others, so a key the document does not name fails as surely as a wrong type or a
+`null` it does not allow. Streams and downloads are not JSON; their media type must be one
+the operation lists.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Document:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.components = closed(doc.get("components", {}).get("schemas", {}))
+        # Validators by the id of their schema: every schema is held here for as long.
+        self.validators: dict[int, Draft202012Validator] = {}
+        error = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+        self.error_response = {"content": {"application/json": error}}
         # Each operation's path as a pattern whose parameters span one segment, and as one
         # whose last parameter may span several (`GET /models/{model}` of `org/name`).
         self.operations: list[tuple[re.Pattern[str], re.Pattern[str], str, dict[str, Any]]] = []
@@ -52,11 +57,6 @@ class Document:
             for method, operation in methods.items():
                 self.operations.append((strict, loose, method.upper(), operation))
 
-    @property
-    def error_response(self) -> dict[str, Any]:
-        error = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
-        return {"content": {"application/json": error}}
-
     def operation(self, method: str, path: str) -> dict[str, Any] | None:
         for which in (0, 1):
             for *patterns, verb, operation in self.operations:
@@ -65,8 +65,13 @@ class Document:
         return None
 
     def validator(self, schema: dict[str, Any]) -> Draft202012Validator:
-        # References name components by their place in the document: keep them there.
-        return Draft202012Validator({**closed(schema), "components": {"schemas": self.components}})
+        # One per response schema of the document (they live as long as it does).
+        key = id(schema)
+        if key not in self.validators:
+            # References name components by their place in the document: keep them there.
+            root = {**closed(schema), "components": {"schemas": self.components}}
+            self.validators[key] = Draft202012Validator(root)
+        return self.validators[key]
 
     def check(self, method: str, path: str, status: int, media: str, body: Any) -> None:
         where = f"{method} {path} -> {status}"

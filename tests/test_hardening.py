@@ -199,6 +199,18 @@ def test_examples_from_the_field(http: httpx.Client, objects: dict[str, str]) ->
         response = http.post(path, json=body)
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == "response_format.type"
+    # A tool whose type is of the wrong JSON type (fuzzing found `{}` a 500 on all three).
+    for wrong in ({}, [], 1, True, None):
+        tools = [{"type": wrong}]
+        for path, body in (
+            ("/assistants", {"model": "x", "tools": tools}),
+            ("/threads/runs", {"assistant_id": objects["assistant_id"], "tools": tools}),
+            (f"/threads/{objects['thread_id']}/runs",
+             {"assistant_id": objects["assistant_id"], "tools": tools}),
+        ):  # fmt: skip
+            response = http.post(path, json=body)
+            assert response.status_code == 400, (path, wrong, response.text)
+            assert response.json()["error"]["param"] == "tools[0].type", (path, wrong)
     # The raw escapes of the probes, as a careless client sends them.
     raw = b'{"model":"x","metadata":{"k":"\\ud800"}}'
     response = http.post("/assistants", content=raw, headers={"content-type": "application/json"})

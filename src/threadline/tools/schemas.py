@@ -66,7 +66,12 @@ def accept_plugin_type(tool_type: str) -> None:
 
 
 def _plugin_or(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    if isinstance(value, dict) and value.get("type") in _PLUGIN_TYPES:
+    # A type of the wrong JSON type (`{"type": {}}`) is no plug-in's: the union refuses it.
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("type"), str)
+        and (value["type"] in _PLUGIN_TYPES)
+    ):
         return PluginTool.model_validate(value)
     return handler(value)
 

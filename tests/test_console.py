@@ -456,3 +456,24 @@ def test_files_and_a_vector_store_searched(page: Page, key: str, client: OpenAI,
     page.get_by_role("button", name="Really delete?").click()
     expect(page.get_by_text("No files yet.")).to_be_visible()
     assert client.files.list().data == []
+
+
+def test_the_api_docs_render_with_nothing_from_outside(page: Page, console_server: Server) -> None:
+    """/docs (Swagger UI over /openapi.json) draws every operation from the server's own
+    files: any request to another host is refused."""
+    outside: list[str] = []
+
+    def only_here(route) -> None:
+        if route.request.url.startswith(origin(console_server) + "/"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", only_here)
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Threadline")
+    expect(
+        page.locator(".opblock-summary-path", has_text="/v1/threads/{thread_id}/runs").first
+    ).to_be_visible()
+    assert outside == []

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from threadline import logs
 from threadline.assistants.router import router as assistants_router
@@ -42,7 +43,9 @@ def create_app(
                 on_ready()
             yield
 
-    app = FastAPI(title="Threadline", version="0.1.0", lifespan=lifespan)
+    # The interactive docs (/docs) with Swagger UI's files served from here, not a CDN: a
+    # self-hosted server may have no way out.
+    app = FastAPIOffline(title="Threadline", version="0.1.0", lifespan=lifespan, redoc_url=None)
     errors.install(app)
     openapi.install(app)
 

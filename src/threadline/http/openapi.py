@@ -20,19 +20,21 @@ from pydantic import BaseModel
 
 from threadline.schemas import Shape
 
-STREAMS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The object, or with `stream: true` its events as server-sent events "
-        "(`event: <name>` and `data: <json>`, ending with `event: done` and `data: [DONE]`).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+
+def _event_stream(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
     }
-}
-EVENTS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Server-sent events, ending with `event: done` and `data: [DONE]`.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    }
-}
+
+
+STREAMS = _event_stream(
+    "The object, or with `stream: true` its events as server-sent events (`event: <name>` "
+    "and `data: <json>`, ending with `event: done` and `data: [DONE]`)."
+)
+EVENTS = _event_stream("Server-sent events, ending with `event: done` and `data: [DONE]`.")
 DOWNLOAD: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file's bytes, with the media type its name suggests.",

@@ -4,13 +4,14 @@ is checked against it: tests/support/wire.py; here, that the check bites)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, get_args
 
 import httpx
 import pytest
 
 from tests.support.server import Server
-from tests.support.wire import Document, WireMismatch
+from tests.support.wire import CheckedEvents, Document, WireMismatch
 from threadline.app import create_app
 from threadline.config import Settings
 from threadline.runs.schemas import Include
@@ -91,3 +92,30 @@ def test_the_wire_check_bites(served: dict[str, Any]) -> None:
     # A model name may hold a slash; the document's `{model}` takes it.
     model = {"id": "org/name", "object": "model", "created": 1, "owned_by": "x"}
     document.check("GET", "/v1/models/org/name", 200, "application/json", model)
+
+
+def test_the_event_check_bites(served: dict[str, Any]) -> None:
+    """Each event of a stream is checked as the client reads past it."""
+    document = Document(served)
+    path = "/v1/threads/thread_1/runs/run_1/events"
+
+    def read(*frames: bytes) -> list[bytes]:
+        def check(event: Any) -> None:
+            document.check("GET", path, 200, "text/event-stream", event)
+
+        return list(CheckedEvents(httpx.ByteStream(b"".join(frames)), check))
+
+    part = {"index": 0, "type": "text", "text": {"value": "Hi"}}
+    delta = {"id": "msg_1", "object": "thread.message.delta", "delta": {"content": [part]}}
+    good = b"event: thread.message.delta\ndata: " + json.dumps(delta).encode() + b"\n\n"
+    done = b": keep-alive\nevent: done\ndata: [DONE]\n\n"
+    assert read(good, done) == [good + done]
+    for wrong in (
+        {**delta, "extra": 1},
+        {**delta, "delta": {"content": [{"index": 0, "type": "text", "text": {}}]}},
+    ):
+        frame = b"event: thread.message.delta\ndata: " + json.dumps(wrong).encode() + b"\n\n"
+        with pytest.raises(WireMismatch):
+            read(frame)
+    with pytest.raises(WireMismatch):  # an event the stream has not
+        read(b"event: thread.message.removed\ndata: " + json.dumps(delta).encode() + b"\n\n")

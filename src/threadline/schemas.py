@@ -81,7 +81,12 @@ class Shape:
         self.kind = kind
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        schema = TypeAdapter(self.kind).json_schema(
+        return Shape.schema_of(self.kind)
+
+    @staticmethod
+    def schema_of(kind: Any) -> dict[str, Any]:
+        """The JSON schema of `kind`, its models kept as components."""
+        schema = TypeAdapter(kind).json_schema(
             mode="serialization", ref_template="#/components/schemas/{model}"
         )
         for name, definition in schema.pop("$defs", {}).items():

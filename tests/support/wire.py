@@ -4,13 +4,15 @@ The clients the fixtures make (`client`, `http`, `make_client`) carry `check_res
 an httpx response hook (`HOOKS`): each JSON answer must validate against the schema the
 document gives its operation and status, strictly: an object schema that lists properties
 admits no others, so a key the document does not name fails as surely as a wrong type or a
-`null` it does not allow. Streams and downloads are not JSON; their media type must be one
-the operation lists.
+`null` it does not allow. Each event of a stream is checked the same way as the client reads
+past it; a download's media type must be one the operation lists.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -73,7 +75,8 @@ class Document:
             self.validators[key] = Draft202012Validator(root)
         return self.validators[key]
 
-    def check(self, method: str, path: str, status: int, media: str, body: Any) -> None:
+    def schema(self, method: str, path: str, status: int, media: str) -> dict[str, Any]:
+        """The schema the document gives this answer; `WireMismatch` when it has none."""
         where = f"{method} {path} -> {status}"
         operation = self.operation(method, path)
         if operation is None:
@@ -92,14 +95,54 @@ class Document:
         content = response.get("content", {})
         if media not in content:
             raise WireMismatch(f"{where}: {media} is not among {sorted(content)}")
-        if media != "application/json":
-            return
-        schema = content[media].get("schema", {})
+        return content[media].get("schema", {})
+
+    def check(self, method: str, path: str, status: int, media: str, body: Any) -> None:
+        """A JSON body (or, for a stream, one event: `{"event", "data"}`) against its schema."""
+        schema = self.schema(method, path, status, media)
+        if media not in ("application/json", "text/event-stream"):
+            return  # bytes
         errors = sorted(self.validator(schema).iter_errors(body), key=lambda e: list(e.path))
         if errors:
             lines = [f"  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:300]}"
                      for e in errors[:8]]  # fmt: skip
-            raise WireMismatch(f"{where}: the body does not fit the document\n" + "\n".join(lines))
+            what = f"the event {body.get('event')}" if media == "text/event-stream" else "the body"
+            raise WireMismatch(
+                f"{method} {path} -> {status}: {what} does not fit the document\n"
+                + "\n".join(lines)
+            )
+
+
+class CheckedEvents(httpx.SyncByteStream):
+    """A server-sent event stream that checks each event as the client reads past it, so
+    that a test reading part of a stream (and leaving) reads it as it would have."""
+
+    def __init__(self, inner: httpx.SyncByteStream, check: Callable[[Any], None]) -> None:
+        self.inner = inner
+        self.check = check
+        self.pending = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            self.pending += chunk
+            while b"\n\n" in self.pending:
+                frame, self.pending = self.pending.split(b"\n\n", 1)
+                self.frame(frame.decode())
+            yield chunk
+
+    def frame(self, text: str) -> None:
+        fields: dict[str, list[str]] = {}
+        for line in text.split("\n"):
+            if line and not line.startswith(":"):  # a comment: a keep-alive
+                name, _, value = line.partition(":")
+                fields.setdefault(name, []).append(value.removeprefix(" "))
+        if "event" in fields or "data" in fields:
+            data = "\n".join(fields.get("data", []))
+            event = fields.get("event", ["message"])[0]
+            self.check({"event": event, "data": data if data == "[DONE]" else json.loads(data)})
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @cache
@@ -121,12 +164,22 @@ def check_response(response: httpx.Response) -> None:
     if not path.startswith("/v1/") or request.method == "HEAD":
         return  # the console's pages, health and metrics: not the API; HEAD has no body
     origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+    document = document_of(origin)
     media = media_of(response)
+    status = response.status_code
+    if media == "text/event-stream":
+        document.schema(request.method, path, status, media)  # one the operation lists
+
+        def check(event: Any) -> None:
+            document.check(request.method, path, status, media, event)
+
+        response.stream = CheckedEvents(response.stream, check)  # type: ignore[arg-type]
+        return
     body: Any = None
     if media == "application/json":
         response.read()
         body = response.json()
-    document_of(origin).check(request.method, path, response.status_code, media, body)
+    document.check(request.method, path, status, media, body)
 
 
 HOOKS = {"response": [check_response]}

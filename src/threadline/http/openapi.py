@@ -3,9 +3,9 @@
 FastAPI builds it from the routers and wire models; this adds what FastAPI cannot see:
 - every error is the OpenAI error object (`4XX` and `5XX`), never FastAPI's 422 (request
   validation answers 400 in that shape, `http/errors.py`);
-- operations that may answer with server-sent events say so (`STREAMS`), and downloads
-  carry their bytes (`DOWNLOAD`), in place of the empty JSON schema FastAPI gives a route
-  without a response model;
+- operations that may answer with server-sent events say so, with each event's schema
+  (`streamed_responses`), and downloads carry their bytes (`DOWNLOAD`), in place of the empty JSON
+  schema FastAPI gives a route without a response model;
 - the bearer key every operation needs.
 The suite checks every response its servers send against this document (tests/support/wire.py).
 """
@@ -21,20 +21,21 @@ from pydantic import BaseModel
 from threadline.schemas import Shape
 
 
-def _event_stream(description: str) -> dict[int | str, dict[str, Any]]:
+def streamed_responses(
+    name: str, schema: dict[str, Any], description: str
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of an operation that answers with server-sent events, each event
+    (its name and parsed data) described by `schema`, kept as the component `name`."""
+    if Shape.components.setdefault(name, schema) != schema:
+        raise TypeError(f"two event schemas are called {name}")
     return {
         200: {
             "description": description,
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
         }
     }
 
 
-STREAMS = _event_stream(
-    "The object, or with `stream: true` its events as server-sent events (`event: <name>` "
-    "and `data: <json>`, ending with `event: done` and `data: [DONE]`)."
-)
-EVENTS = _event_stream("Server-sent events, ending with `event: done` and `data: [DONE]`.")
 DOWNLOAD: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file's bytes, with the media type its name suggests.",

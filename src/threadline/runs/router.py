@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from threadline.db.keyset import PageQuery
 from threadline.events.bus import Event
 from threadline.http.deps import DB, ProjectId, RunCaller, SettingsDep
-from threadline.http.openapi import EVENTS, STREAMS
+from threadline.http.openapi import streamed_responses
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.query import documented_array, query_array
 from threadline.http.sse import event_stream, run_events
@@ -24,6 +24,19 @@ from threadline.runs.schemas import (
     RunStepObject,
     SubmitToolOutputsRequest,
     step_details_to_wire,
+)
+from threadline.runs.stream_events import stream_event_schema
+
+STREAMS = streamed_responses(
+    "RunStreamEvent",
+    stream_event_schema(),
+    "The run, or with `stream: true` its events as server-sent events (`event: <name>` and "
+    "`data: <json>`, ending with `event: done` and `data: [DONE]`).",
+)
+EVENTS = streamed_responses(
+    "RunStreamEvent",
+    stream_event_schema(),
+    "The run's events as server-sent events, ending with `event: done` and `data: [DONE]`.",
 )
 
 router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from threadline.assistants.schemas import (
@@ -33,11 +33,11 @@ from threadline.threads.schemas import (
 )
 from threadline.tools.file_search import query_of
 from threadline.tools.schemas import (
-    BUILTIN_TYPES,
     RankingOptionsObject,
     Tool,
     ToolObject,
     ToolResources,
+    plugin_shape,
 )
 
 STEP_TERMINAL_STATUSES = ("cancelled", "failed", "completed", "expired")
@@ -256,15 +256,7 @@ class CodeInterpreterToolCall(BaseModel):
 class PluginToolCall(BaseModel):
     """A plug-in tool's call: its id and type, and details of its own."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "properties": {
-                "id": {"type": "string"},
-                "type": {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}},
-            }
-        },
-    )
+    model_config = plugin_shape(id={"type": "string"})
 
     id: str
     type: str

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from threadline.events.names import STORED_ONLY, EventName
 from threadline.runs.schemas import CodeImageOutput, CodeLogsOutput, FileSearchCallObject
 from threadline.schemas import Shape
 from threadline.threads.schemas import FileCitationAnnotation, FilePathAnnotation
-from threadline.tools.schemas import BUILTIN_TYPES
+from threadline.tools.schemas import plugin_shape
 
 
 class TextDelta(BaseModel):
@@ -71,15 +71,7 @@ class FileSearchCallDelta(BaseModel):
 class PluginCallDelta(BaseModel):
     """A plug-in tool's call as it is written: its index and type, and parts of its own."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "properties": {
-                "index": {"type": "integer"},
-                "type": {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}},
-            }
-        },
-    )
+    model_config = plugin_shape(index={"type": "integer"})
 
     index: int
     type: str

@@ -192,15 +192,20 @@ class CodeInterpreterToolObject(BaseModel):
     type: Literal["code_interpreter"]
 
 
+def plugin_shape(**properties: dict[str, Any]) -> ConfigDict:
+    """The config of a documented shape of a plug-in tool's part: open to keys of its own,
+    its `type` none of the built-in ones (so that a built-in part matches its own shape
+    only), with `properties` as documented."""
+    builtin = {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}}
+    return ConfigDict(
+        extra="allow", json_schema_extra={"properties": {**properties, "type": builtin}}
+    )
+
+
 class PluginToolObject(BaseModel):
     """A plug-in tool's entry: its type, and options of its own."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "properties": {"type": {"type": "string", "not": {"enum": list(BUILTIN_TYPES)}}}
-        },
-    )
+    model_config = plugin_shape()
 
     type: str
 

@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from tests.support.server import Server
 from tests.support.wire import CheckedEvents, Document, WireMismatch
@@ -34,6 +35,7 @@ def served(server: Server) -> dict[str, Any]:
 
 def test_the_document_is_served_and_is_the_apps(served: dict[str, Any], server: Server) -> None:
     assert served["openapi"].startswith("3.1")
+    validate(served)  # a valid OpenAPI 3.1 document, for the tools that read one
     # The fuzzing builds the document in-process for collection: it must be this one.
     assert served == create_app(Settings(embedded=False)).openapi()
     docs = httpx.get(f"{server.origin}/docs", timeout=30)

@@ -86,14 +86,31 @@ class Shape:
     @staticmethod
     def schema_of(kind: Any) -> dict[str, Any]:
         """The JSON schema of `kind`, its models kept as components."""
-        schema = TypeAdapter(kind).json_schema(
-            mode="serialization", ref_template="#/components/schemas/{model}"
+        schema = _without_null_defaults(
+            TypeAdapter(kind).json_schema(
+                mode="serialization", ref_template="#/components/schemas/{model}"
+            )
         )
         for name, definition in schema.pop("$defs", {}).items():
             known = Shape.components.setdefault(name, definition)
             if known != definition:
                 raise TypeError(f"two documented shapes are called {name}")
         return schema
+
+
+def _without_null_defaults(schema: Any) -> Any:
+    """The schema less `"default": null`: a shape's optional key (`= None` in its model) is
+    left out when empty, never sent as null, and a default of null on a non-nullable type
+    is no valid schema."""
+    if isinstance(schema, dict):
+        return {
+            key: _without_null_defaults(value)
+            for key, value in schema.items()
+            if not (key == "default" and value is None)
+        }
+    if isinstance(schema, list):
+        return [_without_null_defaults(item) for item in schema]
+    return schema
 
 
 # Collections that clients loop over are answered empty, never `null`, as the hosted API did

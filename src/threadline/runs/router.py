@@ -27,15 +27,16 @@ from threadline.runs.schemas import (
 )
 from threadline.runs.stream_events import stream_event_schema
 
+_EVENT = stream_event_schema()
 STREAMS = streamed_responses(
     "RunStreamEvent",
-    stream_event_schema(),
+    _EVENT,
     "The run, or with `stream: true` its events as server-sent events (`event: <name>` and "
     "`data: <json>`, ending with `event: done` and `data: [DONE]`).",
 )
 EVENTS = streamed_responses(
     "RunStreamEvent",
-    stream_event_schema(),
+    _EVENT,
     "The run's events as server-sent events, ending with `event: done` and `data: [DONE]`.",
 )
 

@@ -84,6 +84,9 @@ def test_the_wire_check_bites(served: dict[str, Any]) -> None:
         document.check("GET", "/v1/assistants", 404, "application/json", error)
     with pytest.raises(WireMismatch):  # a stream where the operation has none
         document.check("GET", "/v1/assistants", 200, "text/event-stream", None)
+    # A download's bytes come with the media type of the file's name, whatever it is.
+    for media in ("text/plain", "application/json", "image/png"):
+        document.check("GET", "/v1/files/file-1/content", 200, media, None)
     with pytest.raises(WireMismatch):
         document.check("GET", "/v1/no_such_thing", 200, "application/json", {})
     # An unknown URL or method answers an error, in the error's shape.

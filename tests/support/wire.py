@@ -5,7 +5,7 @@ an httpx response hook (`HOOKS`): each JSON answer must validate against the sch
 document gives its operation and status, strictly: an object schema that lists properties
 admits no others, so a key the document does not name fails as surely as a wrong type or a
 `null` it does not allow. Each event of a stream is checked the same way as the client reads
-past it; a download's media type must be one the operation lists.
+past it; a download's media type must be one the operation lists (or a range holding it).
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class Document:
             self.validators[key] = Draft202012Validator(root)
         return self.validators[key]
 
-    def schema(self, method: str, path: str, status: int, media: str) -> dict[str, Any]:
-        """The schema the document gives this answer; `WireMismatch` when it has none."""
+    def schema(self, method: str, path: str, status: int, media: str) -> tuple[str, Any]:
+        """The media type the document lists for this answer (`media` itself or a range such
+        as `*/*` that holds it) with its schema; `WireMismatch` when it lists none."""
         where = f"{method} {path} -> {status}"
         operation = self.operation(method, path)
         if operation is None:
@@ -93,15 +94,17 @@ class Document:
         if response is None:
             raise WireMismatch(f"{where}: the document lists no response {status}")
         content = response.get("content", {})
-        if media not in content:
-            raise WireMismatch(f"{where}: {media} is not among {sorted(content)}")
-        return content[media].get("schema", {})
+        for listed in (media, f"{media.split('/')[0]}/*", "*/*"):
+            if listed in content:
+                return listed, content[listed].get("schema", {})
+        raise WireMismatch(f"{where}: {media or 'no body'} is not among {sorted(content)}")
 
     def check(self, method: str, path: str, status: int, media: str, body: Any) -> None:
-        """A JSON body (or, for a stream, one event: `{"event", "data"}`) against its schema."""
-        schema = self.schema(method, path, status, media)
-        if media not in ("application/json", "text/event-stream"):
-            return  # bytes
+        """A JSON body (or, for a stream, one event: `{"event", "data"}`) against its schema;
+        for a media range (a download's bytes), only that the range holds the type."""
+        listed, schema = self.schema(method, path, status, media)
+        if listed not in ("application/json", "text/event-stream"):
+            return
         errors = sorted(self.validator(schema).iter_errors(body), key=lambda e: list(e.path))
         if errors:
             lines = [f"  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:300]}"
@@ -150,13 +153,6 @@ def document_of(origin: str) -> Document:
     return Document(httpx.get(f"{origin}/openapi.json", timeout=30).json())
 
 
-def media_of(response: httpx.Response) -> str:
-    kind = response.headers.get("content-type", "").split(";")[0].strip()
-    if kind.startswith(("text/event-stream", "application/json")):
-        return kind
-    return "application/octet-stream" if kind else ""
-
-
 def check_response(response: httpx.Response) -> None:
     """An httpx response hook: the answer against its server's document."""
     request = response.request
@@ -165,10 +161,10 @@ def check_response(response: httpx.Response) -> None:
         return  # the console's pages, health and metrics: not the API; HEAD has no body
     origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
     document = document_of(origin)
-    media = media_of(response)
+    media = response.headers.get("content-type", "").split(";")[0].strip()
     status = response.status_code
-    if media == "text/event-stream":
-        document.schema(request.method, path, status, media)  # one the operation lists
+    listed, _ = document.schema(request.method, path, status, media)
+    if listed == "text/event-stream":
 
         def check(event: Any) -> None:
             document.check(request.method, path, status, media, event)
@@ -176,7 +172,7 @@ def check_response(response: httpx.Response) -> None:
         response.stream = CheckedEvents(response.stream, check)  # type: ignore[arg-type]
         return
     body: Any = None
-    if media == "application/json":
+    if listed == "application/json":
         response.read()
         body = response.json()
     document.check(request.method, path, status, media, body)

@@ -39,7 +39,7 @@ def streamed_responses(
 DOWNLOAD: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file's bytes, with the media type its name suggests.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

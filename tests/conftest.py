@@ -134,6 +134,14 @@ def spawn(backend: str, llm: ScriptedBackend, tmp_path: Path) -> Iterator[Server
 
 
 @pytest.fixture
+def openapi_document(server: Server) -> dict:
+    """The OpenAPI document the server serves (asked for without a key)."""
+    response = httpx.get(f"{server.origin}/openapi.json", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
 def api_key(server: Server) -> str:
     """A key of a new project: each test sees only its own objects."""
     return create_key(server.database_url, f"test-{uuid.uuid4().hex[:12]}")

@@ -1,9 +1,8 @@
 """No input makes a 500, and nothing stored breaks a read: every operation of Threadline's own
-OpenAPI document walked
-with what neither store can keep (NUL characters, lone surrogates) in its path parameters,
-query parameters and JSON body, and with integers past what the columns hold; on SQLite
-and PostgreSQL. Each answer is a 400 in the OpenAI error shape naming the parameter, and
-every list still reads afterwards."""
+OpenAPI document walked with what neither store can keep (NUL characters, lone surrogates)
+in its path parameters, query parameters and JSON body, and with integers past what the
+columns hold; on SQLite and PostgreSQL. Each answer is a 400 in the OpenAI error shape
+naming the parameter, and every list still reads afterwards."""
 
 from __future__ import annotations
 
@@ -23,12 +22,6 @@ from tests.support.server import Server
 NUL = "a\u0000b"
 SURROGATE = "a\ud800b"
 TOO_BIG = (9223372036854775808, 3000000000)
-
-
-@pytest.fixture
-def spec(server: Server) -> dict[str, Any]:
-    """The document the server serves."""
-    return httpx.get(f"{server.origin}/openapi.json", timeout=30).json()
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -125,8 +118,9 @@ def assert_refused(response: httpx.Response, param: str | None, where: str) -> N
 
 
 def test_every_operation_refuses_what_no_store_keeps(
-    http: httpx.Client, objects: dict[str, str], spec: dict[str, Any]
+    http: httpx.Client, objects: dict[str, str], openapi_document: dict[str, Any]
 ) -> None:
+    spec = openapi_document
     walked = 0
     for method, path, operation in operations(spec):
         where = f"{method} {path}"

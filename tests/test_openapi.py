@@ -26,26 +26,21 @@ STREAMING = {
 }
 
 
-@pytest.fixture
-def served(server: Server) -> dict[str, Any]:
-    response = httpx.get(f"{server.origin}/openapi.json", timeout=30)  # no key
-    assert response.status_code == 200
-    return response.json()
-
-
-def test_the_document_is_served_and_is_the_apps(served: dict[str, Any], server: Server) -> None:
-    assert served["openapi"].startswith("3.1")
-    validate(served)  # a valid OpenAPI 3.1 document, for the tools that read one
+def test_the_document_is_served_and_is_the_apps(
+    openapi_document: dict[str, Any], server: Server
+) -> None:
+    assert openapi_document["openapi"].startswith("3.1")
+    validate(openapi_document)  # a valid OpenAPI 3.1 document, for the tools that read one
     # The fuzzing builds the document in-process for collection: it must be this one.
-    assert served == create_app(Settings(embedded=False)).openapi()
+    assert openapi_document == create_app(Settings(embedded=False)).openapi()
     docs = httpx.get(f"{server.origin}/docs", timeout=30)
     assert docs.status_code == 200 and "/openapi.json" in docs.text
 
 
-def test_every_operation_documents_its_answers(served: dict[str, Any]) -> None:
+def test_every_operation_documents_its_answers(openapi_document: dict[str, Any]) -> None:
     operations = [
         (method, path, operation)
-        for path, methods in served["paths"].items()
+        for path, methods in openapi_document["paths"].items()
         for method, operation in methods.items()
     ]
     assert len(operations) >= 48
@@ -61,15 +56,15 @@ def test_every_operation_documents_its_answers(served: dict[str, Any]) -> None:
         for kind in kinds:
             # No placeholder: each answer has a shape.
             assert responses["200"]["content"][kind]["schema"] != {}, (method, path, kind)
-    steps = served["paths"]["/v1/threads/{thread_id}/runs/{run_id}/steps"]["get"]
+    steps = openapi_document["paths"]["/v1/threads/{thread_id}/runs/{run_id}/steps"]["get"]
     include = next(p for p in steps["parameters"] if p["name"] == "include[]")
     assert include["schema"]["items"]["enum"] == list(get_args(Include))
-    assert served["security"] == [{"ApiKeyAuth": []}]
+    assert openapi_document["security"] == [{"ApiKeyAuth": []}]
 
 
-def test_the_wire_check_bites(served: dict[str, Any]) -> None:
+def test_the_wire_check_bites(openapi_document: dict[str, Any]) -> None:
     """The check every client hook runs refuses what the document does not allow."""
-    document = Document(served)
+    document = Document(openapi_document)
     deleted = {"id": "asst_1", "object": "assistant.deleted", "deleted": True}
     document.check("DELETE", "/v1/assistants/asst_1", 200, "application/json", deleted)
     for wrong in (
@@ -99,9 +94,9 @@ def test_the_wire_check_bites(served: dict[str, Any]) -> None:
     document.check("GET", "/v1/models/org/name", 200, "application/json", model)
 
 
-def test_the_event_check_bites(served: dict[str, Any]) -> None:
+def test_the_event_check_bites(openapi_document: dict[str, Any]) -> None:
     """Each event of a stream is checked as the client reads past it."""
-    document = Document(served)
+    document = Document(openapi_document)
     path = "/v1/threads/thread_1/runs/run_1/events"
 
     def read(*frames: bytes) -> list[bytes]:

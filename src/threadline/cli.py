@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from threadline import logs
 from threadline.backends import packaged_model
-from threadline.backends.embedded import OR_SERVER, MissingExtra, llama_cpp_problem
+from threadline.backends.embedded import OR_SERVER, MissingExtra, runtime_problem
 from threadline.backends.registry import (
     ModelsFileError,
     read_models_file,
@@ -296,7 +296,7 @@ def model_command(args: argparse.Namespace, settings: Settings) -> int:
     except packaged_model.ModelUnavailable as error:
         print(f"threadline: {error}", file=sys.stderr)
         return 2
-    problem = llama_cpp_problem()
+    problem = runtime_problem()
     if problem is not None:  # the model could not run here
         print(f"threadline: {problem} {OR_SERVER}", file=sys.stderr)
         return 1

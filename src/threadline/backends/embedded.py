@@ -1,4 +1,4 @@
-"""The embedded backend: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+"""The embedded backend: a GGUF model run in-process by llama.cpp (backends/llama_runtime.py).
 
 Inference runs on one worker thread, off the event loop; requests queue for it in arrival
 order, and each streams its tokens back as they come. A consumer that stops listening
@@ -9,27 +9,29 @@ the model is shown them by its own chat template (Qwen's `<tools>` block) and de
 its likeliest first few tokens say whether it begins a call (`<tool_call>`, or the call's
 JSON alone or in a ```json fence, as small models often write it) or an answer. An answer
 goes on from there unconstrained and streams as it comes; a call is written again from the
-prompt under a grammar of the calls the model was trained to write, `<tool_call>{"name":
-<const>, "arguments": <the tool's parameters>}</tool_call>`, one or more.
+prompt under a grammar (llguidance's, which llama.cpp runs) of the calls the model was
+trained to write, `<tool_call>{"name": <const>, "arguments": <the tool's parameters>}
+</tool_call>`, one or more.
 (`embedded_tool_prompt` chooses this, the same with a short guiding preamble, or the older
 single-object JSON grammar; benchmarks/tool_use.py compares them.) Tool results are
 restated to the model as plain text in a user turn: as `tool` messages, small models tend to
 echo them back as JSON.
 
-llama-cpp-python comes with the `local` extra (`pip install 'threadline[local]'`) and is
-imported only when the model is first used; `llama_cpp_problem` says why it cannot be.
+xllamacpp (llama.cpp, prebuilt) comes with the `local` extra (`pip install
+'threadline[local]'`) and is imported only when the model is first used; `runtime_problem`
+says why it cannot be.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +42,18 @@ from threadline.backends.base import (
     Finish,
     Usage,
 )
+from threadline.backends.llama_runtime import LlamaRuntime, Piece, RuntimeFault
 from threadline.backends.repetition import Repetition, RepetitionGuard
 from threadline.backends.reply_decoders import JsonReplyDecoder, NativeReplyDecoder
 from threadline.backends.tool_prompt import (
     CALL_HINT,
     GUIDE,
     REPLY_HINT,
+    GrammarError,
     call_or_answer,
     calls_grammar,
     format_schema,
+    json_grammar,
     plain_history,
     tool_schema,
     with_system_hint,
@@ -61,9 +66,12 @@ _CALLING = object()  # the worker's word to the decoder: what follows is calls
 _END = object()
 
 
-NEEDS_LLAMA_CPP = "the embedded model needs llama-cpp-python"
+NEEDS_RUNTIME = "the embedded model needs xllamacpp"
 LOCAL_EXTRA = "pip install 'threadline[local]'"
-REBUILD = "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python"
+REINSTALL = "install it again: pip install --force-reinstall --no-deps --no-cache-dir xllamacpp"
+SYSTEM_PACKAGES = {
+    "libgomp": " (Debian and Ubuntu: apt-get install libgomp1; Fedora: dnf install libgomp)"
+}
 OR_SERVER = "(or set THREADLINE_LLM_BASE_URL to an OpenAI-compatible server)"
 
 
@@ -72,13 +80,13 @@ class MissingExtra(RuntimeError):
 
 
 @cache
-def llama_cpp_problem() -> str | None:
-    """Why llama-cpp-python cannot run the embedded model here (one line), or None."""
+def runtime_problem() -> str | None:
+    """Why the embedded model's runtime (xllamacpp) cannot run here (one line), or None."""
     try:
-        import llama_cpp  # noqa: F401
+        import xllamacpp  # noqa: F401
     except ModuleNotFoundError as error:
-        if error.name == "llama_cpp":
-            return f"{NEEDS_LLAMA_CPP}: {LOCAL_EXTRA}"
+        if error.name == "xllamacpp":
+            return f"{NEEDS_RUNTIME}: {LOCAL_EXTRA}"
         return _does_not_load(error)
     except Exception as error:  # its shared library, say
         return _does_not_load(error)
@@ -86,12 +94,17 @@ def llama_cpp_problem() -> str | None:
 
 
 def _does_not_load(error: BaseException) -> str:
-    # Its compiled part is missing or was built for another machine: building it again here
-    # mends both.
-    return (
-        f"{NEEDS_LLAMA_CPP}, which is installed but does not load ({_first_line(error)}); "
-        f"build it again: {REBUILD}"
-    )
+    problem = _first_line(error)
+    missing = re.match(r"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file", problem)
+    if missing:
+        # A system library it links to (OpenMP's libgomp) is not installed.
+        library = missing.group(1)
+        return (
+            f"{NEEDS_RUNTIME}, which is installed but does not load ({problem}); install the "
+            f"system library {library}{SYSTEM_PACKAGES.get(library.split('.so')[0], '')}"
+        )
+    # Its compiled part is missing or damaged: a clean install of the wheel mends both.
+    return f"{NEEDS_RUNTIME}, which is installed but does not load ({problem}); {REINSTALL}"
 
 
 def _first_line(error: BaseException) -> str:
@@ -101,8 +114,9 @@ def _first_line(error: BaseException) -> str:
 
 @dataclass
 class _Job:
-    prompt: str
-    grammar: str | None  # a GBNF grammar
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    grammar: str | None  # an llguidance grammar
     max_tokens: int | None
     temperature: float
     top_p: float
@@ -114,18 +128,16 @@ class _Job:
     decide: bool = False
 
 
-@lru_cache(maxsize=64)
-def _grammar(gbnf: str) -> Any:
-    from llama_cpp import LlamaGrammar
+@dataclass(slots=True)
+class _Start:
+    """What `_decide` read of a reply: its first tokens and text, whether they begin a call,
+    and whether the reply ended in them (with the tokens llama.cpp counted)."""
 
-    return LlamaGrammar.from_string(gbnf, verbose=False)
-
-
-@lru_cache(maxsize=64)
-def _schema_grammar(schema: str) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    return json_schema_to_gbnf(schema)
+    calls: bool
+    tokens: list[int]
+    text: str
+    ended: bool
+    generated: int
 
 
 class EmbeddedBackend:
@@ -144,50 +156,38 @@ class EmbeddedBackend:
         # never ends its reply but the context window, minutes later.
         self.max_turn_tokens = max_turn_tokens
         self.tool_prompt = tool_prompt
-        self._llama: Any = None
-        self._template: Any = None
+        self._runtime: LlamaRuntime | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
 
     async def health(self) -> str | None:
         """What stops this model from answering, or None (it loads on its first call)."""
         if not self.model_path.is_file():
             return f"no model file at {self.model_path}"
-        return llama_cpp_problem()
+        return runtime_problem()
 
     # -- the model, on the worker thread --------------------------------------------------
 
-    def _load(self) -> Any:
-        if self._llama is None:
-            problem = llama_cpp_problem()
+    def _load(self) -> LlamaRuntime:
+        if self._runtime is None:
+            problem = runtime_problem()
             if problem is not None:
                 raise BackendError("config", problem)
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            llama = Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.context_window,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                verbose=False,
-            )
-            template = llama.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise BackendError("config", f"{self.model_path} has no chat template")
-            eos = llama._model.token_get_text(llama.token_eos())
-            self._template = Jinja2ChatFormatter(
-                template=template, eos_token=eos, bos_token="", add_generation_prompt=True
-            )
-            self._llama = llama
-        return self._llama
+            try:
+                runtime = LlamaRuntime(self.model_path, self.context_window, self.threads)
+            except RuntimeError as error:
+                raise BackendError(
+                    "config", f"llama.cpp could not load {self.model_path}: {error}"
+                ) from error
+            self._runtime = runtime
+        return self._runtime
 
     def _run(self, job: _Job) -> None:
         def send(item: Any) -> None:
             job.loop.call_soon_threadsafe(job.queue.put_nowait, item)
 
         try:
-            llama = self._load()
-            tokens = llama.tokenize(job.prompt.encode(), add_bos=False, special=True)
+            runtime = self._load()
+            tokens = runtime.tokenize(runtime.render(job.messages, job.tools))
             room = self.context_window - len(tokens)
             if room <= 0:
                 raise BackendError(
@@ -196,102 +196,109 @@ class EmbeddedBackend:
                     f"{self.context_window}",
                 )
             limit = min(job.max_tokens or self.max_turn_tokens, room)
-            finish = "stop"
             grammar = job.grammar
-            begun: list[int] = []  # an answer's first tokens, from the decision
-            ended = False
+            start = _Start(False, [], "", False, 0)
             if job.decide and limit > LOOKAHEAD:
-                calls, begun, ended = self._decide(llama, tokens)
-                if calls:
+                start = self._decide(runtime, tokens)
+                if start.calls:
                     send(_CALLING)
-                    begun = []
+                    start = _Start(True, [], "", False, 0)
                 else:
                     grammar = None  # an answer: the model goes on unconstrained
-                    if text := llama.detokenize(begun).decode(errors="replace"):
-                        send(text)
-            going_on = tokens + begun
-            stream = (
-                []
-                if ended
-                else llama.create_completion(
-                    going_on,
-                    max_tokens=limit - len(begun),
-                    temperature=job.temperature,
-                    top_p=job.top_p,
-                    grammar=_grammar(grammar) if grammar else None,
-                    stream=True,
-                )
-            )
+                    if start.text:
+                        send(start.text)
+            if start.ended:
+                send((_END, "stop", Usage(len(tokens), start.generated)))
+                return
             guard = RepetitionGuard()
             looping: Repetition | None = None
-            seen = len(tokens)
-            for chunk in stream:
+
+            def each(piece: Piece) -> bool:
+                nonlocal looping
                 if job.cancelled.is_set():
-                    finish = "cancelled"
-                    break
-                choice = chunk["choices"][0]
-                if choice["text"]:
-                    send(choice["text"])
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                # The reply's tokens so far (the newest is evaluated with the next one).
-                looping = guard.feed_all(llama.input_ids[seen : llama.n_tokens].tolist())
-                seen = max(seen, llama.n_tokens)
-                if looping is not None:
-                    finish = "length"
-                    log.warning(
-                        "embedded model: reply stopped after %d tokens, its last %d repeating "
-                        "the same %d tokens",
-                        llama.n_tokens - len(tokens),
-                        looping.span,
-                        looping.period,
-                    )
-                    break
-            bounded = limit == self.max_turn_tokens and job.max_tokens is None
-            if finish == "length" and bounded and looping is None:
+                    return True
+                if piece.text:
+                    send(piece.text)
+                looping = guard.feed_all(piece.tokens)
+                return looping is not None
+
+            body: dict[str, Any] = {
+                "prompt": tokens + start.tokens,
+                "n_predict": limit - len(start.tokens),
+                "temperature": job.temperature,
+                "top_p": job.top_p,
+            }
+            if grammar:
+                body["grammar"] = grammar
+            outcome = runtime.complete(body, each)
+            finish = outcome.finish or "stop"
+            generated = len(start.tokens) + outcome.generated
+            if job.cancelled.is_set():
+                finish = "cancelled"
+            elif looping is not None:
+                finish = "length"
+                log.warning(
+                    "embedded model: reply stopped after %d tokens, its last %d repeating "
+                    "the same %d tokens",
+                    generated,
+                    looping.span,
+                    looping.period,
+                )
+            elif finish == "length" and limit == self.max_turn_tokens and job.max_tokens is None:
                 log.warning(
                     "embedded model: reply stopped at %d tokens, the bound of a reply that sets "
                     "none (THREADLINE_EMBEDDED_MAX_TURN_TOKENS)",
                     limit,
                 )
-            after = 0 if ended else max(0, llama.n_tokens - len(going_on))
-            usage = Usage(len(tokens), len(begun) + after)
-            send((_END, finish, usage))
+            send((_END, finish, Usage(len(tokens), generated)))
         except BackendError as error:
             send(error)
+        except RuntimeFault as error:
+            kind = "invalid_prompt" if error.kind == "exceed_context_size_error" else "server"
+            send(BackendError(kind, f"the embedded model refused the request: {error.message}"))
         except Exception as error:  # a fault in llama.cpp must end the request, not hang it
             log.exception("embedded model failed")
             send(BackendError("server", f"the embedded model failed: {error}"))
 
     @staticmethod
-    def _decide(llama: Any, tokens: list[int]) -> tuple[bool, list[int], bool]:
-        """(calls, the tokens read, whether the reply ended in them): the likeliest start of
-        the reply, up to LOOKAHEAD tokens, until it shows a call or an answer. Greedy
-        whatever the temperature: whether to call a function is not left to chance (sampled,
-        a small model's first token may as well begin an invented answer)."""
-        import llama_cpp
-
+    def _decide(runtime: LlamaRuntime, tokens: list[int]) -> _Start:
+        """The likeliest start of the reply, up to LOOKAHEAD tokens, until it shows a call or
+        an answer. Greedy whatever the temperature: whether to call a function is not left
+        to chance (sampled, a small model's first token may as well begin an invented
+        answer)."""
         read: list[int] = []
-        for token in llama.generate(tokens, temp=0.0):
-            if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
-                return False, read, True
-            read.append(token)
-            kind = call_or_answer(llama.detokenize(read).decode(errors="ignore"))
-            if kind is not None or len(read) >= LOOKAHEAD:
-                return kind == "call", read, False
-        return False, read, True
+        text = ""
+        kind: str | None = None
 
-    def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
-        assert self._template is not None
-        return self._template(messages=messages, tools=tools).prompt
+        def each(piece: Piece) -> bool:
+            nonlocal text, kind
+            read.extend(piece.tokens)
+            text += piece.text
+            kind = call_or_answer(text)
+            return kind is not None
+
+        outcome = runtime.complete(
+            {"prompt": tokens, "n_predict": LOOKAHEAD, "temperature": 0.0}, each
+        )
+        # Ended: the model's end-of-turn came before it showed either (a reply of nothing,
+        # or a short one whose every token was read).
+        ended = kind is None and outcome.finish == "stop"
+        return _Start(kind == "call", read, text, ended, outcome.generated)
 
     # -- the backend interface ------------------------------------------------------------
 
     async def aclose(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        # After the request in hand: llama.cpp's server must not stop under a completion.
+        self._worker.submit(self._unload)
+        self._worker.shutdown(wait=False, cancel_futures=False)
+
+    def _unload(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
     async def _prepared(self) -> None:
-        if self._llama is None:
+        if self._runtime is None:
             await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -312,24 +319,29 @@ class EmbeddedBackend:
         # A structured answer beside tools needs the one grammar that holds both.
         native = tools and self.tool_prompt != "json" and response_schema is None
         decide = False
-        if native:
-            assert tools is not None
-            if self.tool_prompt == "guided":
-                messages = with_system_hint(messages, GUIDE)
-            decide = request.tool_choice in (None, "auto")
-            parallel = request.parallel_tool_calls is not False
-            grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
-        elif tools:
-            reply = response_schema or {"type": "string"}
-            hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
-            messages = with_system_hint(messages, hint)
-            grammar = _schema_grammar(json.dumps(tool_schema(tools, request.tool_choice, reply)))
-        elif response_schema is not None:
-            grammar = _schema_grammar(json.dumps(response_schema))
-        prompt = self._prompt(messages, tools)
+        try:
+            if native:
+                assert tools is not None
+                if self.tool_prompt == "guided":
+                    messages = with_system_hint(messages, GUIDE)
+                decide = request.tool_choice in (None, "auto")
+                parallel = request.parallel_tool_calls is not False
+                grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
+            elif tools:
+                reply = response_schema or {"type": "string"}
+                hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
+                messages = with_system_hint(messages, hint)
+                grammar = json_grammar(tool_schema(tools, request.tool_choice, reply))
+            elif response_schema is not None:
+                grammar = json_grammar(response_schema)
+        except GrammarError as error:
+            raise BackendError(
+                "invalid_prompt", f"the embedded model cannot be held to this schema: {error}"
+            ) from error
 
         job = _Job(
-            prompt=prompt,
+            messages=messages,
+            tools=tools,
             grammar=grammar,
             max_tokens=request.max_tokens,
             temperature=1.0 if request.temperature is None else request.temperature,

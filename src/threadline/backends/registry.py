@@ -38,7 +38,7 @@ from threadline.backends.embedded import (
     OR_SERVER,
     EmbeddedBackend,
     MissingExtra,
-    llama_cpp_problem,
+    runtime_problem,
 )
 from threadline.backends.openai_http import OpenAIHTTPBackend
 from threadline.backends.packaged_model import ModelUnavailable, embedded_model_path
@@ -191,12 +191,12 @@ def wants_embedded_default(settings: Settings) -> bool:
 
 def require_embedded(settings: Settings, models_file: ModelsFile | None = None) -> None:
     """Raise `MissingExtra` (a one-line message) when the settings or the models file ask
-    for an embedded model that llama-cpp-python is not here to run."""
+    for an embedded model that its runtime (xllamacpp) is not here to run."""
     specs = models_file.backends if models_file is not None else {}
     embedded = [name for name, spec in specs.items() if spec.kind == "embedded"]
     if not embedded and not wants_embedded_default(settings):
         return
-    problem = llama_cpp_problem()
+    problem = runtime_problem()
     if problem is None:
         return
     if wants_embedded_default(settings):
@@ -266,7 +266,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
                 )
         entries = parsed.entries
     if any(isinstance(backend, EmbeddedBackend) for backend, _ in backends.values()):
-        problem = llama_cpp_problem()
+        problem = runtime_problem()
         if problem is not None:  # its runs fail with this message
             log.warning("%s; runs on the embedded model will fail", problem)
     return ModelRegistry(backends, entries)

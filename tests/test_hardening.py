@@ -218,6 +218,119 @@ def test_examples_from_the_field(http: httpx.Client, objects: dict[str, str]) ->
     assert http.post("/threads/%00/runs", json={"assistant_id": "x"}).status_code == 400
 
 
+# -- every discriminated union of every request body ---------------------------------------
+
+
+def minimal(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """The smallest value `schema` allows, near enough: required keys only, first options."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    options = [o for o in schema.get("anyOf", schema.get("oneOf", [])) if o != {"type": "null"}]
+    if options:
+        return minimal(spec, options[0])
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        required = schema.get("required", [])
+        return {name: minimal(spec, schema["properties"][name]) for name in required}
+    if kind == "array":
+        return [minimal(spec, schema.get("items", {})) for _ in range(schema.get("minItems", 0))]
+    if kind == "string":
+        return "x" * max(1, schema.get("minLength", 1))
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    return True if kind == "boolean" else None
+
+
+def tag_of(spec: dict[str, Any], branch: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """(the field, its values) that names `branch` among a union's objects, if one does."""
+    for field in ("type", "anchor"):
+        schema = resolve(spec, branch).get("properties", {}).get(field)
+        if schema is not None:
+            schema = resolve(spec, schema)
+            values = [schema["const"]] if "const" in schema else schema.get("enum")
+            if values:
+                return field, values
+    return None
+
+
+def unions(
+    spec: dict[str, Any],
+    schema: dict[str, Any],
+    where: str,
+    place: Any,
+    seen: frozenset = frozenset(),
+) -> Any:
+    """(where, the tag field, a valid member, place) for each union of objects told apart by
+    a tag inside `schema`, at any depth; `place(value)` is a whole body with `value` there."""
+    ref = schema.get("$ref")
+    if ref in seen:  # a recursive schema (compound filters): once is enough
+        return
+    seen = seen | {ref} if ref else seen
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    options = [o for o in schema.get("anyOf", schema.get("oneOf", [])) if o != {"type": "null"}]
+    for option in options:
+        branch = resolve(spec, option)
+        tagged = tag_of(spec, branch)
+        if tagged is not None and len(options) > 1:
+            yield where, tagged[0], minimal(spec, branch), place
+        yield from unions(spec, option, where, place, seen)
+    if "properties" in schema:
+        base = minimal(spec, schema)
+        for name, child in schema["properties"].items():
+            inside = f"{where}.{name}" if where else name
+            yield from unions(
+                spec, child, inside, lambda v, n=name, b=base, p=place: p({**b, n: v}), seen
+            )
+    if schema.get("type") == "array" and "items" in schema:
+        yield from unions(spec, schema["items"], f"{where}[0]", lambda v, p=place: p([v]), seen)
+
+
+def test_every_union_refuses_a_wrong_tag(
+    http: httpx.Client, objects: dict[str, str], openapi_document: dict[str, Any]
+) -> None:
+    """Walked from the document, so that a new union is covered without being listed: a tag
+    of the wrong JSON type, or one no member has, is a 400 naming the tag."""
+    spec = openapi_document
+    seen: set[tuple[str, str]] = set()
+    for method, path, operation in operations(spec):
+        content = (operation.get("requestBody") or {}).get("content") or {}
+        body = (content.get("application/json") or {}).get("schema")
+        if method != "POST" or body is None:
+            continue
+        for where, field, member, place in unions(spec, body, "", lambda v: v):
+            seen.add((where, field))
+            for wrong in ({}, [], 1, True, None, "no_such_kind"):
+                sent = place({**member, field: wrong})
+                response = send(http, method, url_of(path, objects), sent)
+                assert response.status_code == 400, (method, path, sent, response.text)
+                error = response.json()["error"]
+                assert error["param"] == f"{where}.{field}", (method, path, sent, error)
+    named = {where for where, _ in seen}
+    # The unions a reader would list, among those found.
+    for known in ("tools[0]", "tool_choice", "response_format", "chunking_strategy",
+                  "filters", "messages[0].content[0]", "tool_resources.file_search"
+                  ".vector_stores[0].chunking_strategy"):  # fmt: skip
+        assert known in named, (known, sorted(named))
+
+
+def test_a_vector_store_made_on_the_spot_keeps_the_metadata_bounds(http: httpx.Client) -> None:
+    """The helper that builds a vector store from `tool_resources` holds its metadata to the
+    same bounds as the vector store API (16 keys, 64-character keys, 512-character values)."""
+    where = "tool_resources.file_search.vector_stores[0].metadata"
+    for metadata in ({f"k{n}": "v" for n in range(17)}, {"k" * 65: "v"}, {"k": "v" * 513}):
+        store = {"file_ids": [], "metadata": metadata}
+        body = {"model": "x", "tools": [{"type": "file_search"}],
+                "tool_resources": {"file_search": {"vector_stores": [store]}}}  # fmt: skip
+        response = http.post("/assistants", json=body)
+        assert response.status_code == 400, (metadata, response.text)
+        assert response.json()["error"]["param"].startswith(where), response.json()
+
+
 def multipart(filename: bytes, purpose: bytes = b"assistants") -> tuple[bytes, dict]:
     """A form built by hand: clients differ in how (and whether) they escape a filename."""
     body = (

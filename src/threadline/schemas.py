@@ -7,7 +7,7 @@ locations); they import nothing of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -15,10 +15,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Discriminator,
+    Field,
     Tag,
     TypeAdapter,
+    ValidationError,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 # Tags of our discriminated unions start with this mark so that they can be told apart from
 # field names in an error's location (see `one_of` and `http.validation.param_of`).
@@ -57,9 +59,48 @@ class Part(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
-class Wire(BaseModel):
-    """A response object. Every key is emitted, `null` where empty (but see `EmptyList`); so
-    the OpenAPI document lists every key as required, defaults included."""
+T = TypeVar("T")
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+class _LeftOutWhenEmpty:
+    """Documents an `Omittable` field as its type alone, never null."""
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return _non_null(handler(schema))
+
+
+LEFT_OUT = _LeftOutWhenEmpty()
+# A response field the spec makes optional and not nullable: sent when it has a value, left
+# out (never `null`) when it has none. Where the spec allows null, a field is `T | None`.
+Omittable = Annotated[T | None, Field(exclude_if=_is_none), LEFT_OUT]
+
+
+class Omits(BaseModel):
+    """A response model: its `Omittable` fields are documented as not required."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        json_schema = handler(schema)
+        target = handler.resolve_ref_schema(json_schema)
+        left_out = {
+            field.serialization_alias or field.alias or name
+            for name, field in cls.model_fields.items()
+            if LEFT_OUT in field.metadata
+        }
+        if left_out and "required" in target:
+            target["required"] = [name for name in target["required"] if name not in left_out]
+        return json_schema
+
+
+class Wire(Omits):
+    """A response object. Every key is emitted, `null` where empty (but see `EmptyList`),
+    except `Omittable` ones, which are left out when empty; so the OpenAPI document lists
+    every other key as required, defaults included. The rule for each field is the spec's:
+    nullable there, `T | None` here; optional and not nullable there, `Omittable[T]`."""
 
     model_config = ConfigDict(
         from_attributes=True,
@@ -68,20 +109,52 @@ class Wire(BaseModel):
     )
 
 
+def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without its `null` branch and its default of null."""
+    schema = {key: value for key, value in schema.items() if key != "default"}
+    branches = [b for b in schema.get("anyOf", []) if b != {"type": "null"}]
+    if "anyOf" in schema and len(branches) == 1:
+        rest = {key: value for key, value in schema.items() if key != "anyOf"}
+        return {**branches[0], **rest}
+    if "anyOf" in schema:
+        schema["anyOf"] = branches
+    return schema
+
+
 class Shape:
     """The documented type of a response field that is sent as it is stored (a JSON value
-    kept in a column): `Annotated[dict[str, Any], Shape(ToolObject)]`. Serialization is left
-    alone; the OpenAPI document describes the field by `kind`, whose models join the
-    document's components (`http/openapi.py` adds `Shape.components`), and the suite checks
-    every response against that description (tests/support/wire.py)."""
+    kept in a column): `Annotated[dict[str, Any], Shape(ToolObject)]`. The OpenAPI document
+    describes the field by `kind`, whose models join the document's components
+    (`http/openapi.py` adds `Shape.components`), and the suite checks every response against
+    that description (tests/support/wire.py). The value is sent as `kind` sends it, so that
+    the wire rules of its models hold for stored values too (an `Omittable` key stored as
+    null is left out); a stored value `kind` does not read is sent as it is."""
 
     components: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, kind: Any) -> None:
         self.kind = kind
+        self._adapter: TypeAdapter[Any] | None = None
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
         return Shape.schema_of(self.kind)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        schema = handler(source)
+        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(self._as_kind)
+        return schema
+
+    def _as_kind(self, value: Any) -> Any:
+        if self._adapter is None:
+            self._adapter = TypeAdapter(self.kind)
+        try:
+            # The keys stored, less `Omittable` ones stored as null: a shape's optional key
+            # (`= None`) absent from the column stays absent.
+            return self._adapter.dump_python(
+                self._adapter.validate_python(value), mode="json", by_alias=True, exclude_unset=True
+            )
+        except ValidationError:
+            return value
 
     @staticmethod
     def schema_of(kind: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from threadline.schemas import Wire
+from threadline.schemas import Omittable, Wire
 
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 EXPIRES_MIN_SECONDS = 3600
@@ -16,8 +16,8 @@ class FileObject(Wire):
     object: Literal["file"] = "file"
     bytes: int
     created_at: int
-    expires_at: int | None
+    expires_at: Omittable[int]
     filename: str
     purpose: str
     status: str
-    status_details: str | None
+    status_details: Omittable[str]

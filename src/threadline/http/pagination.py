@@ -16,8 +16,10 @@ T = TypeVar("T")
 class ListPage(Wire, Generic[T]):
     object: Literal["list"] = "list"
     data: list[T]
-    first_id: str | None
-    last_id: str | None
+    # Required strings in the spec, even on an empty page, where there is no id: the empty
+    # string is the value every client takes (docs/architecture.md, "Empty pages").
+    first_id: str
+    last_id: str
     has_more: bool
 
 
@@ -25,8 +27,8 @@ def list_page(items: Sequence[Any], has_more: bool) -> dict[str, Any]:
     return {
         "object": "list",
         "data": list(items),
-        "first_id": items[0].id if items else None,
-        "last_id": items[-1].id if items else None,
+        "first_id": items[0].id if items else "",
+        "last_id": items[-1].id if items else "",
         "has_more": has_more,
     }
 

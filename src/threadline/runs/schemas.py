@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from threadline.assistants.schemas import (
@@ -51,6 +51,10 @@ Include = Literal[
     "step_details.tool_calls[*].file_search.results[*].content",
     "step_details.tool_calls[*].file_search.query",
 ]
+
+
+# A run that names no truncation strategy has this one (the spec's default), stored so.
+AUTO_TRUNCATION: dict[str, Any] = {"type": "auto", "last_messages": None}
 
 
 class ModifyRunRequest(Request):
@@ -306,7 +310,11 @@ class RunObject(Wire):
     top_p: float | None
     max_prompt_tokens: int | None
     max_completion_tokens: int | None
-    truncation_strategy: Annotated[dict[str, Any] | None, Shape(TruncationStrategyObject | None)]
+    truncation_strategy: Annotated[
+        dict[str, Any],
+        BeforeValidator(lambda stored: AUTO_TRUNCATION if stored is None else stored),
+        Shape(TruncationStrategyObject),
+    ]
     tool_choice: Annotated[Any, Shape(ToolChoiceObject)]
     parallel_tool_calls: bool
     response_format: Annotated[Any, Shape(ResponseFormatObject)]

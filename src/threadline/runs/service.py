@@ -27,6 +27,7 @@ from threadline.runs import announce, lifecycle
 from threadline.runs.channels import RunChannels
 from threadline.runs.models import ACTIVE_STATUSES, Run, RunStep
 from threadline.runs.schemas import (
+    AUTO_TRUNCATION,
     CreateRunRequest,
     CreateThreadAndRunRequest,
     ModifyRunRequest,
@@ -170,7 +171,7 @@ async def _new_run(
     truncation = (
         body.truncation_strategy.model_dump()
         if body.truncation_strategy is not None
-        else {"type": "auto", "last_messages": None}
+        else dict(AUTO_TRUNCATION)
     )
     run = Run(
         id=run_id,

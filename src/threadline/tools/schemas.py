@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
-from threadline.schemas import Part, by_field
+from threadline.schemas import Metadata, Omits, Omittable, Part, by_field
 from threadline.vector_stores.schemas import ChunkingStrategy
 
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]+$"
@@ -134,9 +134,10 @@ class CodeInterpreterResources(Part):
 
 
 class NewVectorStore(Part):
-    file_ids: list[str] = Field(default_factory=list)
+    # The spec's bound (far beyond what one request carries in practice).
+    file_ids: Annotated[list[str], Field(max_length=100_000_000)] = Field(default_factory=list)
     chunking_strategy: ChunkingStrategy | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
 
 
 class FileSearchResources(Part):
@@ -161,10 +162,10 @@ class ToolResourcesWithCreate(Part):
 # -- as returned: documented shapes (`Shape`); optional keys have a default -----------------
 
 
-class FunctionObject(BaseModel):
+class FunctionObject(Omits):
     name: str
-    description: str | None
-    parameters: dict[str, Any] | None
+    description: Omittable[str]
+    parameters: Omittable[dict[str, Any]]
     strict: bool
 
 
@@ -178,8 +179,8 @@ class RankingOptionsObject(BaseModel):
     score_threshold: float
 
 
-class FileSearchObject(BaseModel):
-    max_num_results: int | None
+class FileSearchObject(Omits):
+    max_num_results: Omittable[int]
     ranking_options: RankingOptionsObject
 
 

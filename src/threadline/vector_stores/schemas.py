@@ -11,6 +11,7 @@ from threadline.schemas import (
     EmptyDict,
     LastErrorObject,
     Metadata,
+    Omittable,
     Part,
     Request,
     Shape,
@@ -252,7 +253,7 @@ class VectorStoreObject(Wire):
     usage_bytes: int
     file_counts: FileCounts
     status: Literal["expired", "in_progress", "completed"]
-    expires_after: Annotated[dict[str, Any] | None, Shape(ExpiresAfter | None)]
+    expires_after: Annotated[Omittable[dict[str, Any]], Shape(ExpiresAfter)]
     expires_at: int | None
     last_active_at: int | None
     metadata: dict[str, str] | None

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from tests.conftest import own_database
 from tests.support import store
 from tests.support.server import Server, free_port
+from tests.support.wire import HOOKS
 from threadline.projects.models import ApiKey
 
 
@@ -91,7 +92,7 @@ def test_keys_create_list_revoke(empty_database: str) -> None:
 def test_local_mode_until_a_key_exists(empty_database: str, tmp_path: Path) -> None:
     server = Server(database_url=empty_database, data_dir=tmp_path / "srv").start()
     try:
-        with httpx.Client(base_url=server.base_url) as anonymous:
+        with httpx.Client(base_url=server.base_url, event_hooks=HOOKS) as anonymous:
             made = anonymous.post("/assistants", json={"model": "m"})
             assert made.status_code == 200
             any_key = {"Authorization": "Bearer whatever"}

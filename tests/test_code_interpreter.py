@@ -394,12 +394,14 @@ def test_code_and_outputs_stream(client: OpenAI, llm: ScriptedBackend, sandbox_s
     import httpx
 
     from tests.support.sse import stream_post
+    from tests.support.wire import HOOKS
 
     code = "for i in range(3):\n    print('line', i)"
     model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text("3."))
     assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Count"}])
-    with httpx.Client(base_url=sandbox_server.base_url, timeout=60) as raw:
+    # Each event checked against the document as it is read (`HOOKS`), output deltas included.
+    with httpx.Client(base_url=sandbox_server.base_url, timeout=60, event_hooks=HOOKS) as raw:
         events = stream_post(
             raw, f"/threads/{thread.id}/runs", {"assistant_id": assistant.id, "stream": True}
         )

@@ -23,6 +23,7 @@ from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.sse import identified, stream_get
 from tests.support.transcripts import TEXT_RUN, collapse
+from tests.support.wire import HOOKS
 
 LEASE_SECONDS = "2"
 
@@ -52,7 +53,7 @@ def client_of(server: Server) -> OpenAI:
 
 
 def http_of(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=60)
+    return httpx.Client(base_url=server.base_url, timeout=60, event_hooks=HOOKS)
 
 
 def wait_for(check, timeout: float = 30.0, every: float = 0.05):

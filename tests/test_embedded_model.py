@@ -21,6 +21,7 @@ from openai import OpenAI
 from tests.conftest import make_client
 from tests.support.server import Server
 from tests.support.sse import frames
+from tests.support.wire import HOOKS
 from threadline.backends.llama_runtime import LlamaRuntime
 from threadline.backends.repetition import RepetitionGuard
 
@@ -187,7 +188,7 @@ def test_text_streams_before_the_run_completes(client: OpenAI, model_server: Ser
     )
     seen: list[tuple[str, float]] = []
     with (
-        httpx.Client(base_url=model_server.base_url, timeout=120) as raw,
+        httpx.Client(base_url=model_server.base_url, timeout=120, event_hooks=HOOKS) as raw,
         raw.stream(
             "POST",
             f"/threads/{thread.id}/runs",

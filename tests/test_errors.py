@@ -11,6 +11,7 @@ from openai import OpenAI
 from tests.conftest import ServerFactory, make_client
 from tests.support.server import Server
 from tests.support.store import create_key
+from tests.support.wire import HOOKS
 
 
 def assert_error(response: httpx.Response, status: int) -> dict:
@@ -147,7 +148,7 @@ def small_server(spawn: ServerFactory) -> Server:
 def test_oversized_bodies_are_413(small_server: Server) -> None:
     key = create_key(small_server.database_url, "small")
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=small_server.base_url, headers=headers) as raw:
+    with httpx.Client(base_url=small_server.base_url, headers=headers, event_hooks=HOOKS) as raw:
         error = assert_error(
             raw.post("/assistants", json={"model": "m", "instructions": "x" * 5000}), 413
         )

@@ -17,6 +17,7 @@ from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.sse import stream_post
 from tests.support.store import create_key
+from tests.support.wire import HOOKS
 
 CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 LEAVE = (
@@ -113,7 +114,9 @@ def test_include_on_a_streamed_run(client: OpenAI, llm: ScriptedBackend, vs_serv
     )
     assistant, _ = search_assistant(client, model)
     headers = {"Authorization": f"Bearer {client.api_key}"}
-    with httpx.Client(base_url=vs_server.base_url, headers=headers, timeout=60) as raw:
+    with httpx.Client(
+        base_url=vs_server.base_url, headers=headers, timeout=60, event_hooks=HOOKS
+    ) as raw:
         for form, present in forms:
             thread = client.beta.threads.create(
                 messages=[{"role": "user", "content": "Are trains refunded?"}]

@@ -24,6 +24,7 @@ from tests.support.cluster import Cluster
 from tests.support.postgres import fresh_database
 from tests.support.scripted_backend import ScriptedBackend, Text
 from tests.support.server import Server
+from tests.support.wire import HOOKS
 from threadline.files.models import File
 from threadline.projects import service as projects
 from threadline.ratelimit.buckets import Draw, MemoryBuckets, go_duration
@@ -59,7 +60,10 @@ def new_project(server: Server, **limits: int | None) -> tuple[str, str]:
 
 def raw(server: Server, key: str) -> httpx.Client:
     return httpx.Client(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        event_hooks=HOOKS,
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
     )
 
 
@@ -304,7 +308,7 @@ def test_a_keys_own_tokens_limit_counts_its_runs(server: Server, llm: ScriptedBa
 
 def test_local_mode_has_no_limits_unless_set(spawn: ServerFactory) -> None:
     server = spawn()
-    with httpx.Client(base_url=server.base_url, timeout=30) as anonymous:
+    with httpx.Client(base_url=server.base_url, timeout=30, event_hooks=HOOKS) as anonymous:
         for _ in range(3):
             answer = anonymous.get("/assistants")
             assert answer.status_code == 200

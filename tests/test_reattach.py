@@ -12,6 +12,7 @@ from tests.conftest import ServerFactory, make_client
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.sse import identified, stream_get
 from tests.support.transcripts import FUNCTION_RUN, TEXT_RUN, collapse
+from tests.support.wire import HOOKS
 
 WEATHER = {
     "type": "function",
@@ -130,7 +131,7 @@ def test_a_quiet_stream_keeps_alive(spawn: ServerFactory, llm: ScriptedBackend) 
         assistant = client.beta.assistants.create(model=model)
         thread = client.beta.threads.create()
         with (
-            httpx.Client(base_url=server.base_url, timeout=30) as raw,
+            httpx.Client(base_url=server.base_url, timeout=30, event_hooks=HOOKS) as raw,
             raw.stream(
                 "POST",
                 f"/threads/{thread.id}/runs",

@@ -14,6 +14,7 @@ from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.sse import stream_post
 from tests.support.store import create_key
+from tests.support.wire import HOOKS
 
 PLUGIN = "tests.support.word_count_tool:WordCountTool"
 
@@ -28,7 +29,10 @@ def raw(plugin_server: Server) -> Iterator[httpx.Client]:
     # Raw HTTP: the official SDK knows only the spec's tool types.
     key = create_key(plugin_server.database_url, "plugin")
     with httpx.Client(
-        base_url=plugin_server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        event_hooks=HOOKS,
+        base_url=plugin_server.base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
     ) as client:
         yield client
 

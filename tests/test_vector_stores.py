@@ -22,6 +22,7 @@ from tests.conftest import make_client
 from tests.support import store
 from tests.support.server import Server
 from tests.support.store import create_key
+from tests.support.wire import HOOKS
 from threadline.vector_stores.models import VectorStore
 
 CATS = b"Cats sleep for about sixteen hours a day. They are crepuscular hunters."
@@ -38,7 +39,9 @@ def client(vs_server: Server) -> Iterator[OpenAI]:
 @pytest.fixture
 def http(vs_server: Server, client: OpenAI) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {client.api_key}"}
-    with httpx.Client(base_url=vs_server.base_url, headers=headers, timeout=60) as raw:
+    with httpx.Client(
+        base_url=vs_server.base_url, headers=headers, timeout=60, event_hooks=HOOKS
+    ) as raw:
         yield raw
 
 

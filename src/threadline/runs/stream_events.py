@@ -15,9 +15,27 @@ from threadline.threads.schemas import FileCitationAnnotation, FilePathAnnotatio
 from threadline.tools.schemas import plugin_shape
 
 
+# In a delta, each annotation and each output carries its place in the whole (`index`), by
+# which clients merge them.
+class FileCitationDelta(FileCitationAnnotation):
+    index: int
+
+
+class FilePathDelta(FilePathAnnotation):
+    index: int
+
+
+class CodeLogsDelta(CodeLogsOutput):
+    index: int
+
+
+class CodeImageDelta(CodeImageOutput):
+    index: int
+
+
 class TextDelta(BaseModel):
     value: str
-    annotations: list[FileCitationAnnotation | FilePathAnnotation] = None  # type: ignore[assignment]  # first
+    annotations: list[FileCitationDelta | FilePathDelta] = None  # type: ignore[assignment]  # first
 
 
 class TextDeltaPart(BaseModel):
@@ -51,7 +69,7 @@ class FunctionCallDelta(BaseModel):
 
 class CodeInterpreterDelta(BaseModel):
     input: str = None  # type: ignore[assignment]
-    outputs: list[CodeLogsOutput | CodeImageOutput] = None  # type: ignore[assignment]
+    outputs: list[CodeLogsDelta | CodeImageDelta] = None  # type: ignore[assignment]
 
 
 class CodeInterpreterCallDelta(BaseModel):

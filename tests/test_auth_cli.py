@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from tests.conftest import own_database
 from tests.support import store
 from tests.support.server import Server, free_port
-from tests.support.wire import HOOKS
+from tests.support.wire import HOOKS, check_response
 from threadline.projects.models import ApiKey
 
 
@@ -146,6 +146,7 @@ def test_open_address_without_keys_is_refused(empty_database: str, tmp_path: Pat
     try:
         local = httpx.get(f"http://127.0.0.1:{insecure.port}/v1/assistants")
         assert local.status_code == 200
+        check_response(local)
     finally:
         insecure.stop()
 
@@ -201,6 +202,7 @@ def test_projects_and_keys_limits(empty_database: str, tmp_path: Path) -> None:
         answer = httpx.get(f"{server.base_url}/assistants",
                            headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
         assert answer.status_code == 200
+        check_response(answer)
         assert answer.headers["x-ratelimit-limit-requests"] == "30"
         assert answer.headers["x-ratelimit-remaining-requests"] == "29"
         assert answer.headers["x-ratelimit-limit-tokens"] == "5000"

@@ -13,12 +13,19 @@ from openai import OpenAI
 from tests.conftest import ServerFactory
 from tests.support.scripted_backend import ScriptedBackend, Text
 from tests.support.store import create_key
+from tests.support.wire import HOOKS, check_response
 
 SECRET_LLM_KEY = "sk-upstream-very-secret-0123456789"
 
 
 def run_one(server, llm: ScriptedBackend, key: str, request_id: str):
-    client = OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = OpenAI(
+        base_url=server.base_url,
+        api_key=key,
+        max_retries=0,
+        _strict_response_validation=True,
+        http_client=httpx.Client(event_hooks=HOOKS),
+    )
     model = llm.model(Text("Logged."))
     assistant = client.beta.assistants.create(model=model)
     run = client.beta.threads.create_and_run_poll(
@@ -38,6 +45,7 @@ def test_text_lines_for_requests_and_runs(spawn: ServerFactory, llm: ScriptedBac
         f"{server.base_url}/threads/{run.thread_id}/runs/{run.id}",
         headers={"Authorization": f"Bearer {key}", "x-request-id": "bad id with spaces"},
     )
+    check_response(response)
     assert re.fullmatch(r"req_[0-9a-f]{32}", response.headers["x-request-id"])
     assert int(response.headers["openai-processing-ms"]) >= 0
     log = server.log()

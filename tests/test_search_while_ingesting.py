@@ -22,6 +22,7 @@ from tests.conftest import ENGINE_ENV, make_client
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.store import create_key
+from tests.support.wire import check_response
 from threadline.cluster import ingestion as cluster_ingestion
 from threadline.cluster.keys import Keys
 from threadline.vector_stores.ingestion import settled
@@ -92,6 +93,7 @@ def the_search(server: Server, key: str, thread_id: str, run_id: str) -> dict:
         params={"order": "asc"},
         headers={"Authorization": f"Bearer {key}"},
     )
+    check_response(response)
     step = response.json()["data"][0]
     (call,) = step["step_details"]["tool_calls"]
     return call

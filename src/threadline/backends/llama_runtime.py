@@ -75,9 +75,6 @@ class LlamaRuntime:
             raise RuntimeFault(error.get("type", "server"), error.get("message", response.text))
         return answer
 
-    def chat_template(self) -> str | None:
-        return self._http.get("/props").json().get("chat_template") or None
-
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         """The prompt the model's own chat template makes of `messages` (and `tools`), ready
         for the assistant's reply."""
@@ -89,9 +86,6 @@ class LlamaRuntime:
     def tokenize(self, text: str) -> list[int]:
         # Special tokens written in a rendered prompt (`<|im_start|>`) are those tokens.
         return self._post("/tokenize", {"content": text, "parse_special": True})["tokens"]
-
-    def detokenize(self, tokens: list[int]) -> str:
-        return self._post("/detokenize", {"tokens": tokens})["content"] if tokens else ""
 
     def complete(self, body: dict[str, Any], each: Callable[[Piece], bool]) -> Outcome:
         """Stream the completion `body` asks for (llama-server's completion fields, `prompt`

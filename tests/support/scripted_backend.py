@@ -45,6 +45,13 @@ class ToolCalls:
     calls: list[tuple[str, str]]
     text_before: str = ""
     usage: tuple[int, int] | None = (30, 15)
+    # Real servers' ways (the quirks Threadline meets in backends/openai_http.py):
+    # llama.cpp's server and llama-cpp-python's send the id and name in every delta;
+    repeat_heads: bool = False
+    # some servers send each call whole, in one delta, with the finish;
+    whole: bool = False
+    # and some end with a finish reason the spec does not have.
+    finish: str = "tool_calls"
 
 
 @dataclass
@@ -52,6 +59,14 @@ class Fail:
     status: int
     message: str = "scripted failure"
     retry_after: float | None = None
+
+
+@dataclass
+class RejectNullContent:
+    """llama-cpp-python's server: a history holding `"content": null` (an assistant message
+    with tool calls) is answered 500 with its validation error; otherwise `then`."""
+
+    then: Any
 
 
 @dataclass
@@ -103,7 +118,18 @@ class CallThenAnswer:
     answer: Reply | None = None
 
 
-Reply = Text | ToolCalls | Fail | Malformed | Drop | Hang | Echo | Paced | CallThenAnswer
+Reply = (
+    Text
+    | ToolCalls
+    | Fail
+    | Malformed
+    | Drop
+    | Hang
+    | Echo
+    | Paced
+    | CallThenAnswer
+    | RejectNullContent
+)
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -249,6 +275,11 @@ class ScriptedBackend:
         if isinstance(reply, Hang):
             await asyncio.sleep(reply.seconds)
             reply = reply.then
+        if isinstance(reply, RejectNullContent):
+            if any("content" in m and m["content"] is None for m in body.get("messages", [])):
+                message = "1 validation error for ChatCompletionRequestAssistantMessage content"
+                return JSONResponse({"error": {"message": message, "type": "internal"}}, 500)
+            reply = reply.then
         if reply is None:
             return JSONResponse({"error": {"message": f"no script for {model}"}}, 500)
         if isinstance(reply, Fail):
@@ -297,15 +328,25 @@ class ScriptedBackend:
             yield _chunk(model, {"role": "assistant", "content": None})
             for piece in _split(reply.text_before, 2):
                 yield _chunk(model, {"content": piece})
+            whole = []
             for index, (name, arguments) in enumerate(reply.calls):
                 call_id = f"chatcmpl-tool-{next(self._ids)}"
-                first = {"index": index, "id": call_id, "type": "function",
-                         "function": {"name": name, "arguments": ""}}  # fmt: skip
-                yield _chunk(model, {"tool_calls": [first]})
+                head = {"index": index, "id": call_id, "type": "function"}
+                if reply.whole:
+                    whole.append({**head, "function": {"name": name, "arguments": arguments}})
+                    continue
+                yield _chunk(
+                    model, {"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]}
+                )
                 for piece in _split(arguments, 3):
-                    more = {"index": index, "function": {"arguments": piece}}
+                    more: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
+                    if reply.repeat_heads:
+                        more = {**head, "function": {"name": name, "arguments": piece}}
                     yield _chunk(model, {"tool_calls": [more]})
-            yield _chunk(model, {}, "tool_calls")
+            if whole:
+                yield _chunk(model, {"tool_calls": whole}, reply.finish)
+            else:
+                yield _chunk(model, {}, reply.finish)
             yield _usage(model, reply.usage)
             yield b"data: [DONE]\n\n"
             return

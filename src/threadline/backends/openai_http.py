@@ -1,10 +1,15 @@
 """An OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, hosted APIs),
-called over HTTP with streaming."""
+called over HTTP with streaming.
+
+Real servers depart from the OpenAI wire in small ways; each departure is met here, once,
+and named with the servers known to have it (`_CallHeads`, `_sent_messages`, `_finish`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +28,9 @@ from threadline.backends.base import (
 from threadline.backends.tool_parsing import with_text_tool_calls
 
 MAX_CONNECTIONS = 512
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
+
+log = logging.getLogger("threadline.backend")
 
 
 class OpenAIHTTPBackend:
@@ -69,10 +77,12 @@ class OpenAIHTTPBackend:
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body = request.body()
+        body["messages"] = _sent_messages(body["messages"])
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         finish: Finish | None = None
         usage: Usage | None = None
+        heads = _CallHeads()
         try:
             async with (
                 self._slots,
@@ -99,10 +109,10 @@ class OpenAIHTTPBackend:
                     if payload.get("usage"):
                         usage = _usage(payload["usage"])
                     for choice in payload.get("choices") or []:
-                        for chunk in _chunks(choice.get("delta") or {}):
+                        for chunk in _chunks(choice.get("delta") or {}, heads):
                             yield chunk
                         if choice.get("finish_reason"):
-                            finish = Finish(choice["finish_reason"])
+                            finish = Finish(_finish(choice["finish_reason"]))
         except httpx.TimeoutException as error:
             raise BackendError("timeout", f"backend timed out: {error!r}") from error
         except (httpx.TransportError, SSEError) as error:
@@ -113,7 +123,7 @@ class OpenAIHTTPBackend:
         yield finish
 
 
-def _chunks(delta: dict[str, Any]) -> list[Chunk]:
+def _chunks(delta: dict[str, Any], heads: _CallHeads) -> list[Chunk]:
     chunks: list[Chunk] = []
     if delta.get("content"):
         chunks.append(TextDelta(delta["content"]))
@@ -121,15 +131,69 @@ def _chunks(delta: dict[str, Any]) -> list[Chunk]:
         chunks.append(TextDelta(delta["refusal"]))
     for call in delta.get("tool_calls") or []:
         function = call.get("function") or {}
+        index = call.get("index", 0)
         chunks.append(
             ToolCallDelta(
-                index=call.get("index", 0),
-                id=call.get("id"),
-                name=function.get("name"),
+                index=index,
+                id=heads.new_id(index, call.get("id")),
+                name=heads.new_name(index, function.get("name")),
                 arguments=function.get("arguments") or "",
             )
         )
     return chunks
+
+
+class _CallHeads:
+    """Each streamed call's id and name as far as they have come. OpenAI sends both once, in
+    a call's first delta, and the engine joins the fragments it is given; llama.cpp's server
+    and llama-cpp-python's send both again in every delta of the call (joined, the name would
+    be `get_weatherget_weather...`). So an id already given is dropped, and so is a name that
+    repeats the whole name so far; one that extends it (a server resending the name as it
+    grows) gives only what is new."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, str] = {}
+        self.names: dict[int, str] = {}
+
+    def new_id(self, index: int, given: str | None) -> str | None:
+        if not given or index in self.ids:
+            return None
+        self.ids[index] = given
+        return given
+
+    def new_name(self, index: int, given: str | None) -> str | None:
+        if not given:
+            return None
+        so_far = self.names.get(index, "")
+        if so_far and given.startswith(so_far):
+            self.names[index] = given
+            return given[len(so_far) :] or None
+        self.names[index] = so_far + given
+        return given
+
+
+def _sent_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history as every server takes it: an assistant message that carries tool calls
+    and no text has no `content` key. The spec allows `null` there too, but llama-cpp-python's
+    server answers it with a validation error (LiteLLM drops the key itself)."""
+    return [
+        {key: value for key, value in message.items() if key != "content"}
+        if message.get("tool_calls") and message.get("content") is None
+        else message
+        for message in messages
+    ]
+
+
+def _finish(reason: Any) -> str:
+    """The spec's finish reason for a server's: `function_call` (older servers) is a call;
+    one the spec does not know (`eos`, `abort`, `end_turn`, seen from llama.cpp forks and
+    proxies) is logged and read as `stop`."""
+    if reason in FINISH_REASONS:
+        return str(reason)
+    if reason == "function_call":
+        return "tool_calls"
+    log.warning("backend finish reason %r is not the spec's: read as 'stop'", reason)
+    return "stop"
 
 
 def _usage(raw: dict[str, Any]) -> Usage:

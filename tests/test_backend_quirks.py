@@ -1,0 +1,74 @@
+"""Real OpenAI-compatible servers' departures from the wire, met in one place
+(backends/openai_http.py); each scripted as the server that has it sends it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai import OpenAI
+
+from tests.support.scripted_backend import RejectNullContent, ScriptedBackend, Text, ToolCalls
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+STOCK = {"type": "function", "function": {"name": "get_stock", "parameters": {"type": "object"}}}
+
+
+def paused_run(client: OpenAI, model: str):
+    assistant = client.beta.assistants.create(model=model, tools=[WEATHER, STOCK])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Weather?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "requires_action", run.last_error
+    return run
+
+
+@pytest.mark.parametrize(
+    "quirk", [{"repeat_heads": True}, {"whole": True}, {"finish": "function_call"}]
+)
+def test_calls_read_the_same_whatever_the_server(
+    client: OpenAI, llm: ScriptedBackend, quirk: dict
+) -> None:
+    """llama.cpp's server repeats each call's id and name in every delta; others send a
+    call whole in one delta, or finish with the older `function_call`."""
+    calls = [("get_weather", '{"city": "Paris"}'), ("get_stock", '{"symbol": "ACME"}')]
+    run = paused_run(client, llm.model(ToolCalls(calls, **quirk)))
+    made = run.required_action.submit_tool_outputs.tool_calls
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in made] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_stock", {"symbol": "ACME"}),
+    ]
+    assert len({c.id for c in made}) == 2 and all(c.id.startswith("call_") for c in made)
+
+
+def test_a_server_that_refuses_null_content_gets_none(client: OpenAI, llm: ScriptedBackend) -> None:
+    """llama-cpp-python's server answers `"content": null` on the assistant's tool-call
+    message with a validation error; the key is left out, as the spec allows."""
+    model = llm.model(
+        ToolCalls([("get_weather", '{"city": "Oslo"}')]), RejectNullContent(Text("Cold."))
+    )
+    run = paused_run(client, model)
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "-5C"}],
+    )
+    assert done.status == "completed", done.last_error
+    sent = llm.received(model)[-1]["messages"]
+    assistant = next(m for m in sent if m.get("tool_calls"))
+    assert "content" not in assistant
+
+
+def test_a_finish_reason_the_spec_lacks_reads_as_stop(client: OpenAI, llm: ScriptedBackend) -> None:
+    assistant = client.beta.assistants.create(model=llm.model(Text("Done here.", finish="eos")))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    message = client.beta.threads.messages.list(thread.id).data[0]
+    assert message.content[0].text.value == "Done here." and message.status == "completed"

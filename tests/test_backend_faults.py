@@ -7,6 +7,7 @@ from openai import OpenAI
 
 from tests.conftest import ServerFactory, make_client
 from tests.support.scripted_backend import Drop, Fail, Hang, Malformed, ScriptedBackend, Text
+from tests.support.server import Server
 
 
 def run_with(client: OpenAI, model: str):
@@ -28,12 +29,14 @@ def test_rate_limit_then_success(client: OpenAI, llm: ScriptedBackend) -> None:
     assert len(llm.received(model)) == 3
 
 
-def test_rate_limit_that_persists(client: OpenAI, llm: ScriptedBackend) -> None:
+def test_rate_limit_that_persists(client: OpenAI, llm: ScriptedBackend, server: Server) -> None:
     model = llm.model(always=Fail(429, "slow down"))
     run, thread = run_with(client, model)
     assert run.status == "failed"
     assert run.last_error.code == "rate_limit_exceeded"
-    assert "slow down" in run.last_error.message
+    # In Threadline's words with the backend's status; the backend's own, in the log only.
+    assert run.last_error.message == "The model backend is rate limiting (429)."
+    assert "slow down" in server.log()
     assert len(llm.received(model)) == 4  # the configured attempts
     assert client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data == []
     # The thread is usable again.
@@ -57,7 +60,46 @@ def test_a_rejected_prompt_is_not_retried(client: OpenAI, llm: ScriptedBackend) 
     model = llm.model(Fail(400, "context length exceeded"), Text("never"))
     run, _ = run_with(client, model)
     assert run.status == "failed" and run.last_error.code == "invalid_prompt"
-    assert "context length exceeded" in run.last_error.message
+    assert run.last_error.message == (
+        "The model backend refused the request (400): the conversation is longer than the "
+        "model's context window; use a truncation_strategy or a model with a larger context."
+    )
+    assert len(llm.received(model)) == 1
+
+
+def test_a_server_error_that_says_the_request_was_wrong_is_not_retried(
+    client: OpenAI, llm: ScriptedBackend, server: Server
+) -> None:
+    """llama-cpp-python answers its own validation errors with a 500, a traceback line and
+    its file paths: one attempt, and none of it reaches the client."""
+    raw = (
+        'File "/srv/llama_cpp/server/app.py", line 512: 1 validation error for '
+        "CreateChatCompletionRequest"
+    )
+    model = llm.model(Fail(500, raw), Text("never"))
+    run, _ = run_with(client, model)
+    assert run.status == "failed" and run.last_error.code == "invalid_prompt"
+    assert run.last_error.message == (
+        "The model backend refused the request (500) (its reason is in Threadline's log)."
+    )
+    assert "/srv/" not in run.last_error.message and raw in server.log()
+    assert len(llm.received(model)) == 1
+
+
+def test_a_response_format_the_backend_lacks_fails_once_naming_the_change(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """A server without json_schema (through a proxy that answers 500): one attempt, and the
+    message says what to ask for instead."""
+    model = llm.model(Fail(500, "response_format json_schema is not supported"), Text("never"))
+    assistant = client.beta.assistants.create(
+        model=model,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "failed" and run.last_error.code == "invalid_prompt"
+    assert '{"type": "json_object"}' in run.last_error.message
     assert len(llm.received(model)) == 1
 
 

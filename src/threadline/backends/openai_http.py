@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -212,24 +213,57 @@ def _message(response: httpx.Response) -> str:
     return response.text[:500] or response.reason_phrase
 
 
+# What a backend's refusal means, by its own words, told in Threadline's: a server's raw error
+# text (llama-cpp-python's carries a traceback line and its file paths) goes to the log only.
+_CAUSES = (
+    (
+        re.compile(r"context|too long|maximum.*tokens|exceeds", re.I),
+        "the conversation is longer than the model's context window; use a truncation_strategy "
+        "or a model with a larger context",
+    ),
+    (
+        re.compile(r"response_format|json_schema|grammar", re.I),
+        'it does not take this response_format; ask for {"type": "json_object"} or use a '
+        "server that supports json_schema",
+    ),
+)
+# A 5xx that says the request itself was wrong (llama-cpp-python answers its own validation
+# errors with 500): retrying sends the same request again.
+_INVALID = re.compile(r"validation error|invalid request|invalid_request|not supported", re.I)
+
+
 def _http_fault(response: httpx.Response) -> BackendError:
     status = response.status_code
-    message = f"backend answered {status}: {_message(response)}"
+    said = _message(response)
+    log.warning("backend %s answered %d: %s", response.request.url, status, said)
     if status == 429:
         retry_after = response.headers.get("retry-after")
         try:
             delay = float(retry_after) if retry_after else None
         except ValueError:
             delay = None
-        return BackendError("rate_limit", message, status, delay)
-    if status in (400, 413, 422):
-        return BackendError("invalid_prompt", message, status)
+        return BackendError(
+            "rate_limit", f"The model backend is rate limiting ({status}).", status, delay
+        )
+    cause = next((words for pattern, words in _CAUSES if pattern.search(said)), None)
+    if status in (400, 413, 422) or (status >= 500 and (cause or _INVALID.search(said))):
+        because = f": {cause}" if cause else " (its reason is in Threadline's log)"
+        return BackendError(
+            "invalid_prompt", f"The model backend refused the request ({status}){because}.", status
+        )
     if status in (408, 409) or status >= 500:
-        return BackendError("server", message, status)
+        return BackendError("server", f"The model backend failed ({status}).", status)
     # 401, 403, 404: the backend is misconfigured; retrying will not help.
-    return BackendError("config", message, status)
+    return BackendError(
+        "config",
+        f"The model backend refused Threadline's request ({status}): check the backend's "
+        "URL, key and model name (THREADLINE_LLM_BASE_URL, THREADLINE_LLM_API_KEY, the models "
+        "file).",
+        status,
+    )
 
 
 def _payload_fault(error: Any) -> BackendError:
-    message = error.get("message") if isinstance(error, dict) else str(error)
-    return BackendError("server", f"backend reported an error: {message}")
+    said = error.get("message") if isinstance(error, dict) else str(error)
+    log.warning("backend reported an error in its stream: %s", said)
+    return BackendError("server", "The model backend reported an error while answering.")

@@ -72,3 +72,22 @@ def test_a_finish_reason_the_spec_lacks_reads_as_stop(client: OpenAI, llm: Scrip
     assert run.status == "completed", run.last_error
     message = client.beta.threads.messages.list(thread.id).data[0]
     assert message.content[0].text.value == "Done here." and message.status == "completed"
+
+
+def test_a_call_to_a_function_the_run_does_not_offer_fails_the_run(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """Never `requires_action` for a function the client cannot know: the run fails, saying
+    which name the model wrote and which the run offers."""
+    model = llm.model(ToolCalls([("get_weatherget_weather", '{"city": "Paris"}')]))
+    assistant = client.beta.assistants.create(model=model, tools=[WEATHER, STOCK])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Weather?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "failed" and run.required_action is None
+    assert run.last_error.code == "server_error"
+    assert run.last_error.message == (
+        "The model called 'get_weatherget_weather', which this run does not offer "
+        "(its functions: get_stock, get_weather)."
+    )
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert all(step.status != "in_progress" for step in steps)

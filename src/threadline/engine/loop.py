@@ -117,6 +117,7 @@ class RunLoop:
             calls = calls[:1]
         functions = [call for call in calls if self.builtin(call.name) is None]
         builtins = [call for call in calls if call not in functions]
+        self.refuse_unknown(functions)
         if builtins:
             await self.run_builtins(builtins, Usage() if functions else usage)
         if functions:
@@ -172,6 +173,24 @@ class RunLoop:
         self.used.completion_tokens += usage.completion_tokens
         self.run.usage = self.used.as_dict()
         return usage
+
+    def refuse_unknown(self, calls: list[ToolCall]) -> None:
+        """A call to a function the run does not offer fails the run, clearly. The client
+        could not answer it (OpenAI's own models are held to the offered names), and asking
+        the model again would splice two samplings into what was streamed. Small models
+        behind lenient servers write such calls (a name repeated by a server's deltas, a
+        name invented)."""
+        offered = {
+            tool["function"]["name"] for tool in self.run.tools if tool.get("type") == "function"
+        }
+        unknown = sorted({call.name for call in calls if call.name not in offered})
+        if unknown:
+            names = ", ".join(f"'{name}'" for name in unknown)
+            raise RunFailure(
+                "server_error",
+                f"The model called {names}, which this run does not offer "
+                f"(its functions: {', '.join(sorted(offered)) or 'none'}).",
+            )
 
     async def run_builtins(self, calls: list[ToolCall], usage: Usage) -> None:
         """Run the calls Threadline runs itself and record them as one completed step."""

@@ -8,7 +8,9 @@ import json
 import pytest
 from openai import OpenAI
 
+from tests.conftest import ServerFactory, make_client
 from tests.support.scripted_backend import RejectNullContent, ScriptedBackend, Text, ToolCalls
+from tests.support.store import create_key
 
 WEATHER = {
     "type": "function",
@@ -91,3 +93,29 @@ def test_a_call_to_a_function_the_run_does_not_offer_fails_the_run(
     )
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
     assert all(step.status != "in_progress" for step in steps)
+
+
+def test_without_usage_in_the_stream_completion_tokens_are_the_fragments_streamed(
+    spawn: ServerFactory, llm: ScriptedBackend
+) -> None:
+    """llama-cpp-python's server sends no usage in streams: the completion is counted by the
+    fragments it streamed (about a token each), never above the bound that cut the reply,
+    and logged as an estimate."""
+    server = spawn(extra_args=["--log-level", "info"])
+    with make_client(server, create_key(server.database_url, "usage")) as client:
+        plain = llm.model(Text("One two three four five.", chunks=5, usage=None))
+        assistant = client.beta.assistants.create(model=plain)
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Count"}])
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id
+        )
+        assert run.status == "completed" and run.usage.completion_tokens == 5
+        assert run.usage.prompt_tokens > 0
+        cut = llm.model(Text("x" * 300, per_char=True, finish="length", usage=None))
+        assistant = client.beta.assistants.create(model=cut)
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Go on"}])
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=256
+        )
+        assert run.status == "incomplete" and run.usage.completion_tokens == 256
+    assert f"run {run.id}: the backend reported no usage; estimated" in server.log()

@@ -159,15 +159,19 @@ class RunLoop:
         the backend reported none."""
         usage = turn.finish.usage if turn.finish and turn.finish.usage else None
         if usage is None:
-            written = turn.text + "".join(c.name + c.arguments for c in turn.calls.values())
-            usage = Usage(tokens.estimate_request(request), tokens.estimate_text(written))
+            # The completion by the fragments streamed (about a token each; a character
+            # estimate said 442 for replies cut at 256), never above the bound that cut it.
+            written = turn.fragments
+            if request.max_tokens is not None:
+                written = min(written, request.max_tokens)
+            usage = Usage(tokens.estimate_request(request), written)
             log.info(
-                "run %s: the backend reported no usage; estimated %d prompt and %d completion "
-                "tokens at %d characters a token",
+                "run %s: the backend reported no usage; estimated %d prompt tokens at %d "
+                "characters a token, and %d completion tokens as the fragments it streamed",
                 self.run.id,
                 usage.prompt_tokens,
-                usage.completion_tokens,
                 tokens.CHARS_PER_TOKEN,
+                usage.completion_tokens,
             )
         self.used.prompt_tokens += usage.prompt_tokens
         self.used.completion_tokens += usage.completion_tokens

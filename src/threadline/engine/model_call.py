@@ -55,6 +55,9 @@ class Turn:
     text: str = ""
     calls: dict[int, ToolCall] = field(default_factory=dict)
     finish: Finish | None = None
+    # Text and call fragments received: servers stream about one token a fragment, the best
+    # count there is when a backend reports no usage.
+    fragments: int = 0
 
     def ordered_calls(self) -> list[ToolCall]:
         return [self.calls[index] for index in sorted(self.calls)]
@@ -74,6 +77,8 @@ class ModelCall:
             turn = Turn()
             try:
                 async for chunk in route.backend.stream(request):
+                    if isinstance(chunk, TextDelta | ToolCallDelta):
+                        turn.fragments += 1
                     if isinstance(chunk, TextDelta):
                         turn.text += chunk.text
                         seen = len(recorder.streamed_text)

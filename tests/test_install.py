@@ -21,11 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openai import OpenAI
 
+from tests.conftest import make_client
 from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server, free_port
-from tests.support.wire import HOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRAS_ONLY = (
@@ -130,13 +129,7 @@ def test_the_light_install_serves_runs_from_an_openai_compatible_backend(
     light_server: Server, llm: ScriptedBackend
 ) -> None:
     model = llm.model(Text("Served without the extras."))
-    with OpenAI(
-        base_url=light_server.base_url,
-        api_key="local",
-        max_retries=0,
-        _strict_response_validation=True,
-        http_client=httpx.Client(event_hooks=HOOKS),
-    ) as client:
+    with make_client(light_server, "local") as client:
         assistant = client.beta.assistants.create(model=model)
         thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
         run = client.beta.threads.runs.create_and_poll(
@@ -161,13 +154,7 @@ def test_the_installed_package_serves_the_console(light_server: Server) -> None:
 def test_without_the_local_embedder_ingestion_fails_saying_what_to_install(
     light_server: Server,
 ) -> None:
-    with OpenAI(
-        base_url=light_server.base_url,
-        api_key="local",
-        max_retries=0,
-        _strict_response_validation=True,
-        http_client=httpx.Client(event_hooks=HOOKS),
-    ) as client:
+    with make_client(light_server, "local") as client:
         upload = client.files.create(
             file=("notes.txt", b"Threadline serves the Assistants API."), purpose="assistants"
         )
@@ -191,13 +178,7 @@ def test_code_interpreter_runs_plain_python_without_the_data_libraries(
 ) -> None:
     code = "import importlib.util\nprint(sum(range(10)), importlib.util.find_spec('pandas'))"
     model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": code}))]), Text("45."))
-    with OpenAI(
-        base_url=light_server.base_url,
-        api_key="local",
-        max_retries=0,
-        _strict_response_validation=True,
-        http_client=httpx.Client(event_hooks=HOOKS),
-    ) as client:
+    with make_client(light_server, "local") as client:
         assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
         run = client.beta.threads.create_and_run_poll(
             assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Sum"}]}

@@ -109,14 +109,36 @@ def test_malformed_stream_is_retried(client: OpenAI, llm: ScriptedBackend) -> No
     assert run.status == "completed" and answer(client, thread.id) == "Clean answer."
 
 
-def test_dropped_stream_mid_answer_is_retried(client: OpenAI, llm: ScriptedBackend) -> None:
-    text = "The same deterministic answer, twice over."
-    model = llm.model(Drop(text, after=3), Text(text, chunks=5))
+def test_a_stream_dropped_before_any_text_is_retried(client: OpenAI, llm: ScriptedBackend) -> None:
+    model = llm.model(Drop("never seen", after=0), Text("Clean answer.", chunks=3))
     run, thread = run_with(client, model)
-    assert run.status == "completed"
-    assert answer(client, thread.id) == text
-    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
-    assert [(s.type, s.status) for s in steps] == [("message_creation", "completed")]
+    assert run.status == "completed" and answer(client, thread.id) == "Clean answer."
+    assert len(llm.received(model)) == 2
+
+
+def test_a_stream_dropped_mid_answer_is_not_spliced_with_a_new_one(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """The backend restarted mid-answer, and a new attempt would sample another start
+    ("As a young child,ote village..."): no retry. What the client was streamed is what is
+    stored, ended incomplete, and the run says why."""
+    first = "As a young child, she lived by the sea."
+    model = llm.model(Drop(first, after=3, chunks=6), Text("One day, in a remote village."))
+    assistant = client.beta.assistants.create(model=model)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "A story"}])
+    streamed = ""
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        for event in stream:
+            if event.event == "thread.message.delta":
+                streamed += "".join(p.text.value or "" for p in event.data.delta.content or [])
+    run = client.beta.threads.runs.retrieve(stream.current_run.id, thread_id=thread.id)
+    assert run.status == "failed" and run.last_error.code == "server_error"
+    assert "after part of the answer had been streamed" in run.last_error.message
+    message = client.beta.threads.messages.list(thread.id).data[0]
+    assert message.status == "incomplete"
+    assert streamed and first.startswith(streamed)
+    assert message.content[0].text.value == streamed
+    assert len(llm.received(model)) == 1
 
 
 def test_dropped_streams_that_persist_fail_the_message(

@@ -1,9 +1,10 @@
 """One model call of a run: the backend's stream turned into the run's deltas, with
 retries of faults.
 
-Streams hear each character once: after a retry, text and arguments that an earlier
-attempt already forwarded are not sent again (the recorder knows what was sent). The stored
-message is the final attempt's whole text.
+A fault is retried only while nothing of the answer has reached clients. Once text or a call
+has been streamed, a new attempt would sample a different answer, and clients would read
+two spliced together: the run fails instead, its message keeping what was streamed (ended
+incomplete), so the stored message is always the deltas a client received.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ class ModelCall:
                 metrics.BACKEND_REQUESTS.labels(route.backend_name, error.kind).inc()
                 if not error.retryable or attempt == settings.max_attempts:
                     raise RunFailure(error.run_error_code, error.message) from error
+                if recorder.streamed_text or recorder.calls:
+                    # Clients hold part of the answer, and a new attempt samples anew: joined
+                    # to it, they would read two answers spliced ("As a young child,ote
+                    # village..."). The part they hold is kept, ended incomplete.
+                    raise RunFailure(
+                        error.run_error_code,
+                        f"{error.message}; this after part of the answer had been streamed, "
+                        "which is kept as it was (a new attempt would not write the same).",
+                    ) from error
                 metrics.BACKEND_RETRIES.inc()
                 delay = min(
                     settings.retry_max_delay, settings.retry_base_delay * 2 ** (attempt - 1)
@@ -107,9 +117,7 @@ class ModelCall:
     async def _tool_call(self, turn: Turn, chunk: ToolCallDelta) -> None:
         call = turn.calls.get(chunk.index)
         if call is None:
-            # A retried call keeps the id that streams already heard.
-            known = self.recorder.calls.get(chunk.index)
-            call = turn.calls[chunk.index] = ToolCall(known.id if known else ids.new_id(ids.CALL))
+            call = turn.calls[chunk.index] = ToolCall(ids.new_id(ids.CALL))
         call.name += chunk.name or ""
         call.arguments += chunk.arguments
         if not call.name:

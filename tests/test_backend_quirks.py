@@ -119,3 +119,22 @@ def test_without_usage_in_the_stream_completion_tokens_are_the_fragments_streame
         )
         assert run.status == "incomplete" and run.usage.completion_tokens == 256
     assert f"run {run.id}: the backend reported no usage; estimated" in server.log()
+
+
+def test_a_call_cut_off_mid_arguments_is_not_written_again(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """The rule for text holds for a call's arguments: once part of them was streamed, a
+    fault fails the run instead of splicing a new attempt's call onto it."""
+    model = llm.model(
+        ToolCalls([("get_weather", '{"city": "Paris"}')], drop_after=1),
+        ToolCalls([("get_stock", '{"symbol": "ACME"}')]),
+    )
+    assistant = client.beta.assistants.create(model=model, tools=[WEATHER, STOCK])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Weather?"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "failed" and run.required_action is None
+    assert "after part of the answer had been streamed" in run.last_error.message
+    (step,) = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert step.status == "failed"
+    assert len(llm.received(model)) == 1

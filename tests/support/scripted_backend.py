@@ -52,6 +52,8 @@ class ToolCalls:
     whole: bool = False
     # and some end with a finish reason the spec does not have.
     finish: str = "tool_calls"
+    # Cut the connection after this many argument fragments (a server going down mid-call).
+    drop_after: int | None = None
 
 
 @dataclass
@@ -338,7 +340,9 @@ class ScriptedBackend:
                 yield _chunk(
                     model, {"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]}
                 )
-                for piece in _split(arguments, 3):
+                for sent, piece in enumerate(_split(arguments, 3)):
+                    if sent == reply.drop_after:
+                        raise ConnectionAbortedError("scripted drop")
                     more: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
                     if reply.repeat_heads:
                         more = {**head, "function": {"name": name, "arguments": piece}}

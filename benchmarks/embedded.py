@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from common import embedded_threadline, emit, rss_mib, spread, stamp, verdict
+from common import default_model, embedded_threadline, emit, rss_mib, spread, stamp, verdict
 from openai import OpenAI
 
-from threadline.backends import packaged_model
 from threadline.backends.llama_runtime import LlamaRuntime
 
 INSTRUCTIONS = "You are a helpful assistant."
@@ -92,10 +90,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     opening = stamp()
-    model = packaged_model.ensure(
-        Path(os.environ.get("TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models")),
-        progress=lambda line: print(line, file=sys.stderr),
-    )
+    model = default_model()
     d_rates, d_counts, d_load, d_rss = direct(model, args.repeat)
     t_rates, t_counts, t_load, t_rss = through_threadline(model, args.repeat)
     ratio = statistics.median(t_rates) / statistics.median(d_rates)

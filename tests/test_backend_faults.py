@@ -139,6 +139,8 @@ def test_a_stream_dropped_mid_answer_is_not_spliced_with_a_new_one(
     assert streamed and first.startswith(streamed)
     assert message.content[0].text.value == streamed
     assert len(llm.received(model)) == 1
+    # The three fragments the backend generated count (it sent no usage before it went).
+    assert run.usage.completion_tokens == 3 and run.usage.prompt_tokens > 0
 
 
 def test_dropped_streams_that_persist_fail_the_message(

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 
 import pytest
 from openai import OpenAI
@@ -111,7 +113,9 @@ def test_without_usage_in_the_stream_completion_tokens_are_the_fragments_streame
         )
         assert run.status == "completed" and run.usage.completion_tokens == 5
         assert run.usage.prompt_tokens > 0
-        cut = llm.model(Text("x" * 300, per_char=True, finish="length", usage=None))
+        # 300 characters that never repeat as a loop would (a loop is cut sooner).
+        words = "".join(random.Random(7).choices(string.ascii_letters, k=300))
+        cut = llm.model(Text(words, per_char=True, finish="length", usage=None))
         assistant = client.beta.assistants.create(model=cut)
         thread = client.beta.threads.create(messages=[{"role": "user", "content": "Go on"}])
         run = client.beta.threads.runs.create_and_poll(
@@ -119,6 +123,29 @@ def test_without_usage_in_the_stream_completion_tokens_are_the_fragments_streame
         )
         assert run.status == "incomplete" and run.usage.completion_tokens == 256
     assert f"run {run.id}: the backend reported no usage; estimated" in server.log()
+
+
+def test_a_reply_stuck_in_a_loop_is_cut(spawn: ServerFactory, llm: ScriptedBackend) -> None:
+    """Qwen2.5 0.5B on llama.cpp's server writes its call again and again after a tool
+    result, until the context is full: the loop is cut as the embedded model's is, the run
+    ends incomplete, and what was streamed is what is kept."""
+    server = spawn()
+    with make_client(server, create_key(server.database_url, "loop")) as client:
+        line = '{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+        model = llm.model(Text("It is sunny. " + line * 60, per_char=True, usage=None))
+        assistant = client.beta.assistants.create(model=model)
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Weather?"}])
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id
+        )
+        assert run.status == "incomplete", run.last_error
+        assert run.incomplete_details.reason == "max_completion_tokens"
+        text = client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
+        # Cut once the last 128 fragments were one line over again: two lines and more,
+        # far short of the sixty sent.
+        assert text.startswith("It is sunny. " + line * 2) and len(text) < len(line) * 5
+        assert 128 <= run.usage.completion_tokens < len(line) * 5
+    assert "backend reply cut: its last" in server.log()
 
 
 def test_a_call_cut_off_mid_arguments_is_not_written_again(

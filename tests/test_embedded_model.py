@@ -217,9 +217,13 @@ def test_cancel_stops_the_generation(client: OpenAI) -> None:
         time.sleep(0.05)
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     started = time.monotonic()
-    while client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status != "cancelled":
+    while (
+        cancelled := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    ).status != "cancelled":
         assert time.monotonic() - started < 5
         time.sleep(0.05)
+    # The tokens generated before the cancel count.
+    assert cancelled.usage.completion_tokens > 0
     # The model is free for the next run at once.
     quick = ask(client, "Say hello.")
     assert quick.status == "completed"

@@ -26,6 +26,7 @@ from threadline.backends.base import (
     ToolCallDelta,
     Usage,
 )
+from threadline.backends.repetition import RepetitionGuard
 from threadline.backends.tool_parsing import with_text_tool_calls
 
 MAX_CONNECTIONS = 512
@@ -84,6 +85,12 @@ class OpenAIHTTPBackend:
         finish: Finish | None = None
         usage: Usage | None = None
         heads = _CallHeads()
+        # Small models behind llama.cpp's server loop (Qwen2.5 0.5B after a tool result:
+        # its call again, line after line, until the context is full, three minutes on two
+        # cores). The server streams about a token a chunk, so a loop shows as the same
+        # fragments repeating; the reply is then cut (closing the connection stops the
+        # server) and ends as cut by a bound, as the embedded model's does.
+        guard = RepetitionGuard()
         try:
             async with (
                 self._slots,
@@ -112,6 +119,14 @@ class OpenAIHTTPBackend:
                     for choice in payload.get("choices") or []:
                         for chunk in _chunks(choice.get("delta") or {}, heads):
                             yield chunk
+                            if looping := guard.feed(hash(_fragment(chunk))):
+                                log.warning(
+                                    "backend reply cut: its last %d fragments repeat the same %d",
+                                    looping.span,
+                                    looping.period,
+                                )
+                                yield Finish("length")
+                                return
                         if choice.get("finish_reason"):
                             finish = Finish(_finish(choice["finish_reason"]))
         except httpx.TimeoutException as error:
@@ -122,6 +137,10 @@ class OpenAIHTTPBackend:
             raise BackendError("stream", "backend stream ended without a finish reason")
         finish.usage = usage
         yield finish
+
+
+def _fragment(chunk: Chunk) -> str:
+    return chunk.text if isinstance(chunk, TextDelta) else getattr(chunk, "arguments", "")
 
 
 def _chunks(delta: dict[str, Any], heads: _CallHeads) -> list[Chunk]:

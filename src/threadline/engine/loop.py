@@ -159,24 +159,42 @@ class RunLoop:
         the backend reported none."""
         usage = turn.finish.usage if turn.finish and turn.finish.usage else None
         if usage is None:
-            # The completion by the fragments streamed (about a token each; a character
-            # estimate said 442 for replies cut at 256), never above the bound that cut it.
-            written = turn.fragments
-            if request.max_tokens is not None:
-                written = min(written, request.max_tokens)
-            usage = Usage(tokens.estimate_request(request), written)
-            log.info(
-                "run %s: the backend reported no usage; estimated %d prompt tokens at %d "
-                "characters a token, and %d completion tokens as the fragments it streamed",
-                self.run.id,
-                usage.prompt_tokens,
-                tokens.CHARS_PER_TOKEN,
-                usage.completion_tokens,
-            )
+            usage = self.estimate(request, turn.fragments, "the backend reported no usage")
+        return self.add(usage)
+
+    def estimate(self, request: ChatRequest, fragments: int, why: str) -> Usage:
+        """Usage by estimate, logged as one: the prompt by its characters, the completion by
+        the fragments streamed (about a token each; a character estimate said 442 for
+        replies cut at 256), never above the bound that cut it."""
+        if request.max_tokens is not None:
+            fragments = min(fragments, request.max_tokens)
+        usage = Usage(tokens.estimate_request(request), fragments)
+        log.info(
+            "run %s: %s; estimated %d prompt tokens at %d characters a token, and %d "
+            "completion tokens as the fragments it streamed",
+            self.run.id,
+            why,
+            usage.prompt_tokens,
+            tokens.CHARS_PER_TOKEN,
+            usage.completion_tokens,
+        )
+        return usage
+
+    def add(self, usage: Usage) -> Usage:
         self.used.prompt_tokens += usage.prompt_tokens
         self.used.completion_tokens += usage.completion_tokens
         self.run.usage = self.used.as_dict()
         return usage
+
+    async def count_unfinished(self) -> None:
+        """A model call that a cancel or a failure cut short still used the backend: its
+        prompt and what it generated count, by estimate (no usage came)."""
+        unfinished, self.model_call.unfinished = self.model_call.unfinished, None
+        if unfinished is None:
+            return
+        request, generated = unfinished
+        usage = self.add(self.estimate(request, generated, "a model call ended early"))
+        await self.executor.count_tokens(self.run, usage.total_tokens)
 
     def refuse_unknown(self, calls: list[ToolCall]) -> None:
         """A call to a function the run does not offer fails the run, clearly. The client
@@ -265,6 +283,7 @@ class RunLoop:
         await self.end((EventName.RUN_INCOMPLETE, self.run))
 
     async def fail(self, code: str, message: str) -> None:
+        await self.count_unfinished()
         stamp = now()
         events = self.recorder.fail_open(code, message, stamp)
         self.run.status = "failed"
@@ -277,6 +296,7 @@ class RunLoop:
     async def finish_cancel(self) -> None:
         """cancelling -> cancelled: the step in flight ends cancelled, its message
         incomplete."""
+        await self.count_unfinished()
         stamp = now()
         reader = self.executor.reader
         events = self.recorder.cancel_open(

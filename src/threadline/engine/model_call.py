@@ -69,17 +69,24 @@ class ModelCall:
         self.settings = settings
         self.recorder = recorder
         self.builtin = builtin
+        # The model call in flight (its request and the fragments every attempt streamed),
+        # so that a run cancelled or failed mid-answer counts what was generated.
+        self.unfinished: tuple[ChatRequest, int] | None = None
 
     async def __call__(self, route: Route, request: ChatRequest) -> Turn:
         """Stream one completion, retrying faults with backoff."""
         settings = self.settings
         recorder = self.recorder
+        generated = 0
+        self.unfinished = (request, generated)
         for attempt in range(1, settings.max_attempts + 1):
             turn = Turn()
             try:
                 async for chunk in route.backend.stream(request):
                     if isinstance(chunk, TextDelta | ToolCallDelta):
                         turn.fragments += 1
+                        generated += 1
+                        self.unfinished = (request, generated)
                     if isinstance(chunk, TextDelta):
                         turn.text += chunk.text
                         seen = len(recorder.streamed_text)
@@ -90,6 +97,7 @@ class ModelCall:
                     elif isinstance(chunk, Finish):
                         turn.finish = chunk
                 metrics.BACKEND_REQUESTS.labels(route.backend_name, "ok").inc()
+                self.unfinished = None
                 return turn
             except BackendError as error:
                 metrics.BACKEND_REQUESTS.labels(route.backend_name, error.kind).inc()

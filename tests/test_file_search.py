@@ -192,3 +192,30 @@ def test_no_stores_no_results(client: OpenAI, llm: ScriptedBackend) -> None:
     assert "No relevant passages" in llm.received(model)[1]["messages"][-1]["content"]
     message = client.beta.threads.messages.list(run.thread_id).data[0]
     assert message.content[0].text.annotations == []
+
+
+def test_a_search_and_its_citation_as_conversation_items(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    """The same run through the Conversations API: the search as a `file_search_call` item
+    (its results when `include` asks) and the citation as a `file_citation` with the file's
+    name."""
+    answer = "You get 25 days a year 【0†leave.md】."
+    model = llm.model(ToolCalls([("file_search", '{"query": "paid leave days"}')]), Text(answer))
+    assistant, leave = search_assistant(client, model)
+    run = ask(client, assistant.id, "How many days of leave do I get?")
+    assert run.status == "completed", run.last_error
+    conversation_id = "conv_" + run.thread_id.removeprefix("thread_")
+    items = client.conversations.items.list(conversation_id, order="asc").data
+    assert [item.type for item in items] == ["message", "file_search_call", "message"]
+    search = items[1]
+    assert search.id.startswith("fs_") and search.status == "completed"
+    assert search.queries == ["paid leave days"] and search.results is None
+    included = client.conversations.items.retrieve(
+        search.id, conversation_id=conversation_id, include=["file_search_call.results"]
+    )
+    assert included.results and included.results[0].file_id == leave
+    assert included.results[0].filename == "leave.md" and "25 days" in included.results[0].text
+    (citation,) = items[2].content[0].annotations
+    assert citation.type == "file_citation" and citation.file_id == leave
+    assert citation.filename == "leave.md"

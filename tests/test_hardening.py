@@ -84,6 +84,8 @@ def objects(client: OpenAI, http: httpx.Client, llm: ScriptedBackend) -> dict[st
         "vector_store_id": store.id,
         "batch_id": batch.id,
         "model": model,
+        "conversation_id": "conv_" + thread.id.removeprefix("thread_"),
+        "item_id": message.id,
     }
 
 
@@ -264,8 +266,9 @@ def unions(
     place: Any,
     seen: frozenset = frozenset(),
 ) -> Any:
-    """(where, the tag field, a valid member, place) for each union of objects told apart by
-    a tag inside `schema`, at any depth; `place(value)` is a whole body with `value` there."""
+    """(where, the tag field, a valid member, place, whether the tag may be null) for each
+    union of objects told apart by a tag inside `schema`, at any depth; `place(value)` is a
+    whole body with `value` there. (An `item_reference`'s `type` may be null or left out.)"""
     ref = schema.get("$ref")
     if ref in seen:  # a recursive schema (compound filters): once is enough
         return
@@ -277,7 +280,9 @@ def unions(
         branch = resolve(spec, option)
         tagged = tag_of(spec, branch)
         if tagged is not None and len(options) > 1:
-            yield where, tagged[0], minimal(spec, branch), place
+            tag = branch.get("properties", {}).get(tagged[0], {})
+            nullable = {"type": "null"} in tag.get("anyOf", [])
+            yield where, tagged[0], minimal(spec, branch), place, nullable
         yield from unions(spec, option, where, place, seen)
     if "properties" in schema:
         base = minimal(spec, schema)
@@ -302,9 +307,9 @@ def test_every_union_refuses_a_wrong_tag(
         body = (content.get("application/json") or {}).get("schema")
         if method != "POST" or body is None:
             continue
-        for where, field, member, place in unions(spec, body, "", lambda v: v):
+        for where, field, member, place, nullable in unions(spec, body, "", lambda v: v):
             seen.add((where, field))
-            for wrong in ({}, [], 1, True, None, "no_such_kind"):
+            for wrong in ({}, [], 1, True, *(() if nullable else (None,)), "no_such_kind"):
                 sent = place({**member, field: wrong})
                 response = send(http, method, url_of(path, objects), sent)
                 assert response.status_code == 400, (method, path, sent, response.text)

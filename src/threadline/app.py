@@ -13,6 +13,7 @@ from threadline import logs
 from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
 from threadline.console import router as console
+from threadline.conversations.router import router as conversations_router
 from threadline.files.router import router as files_router
 from threadline.http import errors, health, openapi
 from threadline.http.limits import BodyLimit
@@ -60,6 +61,7 @@ def create_app(
             files_router,
             vector_stores_router,
             models_router,
+            conversations_router,
         )
         for router in routers:
             app.include_router(router, prefix="/v1")

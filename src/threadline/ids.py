@@ -27,6 +27,14 @@ FILE = "file-"
 VECTOR_STORE = "vs_"
 FILE_BATCH = "vsfb_"
 PROJECT = "proj_"
+# The Responses and Conversations APIs. A conversation is a thread: one body under two
+# prefixes (`thread_X` is `conv_X`), and a run's calls are items under theirs (`call_X` is
+# the call id of the item `fc_X`, answered by the item `fco_X`): docs/architecture.md,
+# "One store, two APIs".
+CONVERSATION = "conv_"
+FUNCTION_CALL = "fc_"
+FUNCTION_CALL_OUTPUT = "fco_"
+FILE_SEARCH_CALL = "fs_"
 API_KEY = "key_"
 
 _lock = threading.Lock()
@@ -69,13 +77,23 @@ def new_id(prefix: str) -> str:
     return mint(prefix)[0]
 
 
+def body(object_id: str) -> str:
+    """The id without its prefix."""
+    return object_id.rsplit("_", 1)[-1] if "_" in object_id else object_id.split("-", 1)[-1]
+
+
+def as_prefix(object_id: str, prefix: str) -> str:
+    """The same body under another prefix (`thread_X` as `conv_X`)."""
+    return prefix + body(object_id)
+
+
 def created_at_of(object_id: str) -> int | None:
     """The creation second encoded in an id minted here; None for any other string."""
-    body = object_id.rsplit("_", 1)[-1] if "_" in object_id else object_id.split("-", 1)[-1]
-    if len(body) != _TIME_CHARS + _RANDOM_CHARS:
+    rest = body(object_id)
+    if len(rest) != _TIME_CHARS + _RANDOM_CHARS:
         return None
     micros = 0
-    for c in body[:_TIME_CHARS]:
+    for c in rest[:_TIME_CHARS]:
         digit = _INDEX.get(c)
         if digit is None:
             return None

@@ -5,6 +5,7 @@ It sits above the domains, not in `db/`: every domain's models build on `db.base
 """
 
 from threadline.assistants import models as assistants
+from threadline.conversations import models as conversations
 from threadline.db.base import Base
 from threadline.files import models as files
 from threadline.projects import models as projects
@@ -12,4 +13,13 @@ from threadline.runs import models as runs
 from threadline.threads import models as threads
 from threadline.vector_stores import models as vector_stores
 
-__all__ = ["Base", "assistants", "files", "projects", "runs", "threads", "vector_stores"]
+__all__ = [
+    "Base",
+    "assistants",
+    "conversations",
+    "files",
+    "projects",
+    "runs",
+    "threads",
+    "vector_stores",
+]

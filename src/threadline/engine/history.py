@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from threadline import ids
+from threadline.conversations.models import ConversationItem
 from threadline.engine.tokens import estimate_message
 from threadline.runs.models import RunStep
 from threadline.threads.models import Message
@@ -32,9 +34,15 @@ class Item:
         self.tokens = sum(estimate_message(m) for m in self.messages)
 
 
-def _order_key(object_id: str) -> str:
-    # Ids of every kind carry the same time-ordered body after their prefix.
-    return object_id.split("_", 1)[-1].split("-", 1)[-1]
+@dataclass
+class History:
+    """A thread as the prompt reads it: its messages, its runs' tool-call steps that have
+    ended, and the function calls and outputs a client added (Conversations), each list
+    oldest first."""
+
+    messages: list[Message]
+    steps: list[RunStep]
+    added: list[ConversationItem] = field(default_factory=list)
 
 
 async def _content(message: Message, read_image: ImageReader) -> str | list[dict[str, Any]]:
@@ -46,7 +54,7 @@ async def _content(message: Message, read_image: ImageReader) -> str | list[dict
         elif kind == "refusal":
             parts.append({"type": "text", "text": part["refusal"]})
         elif message.role != "user":
-            continue  # chat models take images from users only
+            continue  # chat models take images from users only (files: `input_file`)
         elif kind == "image_url":
             parts.append({"type": "image_url", "image_url": dict(part["image_url"])})
         elif kind == "image_file":
@@ -66,18 +74,27 @@ async def _content(message: Message, read_image: ImageReader) -> str | list[dict
 
 
 def _tool_item(
-    step: RunStep, tools: ToolRegistry, memos: dict[str, dict[str, Any]], room: int
+    step: RunStep,
+    tools: ToolRegistry,
+    memos: dict[str, dict[str, Any]],
+    room: int,
+    outputs: dict[str | None, ConversationItem],
 ) -> Item | None:
-    """A tool-call step as the assistant's calls and their outputs. `memos` (by tool type)
+    """A tool-call step as the assistant's calls and their outputs (or those `outputs`
+    gives, by call id). `memos` (by tool type)
     is shared by the steps of one run."""
     calls = []
-    outputs = []
+    answers: list[str] = []
     kept = step.inputs or {}
     for call in step.step_details.get("tool_calls", []):
         if call.get("type") == "function":
             function = call["function"]
+            output = function["output"]
+            if output is None and call["id"] in outputs:
+                # Answered through the Conversations API rather than submit_tool_outputs.
+                output = _output_text(outputs[call["id"]].data)
             calls.append((call["id"], function["name"], function["arguments"]))
-            outputs.append(function["output"] or "")
+            answers.append(output or "")
             continue
         tool = tools.by_type(call.get("type", ""))
         if tool is None:
@@ -85,7 +102,7 @@ def _tool_item(
         memo = memos.setdefault(tool.type, {})
         arguments, output = tool.restate(call, kept.get(call["id"], {}), memo, room)
         calls.append((call["id"], tool.name, arguments))
-        outputs.append(output)
+        answers.append(output)
     if not calls:
         return None
     messages: list[dict[str, Any]] = [
@@ -100,38 +117,85 @@ def _tool_item(
     ]
     messages += [
         {"role": "tool", "tool_call_id": call_id, "content": output}
-        for (call_id, _, _), output in zip(calls, outputs, strict=True)
+        for (call_id, _, _), output in zip(calls, answers, strict=True)
     ]
     return Item(messages, is_message=False)
 
 
 async def thread_items(
-    messages: list[Message],
-    steps: list[RunStep],
-    read_image: ImageReader,
-    tools: ToolRegistry,
-    room: int = 6000,
+    history: History, read_image: ImageReader, tools: ToolRegistry, room: int = 6000
 ) -> list[Item]:
-    """Messages and tool-call steps, interleaved in the order they happened. `room` is the
-    characters a tool's output may take."""
-    entries: list[tuple[str, Message | RunStep]] = [(_order_key(m.id), m) for m in messages]
-    entries += [(_order_key(s.id), s) for s in steps]
+    """Messages, tool-call steps and added calls, interleaved in the order they happened.
+    `room` is the characters a tool's output may take."""
+    entries: list[tuple[str, Message | RunStep | ConversationItem]] = [
+        (ids.body(m.id), m) for m in history.messages
+    ]
+    entries += [(ids.body(s.id), s) for s in history.steps]
+    entries += [(row.position, row) for row in history.added if row.type == "function_call"]
     entries.sort(key=lambda entry: entry[0])
+    outputs = {row.call_id: row for row in history.added if row.type == "function_call_output"}
     items: list[Item] = []
     memos: dict[str, dict[str, dict[str, Any]]] = {}  # run id -> tool type -> memo
+    calls: list[ConversationItem] = []
     for _, entry in entries:
+        if isinstance(entry, ConversationItem):
+            calls.append(entry)  # consecutive calls are one assistant turn
+            continue
+        if calls:
+            items += _added_calls(calls, outputs)
+            calls = []
         if isinstance(entry, Message):
             if entry.status == "in_progress":
                 continue
             content = await _content(entry, read_image)
             if content in ("", []):
                 continue
-            items.append(Item([{"role": entry.role, "content": content}], is_message=True))
+            # Chat servers know the system role; `developer` is the Responses API's name.
+            role = "system" if entry.role == "developer" else entry.role
+            items.append(Item([{"role": role, "content": content}], is_message=True))
         else:
-            item = _tool_item(entry, tools, memos.setdefault(entry.run_id, {}), room)
+            item = _tool_item(entry, tools, memos.setdefault(entry.run_id, {}), room, outputs)
             if item is not None:
                 items.append(item)
+    if calls:
+        items += _added_calls(calls, outputs)
     return items
+
+
+def _added_calls(
+    calls: list[ConversationItem], outputs: dict[str | None, ConversationItem]
+) -> list[Item]:
+    """Calls a client added, with the outputs it gave; a call without one is left out (a
+    chat server takes no call without its answer)."""
+    answered = [(call, outputs[call.call_id]) for call in calls if call.call_id in outputs]
+    if not answered:
+        return []
+    messages: list[dict[str, Any]] = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.data["name"], "arguments": call.data["arguments"]},
+                }
+                for call, _ in answered
+            ],
+        }
+    ]
+    messages += [
+        {"role": "tool", "tool_call_id": call.call_id, "content": _output_text(output.data)}
+        for call, output in answered
+    ]
+    return [Item(messages, is_message=False)]
+
+
+def _output_text(data: dict[str, Any]) -> str:
+    output = data["output"]
+    if isinstance(output, str):
+        return output
+    return "\n".join(part.get("text", "") for part in output if part.get("type") == "input_text")
 
 
 def system_message(instructions: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from threadline.backends.base import ChatRequest, Usage
 from threadline.backends.registry import ModelRegistry
 from threadline.engine import tokens
 from threadline.engine.emitter import Emitter
-from threadline.engine.history import ImageReader
+from threadline.engine.history import History, ImageReader
 from threadline.engine.model_call import ModelCall, RetrySettings, ToolCall, Turn
 from threadline.engine.outcomes import RunFailure, RunIncomplete
 from threadline.engine.prompt import build_request
@@ -49,7 +49,7 @@ class RunLoop:
         # The run's built-in tools, each with its part in this run.
         self.tool_runs: dict[str, ToolRun] = {}
         # The thread as the run's start read it, for the first turn's prompt.
-        self.history: tuple[list[Any], list[Any]] | None = None
+        self.history: History | None = None
 
     def builtin(self, name: str) -> tuple[BuiltinTool, ToolRun] | None:
         """The built-in tool that a function name calls, when the run has that tool."""
@@ -72,7 +72,7 @@ class RunLoop:
     async def execute(self, started: Started) -> None:
         """Carry a queued run to its end or pause."""
         self.start_tools(started.context)
-        self.history = (started.messages, started.steps)
+        self.history = started.history
         self.recorder.start()
         try:
             while not await self.turn():

@@ -13,11 +13,10 @@ from typing import Any
 from threadline.backends.base import ChatRequest, Usage
 from threadline.backends.registry import Route
 from threadline.engine import truncation
-from threadline.engine.history import ImageReader, system_message, thread_items
+from threadline.engine.history import History, ImageReader, system_message, thread_items
 from threadline.engine.outcomes import RunFailure, RunIncomplete
 from threadline.engine.tokens import CHARS_PER_TOKEN, estimate_messages, estimate_tools
-from threadline.runs.models import Run, RunStep
-from threadline.threads.models import Message
+from threadline.runs.models import Run
 from threadline.tools.registry import ToolRegistry
 
 # Room kept for the reply when no completion budget says otherwise.
@@ -50,7 +49,7 @@ async def build_request(
     run: Run,
     route: Route,
     used: Usage,
-    history: tuple[list[Message], list[RunStep]],
+    history: History,
     read_image: ImageReader,
     registry: ToolRegistry,
 ) -> ChatRequest:
@@ -69,10 +68,9 @@ async def build_request(
         remaining = run.max_prompt_tokens - used.prompt_tokens - fixed
         if remaining < budget:
             budget, prompt_limited = remaining, True
-    messages, steps = history
     # Tool outputs (search results) may fill about a third of the context.
     room = route.context_window * CHARS_PER_TOKEN // 3
-    items = await thread_items(messages, steps, read_image, registry, room)
+    items = await thread_items(history, read_image, registry, room)
     kept = truncation.apply(items, run.truncation_strategy, budget)
     if kept is None:
         if prompt_limited:
@@ -84,7 +82,7 @@ async def build_request(
         )
     chat = [*system, *(message for item in kept for message in item.messages)]
     tool_choice = run.tool_choice
-    if tool_choice not in ("none", "auto") and any(s.run_id == run.id for s in steps):
+    if tool_choice not in ("none", "auto") and any(s.run_id == run.id for s in history.steps):
         # `required` or a named tool asks for a call before the answer, not forever.
         tool_choice = "auto"
     return ChatRequest(

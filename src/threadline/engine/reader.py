@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.assistants.models import Assistant
+from threadline.conversations.models import ConversationItem
 from threadline.db.engine import Database
+from threadline.engine.history import History
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message, Thread
 from threadline.tools.base import ToolContext
@@ -23,8 +25,7 @@ class Started:
 
     run: Run
     context: ToolContext
-    messages: list[Message]
-    steps: list[RunStep]
+    history: History
 
 
 class RunReader:
@@ -44,11 +45,12 @@ class RunReader:
             if run is None or run.status != "queued":
                 return run
             context = await self._tool_context(session, run)
-            messages, steps = await _history(session, run.thread_id)
-        return Started(run, context, messages, steps)
+            history = await _history(session, run.thread_id)
+        return Started(run, context, history)
 
-    async def history(self, thread_id: str) -> tuple[list[Message], list[RunStep]]:
-        """A thread's messages and its tool-call steps that have ended, oldest first."""
+    async def history(self, thread_id: str) -> History:
+        """A thread's messages, its tool-call steps that have ended and the calls a client
+        added, oldest first."""
         async with self.db.read() as session:
             return await _history(session, thread_id)
 
@@ -118,7 +120,7 @@ def _merge(into: dict[str, Any], section: dict[str, Any]) -> None:
             into.setdefault(key, value)
 
 
-async def _history(session: AsyncSession, thread_id: str) -> tuple[list[Message], list[RunStep]]:
+async def _history(session: AsyncSession, thread_id: str) -> History:
     messages = await session.scalars(
         select(Message)
         .where(Message.thread_id == thread_id)
@@ -133,4 +135,9 @@ async def _history(session: AsyncSession, thread_id: str) -> tuple[list[Message]
         )
         .order_by(RunStep.created_at, RunStep.id)
     )
-    return list(messages), list(steps)
+    added = await session.scalars(
+        select(ConversationItem)
+        .where(ConversationItem.thread_id == thread_id)
+        .order_by(ConversationItem.position)
+    )
+    return History(list(messages), list(steps), list(added))

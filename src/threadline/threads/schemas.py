@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from threadline.errors import invalid
 from threadline.schemas import EmptyList, Metadata, Part, Request, Shape, Wire, by_field, one_of
 from threadline.tools.schemas import (
     AttachmentTool,
@@ -19,11 +20,26 @@ from threadline.tools.schemas import (
 Detail = Literal["auto", "low", "high"]
 
 
-def _check_url(url: str) -> str:
+def _is_image_url(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and parts.netloc:
+        return True
+    return parts.scheme == "data" and url[5:].startswith("image/")
+
+
+def check_image_url(url: str, param: str) -> str:
+    """`url` when it is one an image can be read from (http(s), or a data URL of an image)."""
+    if _is_image_url(url):
         return url
-    if parts.scheme == "data" and url[5:].startswith("image/"):
+    raise invalid(
+        f"Invalid '{param}': expected an http(s) URL or a data URL of an image, but got "
+        f"'{url[:100]}'.",
+        param=param,
+    )
+
+
+def _check_url(url: str) -> str:
+    if _is_image_url(url):
         return url
     raise PydanticCustomError(
         "invalid_value",
@@ -161,7 +177,24 @@ class ImageUrlContentPart(BaseModel):
     image_url: ImageUrlObject
 
 
-MessageContentPart = TextContentPart | ImageFileContentPart | ImageUrlContentPart
+class RefusalContentPart(BaseModel):
+    type: Literal["refusal"]
+    refusal: str
+
+
+MessageContentPart = (
+    TextContentPart | ImageFileContentPart | ImageUrlContentPart | RefusalContentPart
+)
+# The parts a thread message is read with here; a message added through the Conversations
+# API may hold others (an `input_file` without a file id), kept for that API alone.
+ASSISTANTS_PARTS = ("text", "image_file", "image_url", "refusal")
+# The roles the Assistants API has; a conversation's system and developer messages are kept
+# in the thread and read only through the Conversations API.
+ASSISTANTS_ROLES = ("user", "assistant")
+
+
+def _assistants_parts(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [part for part in content if part.get("type") in ASSISTANTS_PARTS]
 
 
 class AttachmentToolObject(BaseModel):
@@ -195,7 +228,9 @@ class MessageObject(Wire):
     completed_at: int | None
     incomplete_at: int | None
     role: Literal["user", "assistant"]
-    content: Annotated[list[dict[str, Any]], Shape(list[MessageContentPart])]
+    content: Annotated[
+        list[dict[str, Any]], BeforeValidator(_assistants_parts), Shape(list[MessageContentPart])
+    ]
     assistant_id: str | None
     run_id: str | None
     attachments: Annotated[EmptyList, Shape(list[AttachmentObject])]

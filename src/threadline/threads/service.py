@@ -12,11 +12,12 @@ from threadline.db.base import IdType
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
-from threadline.errors import invalid
+from threadline.errors import invalid, not_found
 from threadline.files.service import require_files
 from threadline.run_status import ACTIVE_STATUSES
 from threadline.threads.models import Message, Thread
 from threadline.threads.schemas import (
+    ASSISTANTS_ROLES,
     CreateMessageRequest,
     CreateThreadRequest,
     ImageFilePart,
@@ -219,7 +220,10 @@ async def _get_message(
     session: AsyncSession, project_id: str, thread_id: str, message_id: str
 ) -> Message:
     await get_thread(session, project_id, thread_id)
-    return await owned(session, Message, message_id, "message", thread_id=thread_id)
+    message = await owned(session, Message, message_id, "message", thread_id=thread_id)
+    if message.role not in ASSISTANTS_ROLES:
+        raise not_found("message", message_id)
+    return message
 
 
 async def retrieve_message(
@@ -247,7 +251,7 @@ async def delete_message(db: Database, project_id: str, thread_id: str, message_
 async def list_messages(
     db: Database, project_id: str, thread_id: str, page: PageQuery, run_id: str | None
 ) -> tuple[list[Message], bool]:
-    where = [Message.thread_id == thread_id]
+    where = [Message.thread_id == thread_id, Message.role.in_(ASSISTANTS_ROLES)]
     if run_id:
         where.append(Message.run_id == run_id)
     async with db.read() as session:

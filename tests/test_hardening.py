@@ -74,6 +74,7 @@ def objects(client: OpenAI, http: httpx.Client, llm: ScriptedBackend) -> dict[st
     store = client.vector_stores.create(name="s")
     client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
     batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[file.id])
+    response = client.responses.create(model=model, input="Hello")
     return {
         "assistant_id": assistant.id,
         "thread_id": thread.id,
@@ -86,6 +87,7 @@ def objects(client: OpenAI, http: httpx.Client, llm: ScriptedBackend) -> dict[st
         "model": model,
         "conversation_id": "conv_" + thread.id.removeprefix("thread_"),
         "item_id": message.id,
+        "response_id": response.id,
     }
 
 

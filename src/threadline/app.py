@@ -21,6 +21,7 @@ from threadline.http.ratelimit import RateLimitHeaders
 from threadline.http.requests_log import RequestsLog
 from threadline.http.storable import StorableInput
 from threadline.models.router import router as models_router
+from threadline.responses.router import router as responses_router
 from threadline.roles import assemble
 from threadline.runs.router import router as runs_router
 from threadline.runs.router import thread_and_run_router
@@ -62,6 +63,7 @@ def create_app(
             vector_stores_router,
             models_router,
             conversations_router,
+            responses_router,
         )
         for router in routers:
             app.include_router(router, prefix="/v1")

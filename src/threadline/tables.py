@@ -9,6 +9,7 @@ from threadline.conversations import models as conversations
 from threadline.db.base import Base
 from threadline.files import models as files
 from threadline.projects import models as projects
+from threadline.responses import models as responses
 from threadline.runs import models as runs
 from threadline.threads import models as threads
 from threadline.vector_stores import models as vector_stores
@@ -19,6 +20,7 @@ __all__ = [
     "conversations",
     "files",
     "projects",
+    "responses",
     "runs",
     "threads",
     "vector_stores",

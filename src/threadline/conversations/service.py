@@ -209,35 +209,42 @@ async def list_items(
     page: ItemPage,
     include: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], bool]:
-    """One page of a conversation's items in their order, by a keyset on each item's place
+    async with db.read() as session:
+        thread = await get_conversation(session, project_id, conversation_id)
+        return await items_of(session, thread, page, include)
+
+
+async def items_of(
+    session: AsyncSession,
+    thread: Thread,
+    page: ItemPage,
+    include: frozenset[str] = frozenset(),
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of a thread's items in their order, by a keyset on each item's place
     (`items.position`): messages and added items from their indexes, run calls from the
     thread's tool-call steps."""
     descending = page.order == "desc"
     cursor = mapping.position(page.after) if page.after else None
-    async with db.read() as session:
-        thread = await get_conversation(session, project_id, conversation_id)
-        messages_query = select(Message).where(Message.thread_id == thread.id)
-        rows_query = select(ConversationItem).where(ConversationItem.thread_id == thread.id)
-        if cursor is not None:
-            bound = ids.MESSAGE + cursor
-            messages_query = messages_query.where(
-                Message.id < bound if descending else Message.id > bound
-            )
-            rows_query = rows_query.where(
-                ConversationItem.position < cursor
-                if descending
-                else ConversationItem.position > cursor
-            )
-        messages_query = messages_query.order_by(
-            Message.id.desc() if descending else Message.id.asc()
-        ).limit(page.limit + 1)
-        rows_query = rows_query.order_by(
-            ConversationItem.position.desc() if descending else ConversationItem.position.asc()
-        ).limit(page.limit + 1)
-        messages = list(await session.scalars(messages_query))
-        rows = list(await session.scalars(rows_query))
-        steps = await _call_steps(session, thread.id)
-        filenames = await _filenames(session, mapping.cited_files(messages))
+    messages_query = select(Message).where(Message.thread_id == thread.id)
+    rows_query = select(ConversationItem).where(ConversationItem.thread_id == thread.id)
+    if cursor is not None:
+        bound = ids.MESSAGE + cursor
+        messages_query = messages_query.where(
+            Message.id < bound if descending else Message.id > bound
+        )
+        rows_query = rows_query.where(
+            ConversationItem.position < cursor if descending else ConversationItem.position > cursor
+        )
+    messages_query = messages_query.order_by(
+        Message.id.desc() if descending else Message.id.asc()
+    ).limit(page.limit + 1)
+    rows_query = rows_query.order_by(
+        ConversationItem.position.desc() if descending else ConversationItem.position.asc()
+    ).limit(page.limit + 1)
+    messages = list(await session.scalars(messages_query))
+    rows = list(await session.scalars(rows_query))
+    steps = await call_steps(session, thread.id)
+    filenames = await _filenames(session, mapping.cited_files(messages))
     placed = [(mapping.position(m.id), mapping.message_item(m, filenames)) for m in messages]
     placed += [(row.position, mapping.stored_item(row)) for row in rows]
     for step in steps:
@@ -251,7 +258,7 @@ async def list_items(
     return found[: page.limit], len(found) > page.limit
 
 
-async def _call_steps(session: AsyncSession, thread_id: str) -> list[RunStep]:
+async def call_steps(session: AsyncSession, thread_id: str) -> list[RunStep]:
     return list(
         await session.scalars(
             select(RunStep).where(RunStep.thread_id == thread_id, RunStep.type == "tool_calls")
@@ -266,7 +273,7 @@ async def _filenames(session: AsyncSession, file_ids: set[str]) -> dict[str, str
     return {file_id: filename for file_id, filename in rows.all()}
 
 
-async def _find(
+async def find_item(
     session: AsyncSession, thread: Thread, item_id: str, include: frozenset[str] = frozenset()
 ) -> tuple[dict[str, Any], Message | ConversationItem | RunStep]:
     """An item of the thread with what holds it, or NotFound."""
@@ -279,7 +286,7 @@ async def _find(
     if row is not None and row.thread_id == thread.id:
         return mapping.stored_item(row), row
     if item_id.startswith((ids.FUNCTION_CALL, ids.FUNCTION_CALL_OUTPUT, ids.FILE_SEARCH_CALL)):
-        for step in await _call_steps(session, thread.id):
+        for step in await call_steps(session, thread.id):
             for _, item in mapping.step_items(step, include):
                 if item["id"] == item_id:
                     return item, step
@@ -295,7 +302,7 @@ async def retrieve_item(
 ) -> dict[str, Any]:
     async with db.read() as session:
         thread = await get_conversation(session, project_id, conversation_id)
-        return (await _find(session, thread, item_id, include))[0]
+        return (await find_item(session, thread, item_id, include))[0]
 
 
 async def delete_item(
@@ -305,7 +312,7 @@ async def delete_item(
     entry of the run's step: deleting either removes both."""
     async with db.write() as session:
         thread = await get_conversation(session, project_id, conversation_id)
-        item, holder = await _find(session, thread, item_id)
+        item, holder = await find_item(session, thread, item_id)
         if isinstance(holder, RunStep):
             details = dict(holder.step_details)
             call_id = item.get("call_id") or ids.as_prefix(item_id, ids.CALL)

@@ -120,6 +120,9 @@ class RunLoop:
         self.refuse_unknown(functions)
         if builtins:
             await self.run_builtins(builtins, Usage() if functions else usage)
+        if functions and run.kind == "response":
+            await self.complete_with_calls(functions, usage)
+            return True
         if functions:
             await self.require_action(functions, usage)
             return True
@@ -252,6 +255,21 @@ class RunLoop:
             )
         except IllegalTransition:
             await self.after_lost_transition()
+
+    async def complete_with_calls(self, calls: list[ToolCall], usage: Usage) -> None:
+        """A response does not pause for function outputs: it completes with its calls,
+        which the client answers in the input of the next response."""
+        waiting = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in calls
+        ]
+        step = await self.recorder.function_calls_waiting(waiting, usage)
+        stamp = now()
+        step.status, step.completed_at = "completed", stamp
+        self.run.status = "completed"
+        self.run.completed_at = stamp
+        self.run.expires_at = None
+        await self.end((EventName.STEP_COMPLETED, step), (EventName.RUN_COMPLETED, self.run))
 
     async def end(self, *events: Announcement) -> None:
         """Emit a run's ending, unless a cancel or an expiry ended it first."""

@@ -273,7 +273,7 @@ class Recorder:
             role="assistant",
             content=[],
             attachments=[],
-            assistant_id=self.run.assistant_id,
+            assistant_id=self.run.assistant_id or None,
             run_id=self.run.id,
             status="in_progress",
             incomplete_details=None,

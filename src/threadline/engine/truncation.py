@@ -2,7 +2,8 @@
 
 `last_messages: n` keeps the items from the n-th last message on. `auto` keeps everything
 that fits the budget, dropping from the middle of the thread: the first item stays as the
-conversation's opening, then the newest items that fit.
+conversation's opening, then the newest items that fit. `disabled` (responses) keeps
+everything or nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def fit(items: list[Item], budget: int) -> list[Item] | None:
 
 def apply(items: list[Item], strategy: dict[str, Any] | None, budget: int) -> list[Item] | None:
     strategy = strategy or {"type": "auto"}
+    if strategy.get("type") == "disabled":
+        # A response's default (`truncation: disabled`): all of it, or the run fails.
+        return items if sum(item.tokens for item in items) <= budget else None
     if strategy.get("type") == "last_messages" and strategy.get("last_messages"):
         items = last_messages(items, int(strategy["last_messages"]))
     return fit(items, budget)

@@ -62,6 +62,9 @@ class Run(Base):
     api_key_id: Mapped[str | None] = mapped_column(IdType)
     # How often a restart found this run unfinished and picked it up again.
     recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # `run` (the Assistants API's) or `response` (the Responses API's, `responses/`): the
+    # same engine runs both; a response's function calls end it rather than pause it.
+    kind: Mapped[str] = mapped_column(String(16), default="run", server_default="run")
 
 
 class RunStep(Base):

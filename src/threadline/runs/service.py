@@ -20,7 +20,7 @@ from threadline.assistants.schemas import response_format_to_wire
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
-from threadline.errors import InvalidRequest, invalid
+from threadline.errors import InvalidRequest, invalid, not_found
 from threadline.events.bus import EventBus, Subscription
 from threadline.events.names import EventName
 from threadline.runs import announce, lifecycle
@@ -45,9 +45,15 @@ from threadline.tools.schemas import tool_to_wire
 RUN_EXPIRY_SECONDS = 600
 
 
-async def get_run(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
+async def get_run(
+    session: AsyncSession, project_id: str, thread_id: str, run_id: str, kind: str = "run"
+) -> Run:
+    """A run of the thread; a response's run is found only as one (`kind`)."""
     await get_thread(session, project_id, thread_id)
-    return await owned(session, Run, run_id, "run", thread_id=thread_id)
+    run = await owned(session, Run, run_id, "run", thread_id=thread_id)
+    if run.kind != kind:
+        raise not_found("run", run_id)
+    return run
 
 
 async def retrieve_run(db: Database, project_id: str, thread_id: str, run_id: str) -> Run:
@@ -70,7 +76,8 @@ async def list_runs(
 ) -> tuple[list[Run], bool]:
     async with db.read() as session:
         await get_thread(session, project_id, thread_id)
-        return await fetch_page(session, Run, [Run.thread_id == thread_id], page)
+        where = [Run.thread_id == thread_id, Run.kind == "run"]
+        return await fetch_page(session, Run, where, page)
 
 
 async def list_steps(
@@ -100,7 +107,7 @@ class Launched:
     stream: Subscription | None
 
 
-async def _launch(
+async def launch(
     channels: RunChannels, run: Run, events: list[announce.Announcement], stream: bool | None
 ) -> Launched:
     """Subscribe (before anything can happen), announce the stored run, then hand it to the
@@ -213,13 +220,15 @@ async def _new_run(
     return run
 
 
-async def _store_new_run(db: Database, thread_id: str, work: Any) -> Any:
+async def store_new_run(db: Database, thread_id: str | None, work: Any) -> Any:
     """Run `work(session)` in a write transaction, turning a lost race for the thread's
-    one active run into the API's error."""
+    one active run into the API's error (`thread_id` None: the thread `work` picks)."""
     try:
         async with db.write() as session:
             return await work(session)
     except IntegrityError as error:
+        if thread_id is None:
+            raise invalid("Another run or response started on this thread first.") from error
         async with db.read() as session:
             active = await active_run_id(session, thread_id)
         if active is None:
@@ -249,9 +258,9 @@ async def create_run(
             session, project_id, thread_id, body, api_key_id=api_key_id, expires_in=expires_in
         )
 
-    run = await _store_new_run(db, thread_id, work)
+    run = await store_new_run(db, thread_id, work)
     events = [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)]
-    return await _launch(channels, run, events, body.stream)
+    return await launch(channels, run, events, body.stream)
 
 
 async def create_thread_and_run(
@@ -283,15 +292,20 @@ async def create_thread_and_run(
         (EventName.RUN_CREATED, run),
         (EventName.RUN_QUEUED, run),
     ]
-    return await _launch(channels, run, events, body.stream)
+    return await launch(channels, run, events, body.stream)
 
 
 async def cancel_run(
-    db: Database, channels: RunChannels, project_id: str, thread_id: str, run_id: str
+    db: Database,
+    channels: RunChannels,
+    project_id: str,
+    thread_id: str,
+    run_id: str,
+    kind: str = "run",
 ) -> Run:
     """Move the run to `cancelling` and have whoever runs it stop and end it."""
     async with db.write() as session:
-        run = await get_run(session, project_id, thread_id, run_id)
+        run = await get_run(session, project_id, thread_id, run_id, kind)
         if run.status == "cancelling":
             return run
         if run.status not in ACTIVE_STATUSES:
@@ -370,7 +384,7 @@ async def submit_tool_outputs(
     events: list[announce.Announcement] = [(EventName.RUN_QUEUED, run)]
     if step is not None:
         events.insert(0, (EventName.STEP_COMPLETED, step))
-    return await _launch(channels, run, events, body.stream)
+    return await launch(channels, run, events, body.stream)
 
 
 async def expire_overdue(db: Database, bus: EventBus) -> int:

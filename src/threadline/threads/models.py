@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db.base import Base, IdType, JsonType, Timestamp
@@ -20,6 +20,9 @@ class Thread(Base):
     created_at: Mapped[int] = mapped_column(Timestamp)
     tool_resources: Mapped[dict[str, Any]] = mapped_column(JsonType)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType)
+    # A thread made to hold responses outside any conversation (`previous_response_id`
+    # chains): not listed among the project's threads.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Message(Base):

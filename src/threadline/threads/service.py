@@ -168,7 +168,7 @@ async def list_threads(
     """A project's threads (a Threadline extension: the API has no thread list), paged like
     every list; those whose metadata holds every given pair, and whose id starts with
     `id_prefix`."""
-    where = [Thread.project_id == project_id]
+    where = [Thread.project_id == project_id, Thread.hidden.is_(False)]
     for key, value in (metadata or {}).items():
         where.append(Thread.metadata_[key].as_string() == value)
     if id_prefix:

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from threadline.conversations.router import IncludeQuery
+from threadline.conversations.schemas import Include
+from threadline.conversations.service import ItemPage
+from threadline.http.deps import DB, ProjectId, RunCaller
+from threadline.http.query import documented_array
+from threadline.responses import service
+from threadline.responses.schemas import (
+    CreateResponseRequest,
+    InputItemList,
+    ResponseDeleted,
+    ResponseObject,
+)
+from threadline.runs.router import Channels
+
+router = APIRouter(prefix="/responses", tags=["responses"])
+INCLUDE = documented_array("include", Include, "Additional fields of output items to include.")
+
+
+@router.post("", response_model=ResponseObject)
+async def create_response(
+    db: DB, caller: RunCaller, channels: Channels, body: CreateResponseRequest
+):
+    if body.stream:
+        raise service.streaming_not_ready()
+    created = await service.create_response(db, channels, caller.project_id, body, caller.key_id)
+    if created.events is not None:
+        await service.wait_for_end(created.events)
+    found = await service.retrieve_response(db, caller.project_id, created.response_id)
+    if body.store is False:
+        await service.forget(db, created.response_id)
+    return found
+
+
+@router.get("/{response_id}", response_model=ResponseObject, openapi_extra=INCLUDE)
+async def retrieve_response(
+    db: DB, project: ProjectId, response_id: str, include: IncludeQuery = None
+):
+    return await service.retrieve_response(db, project, response_id)
+
+
+@router.delete("/{response_id}", response_model=ResponseDeleted)
+async def delete_response(db: DB, project: ProjectId, response_id: str):
+    await service.delete_response(db, project, response_id)
+    return ResponseDeleted(id=response_id)
+
+
+@router.post("/{response_id}/cancel", response_model=ResponseObject)
+async def cancel_response(db: DB, project: ProjectId, channels: Channels, response_id: str):
+    return await service.cancel_response(db, channels, project, response_id)
+
+
+@router.get("/{response_id}/input_items", response_model=InputItemList, openapi_extra=INCLUDE)
+async def list_input_items(
+    db: DB,
+    project: ProjectId,
+    response_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    after: Annotated[str | None, Query()] = None,
+    include: IncludeQuery = None,
+):
+    page = ItemPage(limit=limit, order=order, after=after or None)
+    items, has_more = await service.list_input_items(db, project, response_id, page)
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else "",
+        "last_id": items[-1]["id"] if items else "",
+        "has_more": has_more,
+    }

@@ -1,0 +1,290 @@
+"""Wire models of responses (field-exact with the Responses spec's CreateResponse and
+Response)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from threadline.conversations.schemas import (
+    ConversationItem,
+    FileSearchCallItem,
+    FunctionCallItem,
+    Include,
+    InputItem,
+    MessageItem,
+)
+from threadline.schemas import (
+    Metadata,
+    Omits,
+    Omittable,
+    Part,
+    Request,
+    Wire,
+    by_field,
+    one_of,
+)
+
+# -- the request ----------------------------------------------------------------------------
+
+
+class FunctionToolParam(Part):
+    type: Literal["function"]
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+Tool = by_field("type", {"function": FunctionToolParam})
+
+
+class FunctionChoice(Part):
+    type: Literal["function"]
+    name: str
+
+
+def _choice_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "mode"
+    if isinstance(value, dict):
+        return "function" if value.get("type") == "function" else None
+    return None
+
+
+ToolChoice = one_of(
+    _choice_kind,
+    {"mode": Literal["none", "auto", "required"], "function": FunctionChoice},
+    expected="'none', 'auto', 'required' or a function to call",
+)
+
+
+class TextFormatText(Part):
+    type: Literal["text"]
+
+
+class TextFormatJsonObject(Part):
+    type: Literal["json_object"]
+
+
+class TextFormatJsonSchema(Part):
+    type: Literal["json_schema"]
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+TextFormat = by_field(
+    "type",
+    {
+        "text": TextFormatText,
+        "json_object": TextFormatJsonObject,
+        "json_schema": TextFormatJsonSchema,
+    },
+)
+
+
+class TextParam(Part):
+    format: TextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class ConversationRef(Part):
+    id: str
+
+
+def _conversation_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "id"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+ConversationParam = one_of(
+    _conversation_kind,
+    {"id": str, "object": ConversationRef},
+    expected="a conversation id or an object with its id",
+)
+
+
+class PromptParam(Part):
+    """Threadline's extension: `{"id": "asst_..."}` takes that assistant's model,
+    instructions and tools as the response's defaults."""
+
+    id: str
+    version: str | None = None
+    variables: dict[str, Any] | None = None
+
+
+class ReasoningParam(Part):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+def _input_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "items"
+    return None
+
+
+InputParam = one_of(
+    _input_kind,
+    {"text": str, "items": list[InputItem]},
+    expected="a string or an array of input items",
+)
+
+
+class CreateResponseRequest(Request):
+    model: str | None = None
+    input: InputParam | None = None
+    instructions: str | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: Annotated[int, Field(ge=16, le=2**31 - 1)] | None = None
+    max_tool_calls: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    text: TextParam | None = None
+    metadata: Metadata | None = None
+    store: bool | None = None
+    previous_response_id: str | None = None
+    conversation: ConversationParam | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    include: list[Include] | None = None
+    background: bool | None = None
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+    prompt: PromptParam | None = None
+    reasoning: ReasoningParam | None = None
+    # Accepted and echoed; they change nothing here.
+    user: str | None = None
+    safety_identifier: Annotated[str, Field(max_length=64)] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: (
+        Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None
+    ) = None
+
+
+# -- as returned ----------------------------------------------------------------------------
+
+
+class ResponseFunctionTool(Omits):
+    type: Literal["function"] = "function"
+    name: str
+    description: Omittable[str] = None
+    parameters: dict[str, Any] | None
+    strict: bool | None
+
+
+class ResponseFunctionChoice(BaseModel):
+    type: Literal["function"]
+    name: str
+
+
+class ResponseErrorObject(BaseModel):
+    code: str
+    message: str
+
+
+class ResponseIncomplete(BaseModel):
+    reason: Literal["max_output_tokens", "content_filter"]
+
+
+class ResponseInputTokensDetails(BaseModel):
+    cached_tokens: int
+    cache_write_tokens: int
+
+
+class ResponseOutputTokensDetails(BaseModel):
+    reasoning_tokens: int
+
+
+class ResponseUsageObject(BaseModel):
+    input_tokens: int
+    input_tokens_details: ResponseInputTokensDetails
+    output_tokens: int
+    output_tokens_details: ResponseOutputTokensDetails
+    total_tokens: int
+
+
+class ConversationObjectRef(BaseModel):
+    id: str
+
+
+class ResponseTextFormat(Omits):
+    type: Literal["text", "json_object", "json_schema"]
+    name: Omittable[str] = None
+    schema_: Omittable[dict[str, Any]] = Field(default=None, alias="schema")
+    description: Omittable[str] = None
+    strict: Omittable[bool] = None
+
+
+class ResponseText(Omits):
+    format: ResponseTextFormat
+    verbosity: Omittable[Literal["low", "medium", "high"]] = None
+
+
+class ResponseReasoning(Omits):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None
+    summary: Literal["auto", "concise", "detailed"] | None
+
+
+OutputItem = Annotated[
+    MessageItem | FunctionCallItem | FileSearchCallItem, Field(discriminator="type")
+]
+
+
+class ResponseObject(Wire):
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    status: Literal["completed", "failed", "in_progress", "cancelled", "queued", "incomplete"]
+    completed_at: int | None
+    error: ResponseErrorObject | None
+    incomplete_details: ResponseIncomplete | None
+    instructions: str | None
+    max_output_tokens: int | None
+    max_tool_calls: int | None
+    model: str
+    output: list[OutputItem]
+    parallel_tool_calls: bool
+    previous_response_id: str | None
+    reasoning: ResponseReasoning | None
+    background: bool
+    temperature: float | None
+    text: ResponseText
+    tool_choice: Literal["none", "auto", "required"] | ResponseFunctionChoice
+    tools: list[ResponseFunctionTool]
+    top_p: float | None
+    top_logprobs: int | None
+    truncation: Literal["auto", "disabled"] | None
+    usage: Omittable[ResponseUsageObject] = None
+    user: Omittable[str] = None
+    safety_identifier: Omittable[str] = None
+    prompt_cache_key: Omittable[str] = None
+    service_tier: Omittable[str] = None
+    conversation: ConversationObjectRef | None
+    metadata: dict[str, str]
+
+
+class ResponseDeleted(Wire):
+    id: str
+    object: Literal["response.deleted"] = "response.deleted"
+    deleted: Literal[True] = True
+
+
+class InputItemList(Wire):
+    object: Literal["list"] = "list"
+    data: list[ConversationItem]
+    first_id: str
+    last_id: str
+    has_more: bool

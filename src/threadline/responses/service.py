@@ -1,0 +1,651 @@
+"""Responses: created, waited for, read, cancelled and deleted.
+
+A response is a run of kind `response` (`resp_X` is `run_X`) on a thread: its conversation's,
+the thread its previous response ran on when it continues the latest response there, or a
+hidden thread of its own (with the context of the response it continues copied in, when it
+branches off an earlier one). Its input items are added to that thread, the engine runs it
+as it runs any run, and its output is the items its run made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline import ids
+from threadline.assistants import service as assistants
+from threadline.conversations import items as mapping
+from threadline.conversations import service as conversations
+from threadline.conversations.models import ConversationItem
+from threadline.conversations.schemas import (
+    FunctionCallOutputParam,
+    FunctionCallParam,
+    MessageItemParam,
+)
+from threadline.db.engine import Database
+from threadline.errors import InvalidRequest, NotFound, invalid, not_found
+from threadline.events.bus import Subscription
+from threadline.events.names import EventName
+from threadline.responses.models import Response
+from threadline.responses.schemas import (
+    CreateResponseRequest,
+    FunctionChoice,
+    TextFormatJsonObject,
+    TextFormatJsonSchema,
+)
+from threadline.run_status import ACTIVE_STATUSES, TERMINAL_STATUSES
+from threadline.runs import service as runs
+from threadline.runs.channels import RunChannels
+from threadline.runs.models import Run, RunStep
+from threadline.threads import service as threads
+from threadline.threads.models import Message, Thread
+from threadline.threads.schemas import CreateThreadRequest
+
+# The run events after which a response is over.
+_ENDS = frozenset(
+    {
+        EventName.RUN_COMPLETED,
+        EventName.RUN_FAILED,
+        EventName.RUN_CANCELLED,
+        EventName.RUN_INCOMPLETE,
+        EventName.RUN_EXPIRED,
+    }
+)
+
+
+@dataclass
+class Created:
+    response_id: str
+    # The run's events, when the caller waits for its end or streams it.
+    events: Subscription | None
+
+
+def streaming_not_ready() -> InvalidRequest:
+    """`stream: true` is refused, saying so, until the Responses stream serializer lands
+    (issue 23 is open): the run engine's event stream is the Assistants one today."""
+    return invalid(
+        "Streaming responses are not available yet on this server: create the response "
+        "without stream (or with background: true and poll it).",
+        param="stream",
+    )
+
+
+def run_id_of(response_id: str) -> str:
+    return ids.as_prefix(response_id, ids.RUN)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+async def get_response(session: AsyncSession, project_id: str, response_id: str) -> Response:
+    row = await session.get(Response, response_id) if response_id.startswith("resp_") else None
+    if row is None or row.project_id != project_id:
+        raise not_found("response", response_id)
+    return row
+
+
+async def response_object(session: AsyncSession, row: Response) -> dict[str, Any]:
+    run = await session.get(Run, row.run_id, populate_existing=True)
+    assert run is not None
+    output = await _output(session, run)
+    options = row.options
+    usage = run.usage if run.status in TERMINAL_STATUSES else None
+    found: dict[str, Any] = {
+        "id": row.id,
+        "object": "response",
+        "created_at": row.created_at,
+        "status": _status(run.status),
+        "completed_at": run.completed_at,
+        "error": run.last_error if run.status in ("failed", "expired") else None,
+        "incomplete_details": (
+            {"reason": "max_output_tokens"} if run.status == "incomplete" else None
+        ),
+        "instructions": row.instructions,
+        "max_output_tokens": run.max_completion_tokens,
+        "max_tool_calls": options.get("max_tool_calls"),
+        "model": run.model,
+        "output": output,
+        "parallel_tool_calls": run.parallel_tool_calls,
+        "previous_response_id": row.previous_response_id,
+        "reasoning": options.get("reasoning"),
+        "background": row.background,
+        "temperature": run.temperature,
+        "text": options.get("text") or {"format": {"type": "text"}},
+        "tool_choice": _tool_choice_out(run.tool_choice),
+        "tools": [_tool_out(tool) for tool in run.tools],
+        "top_p": run.top_p,
+        "top_logprobs": options.get("top_logprobs"),
+        "truncation": options.get("truncation", "disabled"),
+        "conversation": {"id": row.conversation_id} if row.conversation_id else None,
+        "metadata": run.metadata_ or {},
+    }
+    if run.status == "expired":
+        found["error"] = {"code": "server_error", "message": "The response expired."}
+    if usage:
+        found["usage"] = {
+            "input_tokens": usage.get("prompt_tokens", 0),
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": usage.get("completion_tokens", 0),
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage.get("total_tokens", 0),
+        }
+    for key in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
+        if options.get(key) is not None:
+            found[key] = options[key]
+    return found
+
+
+def _status(run_status: str) -> str:
+    return {
+        "cancelling": "in_progress",
+        "requires_action": "completed",
+        "expired": "failed",
+    }.get(run_status, run_status)
+
+
+def _tool_choice_out(tool_choice: Any) -> Any:
+    if isinstance(tool_choice, dict):
+        return {"type": "function", "name": tool_choice["function"]["name"]}
+    return tool_choice or "auto"
+
+
+def _tool_out(tool: dict[str, Any]) -> dict[str, Any]:
+    function = tool["function"]
+    out = {
+        "type": "function",
+        "name": function["name"],
+        "parameters": function.get("parameters"),
+        "strict": function.get("strict"),
+    }
+    if function.get("description"):
+        out["description"] = function["description"]
+    return out
+
+
+async def _output(session: AsyncSession, run: Run) -> list[dict[str, Any]]:
+    """The items the response's run made, in their order."""
+    messages = list(await session.scalars(select(Message).where(Message.run_id == run.id)))
+    steps = list(
+        await session.scalars(
+            select(RunStep).where(RunStep.run_id == run.id, RunStep.type == "tool_calls")
+        )
+    )
+    placed = [(mapping.position(m.id), mapping.message_item(m, {})) for m in messages]
+    for step in steps:
+        placed += [
+            (place, item)
+            for place, item in mapping.step_items(step)
+            if item["type"] != "function_call_output"
+        ]
+    placed.sort(key=lambda entry: entry[0])
+    return [item for _, item in placed]
+
+
+async def retrieve_response(db: Database, project_id: str, response_id: str) -> dict[str, Any]:
+    async with db.read() as session:
+        return await response_object(session, await get_response(session, project_id, response_id))
+
+
+async def delete_response(db: Database, project_id: str, response_id: str) -> None:
+    """Deletes the response (its run, steps and messages; on a hidden thread of its own, the
+    thread too). Items it added to a conversation stay there."""
+    async with db.write() as session:
+        row = await get_response(session, project_id, response_id)
+        run = await session.get(Run, row.run_id)
+        if run is not None and run.status in ACTIVE_STATUSES:
+            raise invalid(f"Cannot delete response {response_id} while it is in progress.")
+        thread = await session.get(Thread, row.thread_id)
+        if thread is not None and thread.hidden and await _alone(session, thread.id, row.run_id):
+            await session.delete(thread)
+        elif run is not None:
+            await session.delete(run)
+        await session.execute(delete(Response).where(Response.id == row.id))
+
+
+async def _alone(session: AsyncSession, thread_id: str, run_id: str) -> bool:
+    """Whether the run is the thread's only one."""
+    count = await session.scalar(
+        select(func.count()).select_from(Run).where(Run.thread_id == thread_id, Run.id != run_id)
+    )
+    return not count
+
+
+async def list_input_items(
+    db: Database, project_id: str, response_id: str, page: conversations.ItemPage
+) -> tuple[list[dict[str, Any]], bool]:
+    async with db.read() as session:
+        row = await get_response(session, project_id, response_id)
+        thread = await session.get(Thread, row.thread_id)
+        found: list[dict[str, Any]] = []
+        for item_id in row.input_items:
+            try:
+                item, _ = await conversations.find_item(session, thread, item_id)
+            except NotFound:  # an item deleted since is no longer listed
+                continue
+            found.append(item)
+    if page.order == "desc":
+        found.reverse()
+    if page.after:
+        place = [item["id"] for item in found]
+        found = found[place.index(page.after) + 1 :] if page.after in place else []
+    return found[: page.limit], len(found) > page.limit
+
+
+async def cancel_response(
+    db: Database, channels: RunChannels, project_id: str, response_id: str
+) -> dict[str, Any]:
+    """Only a background response can be cancelled; one that has ended is returned as it
+    is."""
+    async with db.read() as session:
+        row = await get_response(session, project_id, response_id)
+        run = await session.get(Run, row.run_id)
+    if not row.background:
+        raise invalid("Only responses created with background=true can be cancelled.")
+    if run is not None and run.status in ACTIVE_STATUSES and run.status != "cancelling":
+        # One that ended meanwhile is returned as it ended.
+        with contextlib.suppress(InvalidRequest):
+            await runs.cancel_run(
+                db, channels, project_id, row.thread_id, row.run_id, kind="response"
+            )
+    return await retrieve_response(db, project_id, response_id)
+
+
+# -- creating -------------------------------------------------------------------------------
+
+
+async def create_response(
+    db: Database,
+    channels: RunChannels,
+    project_id: str,
+    body: CreateResponseRequest,
+    api_key_id: str | None = None,
+) -> Created:
+    _check(body)
+    response_id = ids.new_id("resp_")
+
+    async def work(session: AsyncSession) -> Run:
+        return await _insert(session, project_id, body, response_id, api_key_id)
+
+    run = await runs.store_new_run(db, None, work)
+    wait = not body.background
+    launched = await runs.launch(
+        channels, run, [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)], wait
+    )
+    return Created(response_id, launched.stream)
+
+
+def _check(body: CreateResponseRequest) -> None:
+    if body.model is None and body.prompt is None:
+        raise invalid("Missing required parameter: 'model'.", param="model")
+    if body.conversation is not None and body.previous_response_id is not None:
+        raise invalid(
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            param="previous_response_id",
+        )
+    if body.background and body.store is False:
+        raise invalid("Background responses must be stored: set store to true.", param="store")
+    if body.store is False and body.conversation is not None:
+        raise invalid(
+            "A response in a conversation is stored in it: set store to true.", param="store"
+        )
+    if body.stream_options is not None and not body.stream:
+        raise invalid("stream_options requires stream: true.", param="stream_options")
+
+
+async def wait_for_end(events: Subscription) -> None:
+    """Until the response's run has ended (its events come through the bus, wherever it
+    runs)."""
+    try:
+        async for event in events:
+            if event.name in _ENDS:
+                return
+    finally:
+        events.close()
+
+
+async def forget(db: Database, response_id: str) -> None:
+    """`store: false`: nothing of the response stays, its thread included."""
+    async with db.write() as session:
+        row = await session.get(Response, response_id)
+        if row is None:
+            return
+        thread = await session.get(Thread, row.thread_id)
+        if thread is not None:
+            await session.delete(thread)
+        await session.execute(delete(Response).where(Response.id == response_id))
+
+
+async def _insert(
+    session: AsyncSession,
+    project_id: str,
+    body: CreateResponseRequest,
+    response_id: str,
+    api_key_id: str | None,
+) -> Run:
+    defaults = await _prompt_defaults(session, project_id, body)
+    conversation_id: str | None = None
+    if body.conversation is not None:
+        given = body.conversation if isinstance(body.conversation, str) else body.conversation.id
+        thread = await conversations.get_conversation(session, project_id, given)
+        conversation_id = ids.as_prefix(thread.id, ids.CONVERSATION)
+        active = await threads.active_run_id(session, thread.id)
+        if active:
+            raise invalid(
+                f"Conversation {conversation_id} already has a response in progress "
+                f"({ids.as_prefix(active, 'resp_')}).",
+                param="conversation",
+            )
+    elif body.previous_response_id is not None:
+        thread = await _continuing(session, project_id, body.previous_response_id)
+    else:
+        thread = await _hidden_thread(session, project_id)
+    input_ids = await _add_input(session, project_id, thread, body)
+    await _check_answered(session, thread.id)
+    run = await _new_run(session, thread.id, body, defaults, response_id, api_key_id)
+    session.add(
+        Response(
+            id=response_id,
+            project_id=project_id,
+            run_id=run.id,
+            thread_id=thread.id,
+            created_at=run.created_at,
+            conversation_id=conversation_id,
+            previous_response_id=body.previous_response_id,
+            store=body.store is not False,
+            background=bool(body.background),
+            instructions=body.instructions
+            if body.instructions is not None
+            else defaults.get("instructions"),
+            input_items=input_ids,
+            options=_options(body),
+        )
+    )
+    await session.flush()
+    return run
+
+
+def _options(body: CreateResponseRequest) -> dict[str, Any]:
+    text: dict[str, Any] = {"format": {"type": "text"}}
+    if body.text is not None and body.text.format is not None:
+        text["format"] = body.text.format.model_dump(by_alias=True, exclude_none=True)
+    if body.text is not None and body.text.verbosity is not None:
+        text["verbosity"] = body.text.verbosity
+    reasoning = None
+    if body.reasoning is not None:
+        reasoning = {
+            "effort": body.reasoning.effort,
+            "summary": body.reasoning.summary or body.reasoning.generate_summary,
+        }
+    options = {
+        "text": text,
+        "reasoning": reasoning,
+        "truncation": body.truncation or "disabled",
+        "max_tool_calls": body.max_tool_calls,
+        "top_logprobs": body.top_logprobs,
+        "include": body.include or [],
+        "user": body.user,
+        "safety_identifier": body.safety_identifier,
+        "prompt_cache_key": body.prompt_cache_key,
+        "service_tier": body.service_tier,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+async def _prompt_defaults(
+    session: AsyncSession, project_id: str, body: CreateResponseRequest
+) -> dict[str, Any]:
+    """Threadline's extension: an assistant named as the prompt gives its model,
+    instructions and tools as the response's defaults."""
+    if body.prompt is None:
+        return {}
+    if not body.prompt.id.startswith(ids.ASSISTANT):
+        raise invalid(
+            "Invalid 'prompt.id': Threadline takes an assistant's id (asst_...) as a prompt; "
+            "OpenAI's dashboard prompts are not available here.",
+            param="prompt.id",
+        )
+    assistant = await assistants.get(session, project_id, body.prompt.id)
+    return {
+        "model": assistant.model,
+        "instructions": assistant.instructions,
+        "tools": [tool for tool in assistant.tools if tool.get("type") == "function"],
+        "temperature": assistant.temperature,
+        "top_p": assistant.top_p,
+        "assistant_id": assistant.id,
+    }
+
+
+async def _hidden_thread(session: AsyncSession, project_id: str) -> Thread:
+    thread = await threads.insert_thread(session, project_id, CreateThreadRequest())
+    thread.hidden = True
+    return thread
+
+
+async def _continuing(session: AsyncSession, project_id: str, previous_id: str) -> Thread:
+    """The thread a response continuing `previous_id` runs on: the previous one's, when it
+    is a hidden thread whose latest response that is; else a new hidden thread holding the
+    context up to the end of the previous response."""
+    previous = await session.get(Response, previous_id)
+    if previous is None or previous.project_id != project_id:
+        raise invalid(
+            f"Previous response with id '{previous_id}' not found.",
+            param="previous_response_id",
+        )
+    run = await session.get(Run, previous.run_id)
+    if run is None or run.status in ACTIVE_STATUSES:
+        raise invalid(
+            f"Previous response {previous_id} is still in progress: wait for it to end.",
+            param="previous_response_id",
+        )
+    thread = await session.get(Thread, previous.thread_id)
+    assert thread is not None
+    latest = await session.scalar(
+        select(Run.id).where(Run.thread_id == thread.id).order_by(Run.id.desc()).limit(1)
+    )
+    if thread.hidden and latest == run.id:
+        return thread
+    copy = await _hidden_thread(session, project_id)
+    await _copy_context(session, thread, previous, run, copy)
+    return copy
+
+
+async def _copy_context(
+    session: AsyncSession, source: Thread, previous: Response, run: Run, target: Thread
+) -> None:
+    """The items of `source` up to the end of the previous response, into `target`: its
+    messages as messages, its runs' function calls and outputs as added items."""
+    own = list(await session.scalars(select(Message.id).where(Message.run_id == run.id)))
+    bound = max([*(mapping.position(i) for i in previous.input_items), *map(mapping.position, own)])
+    found, _ = await conversations.items_of(
+        session, source, conversations.ItemPage(limit=100_000, order="asc")
+    )
+    for item in found:
+        if mapping.position(item["id"]) > bound:
+            break
+        if item["type"] == "message":
+            param = MessageItemParam.model_validate(
+                {"role": item["role"], "content": item["content"], "status": item["status"]}
+            )
+        elif item["type"] == "function_call":
+            param = FunctionCallParam.model_validate(
+                {k: item[k] for k in ("type", "call_id", "name", "arguments")}
+            )
+        elif item["type"] == "function_call_output":
+            param = FunctionCallOutputParam.model_validate(
+                {k: item[k] for k in ("type", "call_id", "output")}
+            )
+        else:
+            continue  # a built-in tool's call: its results were the model's to read then
+        await conversations.add_items(session, target.project_id, target, [param], "input")
+
+
+async def _add_input(
+    session: AsyncSession, project_id: str, thread: Thread, body: CreateResponseRequest
+) -> list[str]:
+    """Adds the response's input to its thread; the ids of the items as they were added.
+    An output for a call a response made is written into that call's step, so that both
+    APIs read it as the call's answer."""
+    given = body.input
+    if given is None:
+        return []
+    if isinstance(given, str):
+        given = [MessageItemParam(role="user", content=given)]
+    added: list[str] = []
+    for index, item in enumerate(given):
+        if isinstance(item, FunctionCallOutputParam):
+            answered = await _answer_call(session, thread.id, item)
+            if answered is not None:
+                added.append(answered)
+                continue
+        created = await conversations.add_items(session, project_id, thread, [item], "input")
+        if not created:
+            raise invalid(f"Invalid 'input[{index}]'.", param=f"input[{index}]")
+        added.append(created[0]["id"])
+    return added
+
+
+async def _answer_call(
+    session: AsyncSession, thread_id: str, item: FunctionCallOutputParam
+) -> str | None:
+    """The output item's id when `item` answers a call of one of the thread's runs that
+    waits for its output; None otherwise."""
+    for step in await conversations.call_steps(session, thread_id):
+        calls = step.step_details.get("tool_calls", [])
+        for call in calls:
+            function = call.get("function") or {}
+            if call.get("id") == item.call_id and function.get("output") is None:
+                output = (
+                    item.output
+                    if isinstance(item.output, str)
+                    else "\n".join(getattr(part, "text", "") for part in item.output)
+                )
+                updated = [
+                    {**c, "function": {**c["function"], "output": output}}
+                    if c.get("id") == item.call_id
+                    else c
+                    for c in calls
+                ]
+                step.step_details = {**step.step_details, "tool_calls": updated}
+                await session.flush()
+                return ids.as_prefix(item.call_id, ids.FUNCTION_CALL_OUTPUT)
+    return None
+
+
+async def _check_answered(session: AsyncSession, thread_id: str) -> None:
+    """Every function call a response made on the thread has its output before the next
+    response runs (as OpenAI requires)."""
+    answered = set(
+        await session.scalars(
+            select(ConversationItem.call_id).where(
+                ConversationItem.thread_id == thread_id,
+                ConversationItem.type == "function_call_output",
+            )
+        )
+    )
+    response_runs = select(Run.id).where(Run.thread_id == thread_id, Run.kind == "response")
+    for step in await conversations.call_steps(session, thread_id):
+        if step.run_id not in set(await session.scalars(response_runs)):
+            continue
+        for call in step.step_details.get("tool_calls", []):
+            function = call.get("function") or {}
+            if (
+                call.get("type") == "function"
+                and function.get("output") is None
+                and call["id"] not in answered
+            ):
+                raise invalid(
+                    f"No tool output found for function call {call['id']}.", param="input"
+                )
+
+
+async def _new_run(
+    session: AsyncSession,
+    thread_id: str,
+    body: CreateResponseRequest,
+    defaults: dict[str, Any],
+    response_id: str,
+    api_key_id: str | None,
+) -> Run:
+    tools = (
+        [_tool_in(tool) for tool in body.tools]
+        if body.tools is not None
+        else defaults.get("tools", [])
+    )
+    tool_choice: Any = body.tool_choice or "auto"
+    if isinstance(tool_choice, FunctionChoice):
+        if tool_choice.name not in {tool["function"]["name"] for tool in tools}:
+            raise invalid(
+                f"Invalid 'tool_choice': no function named '{tool_choice.name}' among the "
+                "response's tools.",
+                param="tool_choice.name",
+            )
+        tool_choice = {"type": "function", "function": {"name": tool_choice.name}}
+    run_id = run_id_of(response_id)
+    created_at = ids.created_at_of(run_id) or 0
+    run = Run(
+        id=run_id,
+        thread_id=thread_id,
+        assistant_id=defaults.get("assistant_id", ""),
+        created_at=created_at,
+        status="queued",
+        required_action=None,
+        last_error=None,
+        expires_at=None,
+        started_at=None,
+        cancelled_at=None,
+        failed_at=None,
+        completed_at=None,
+        incomplete_details=None,
+        model=body.model or defaults["model"],
+        instructions=body.instructions
+        if body.instructions is not None
+        else defaults.get("instructions") or "",
+        tools=tools,
+        metadata_=body.metadata or {},
+        usage=None,
+        temperature=body.temperature
+        if body.temperature is not None
+        else defaults.get("temperature"),
+        top_p=body.top_p if body.top_p is not None else defaults.get("top_p"),
+        max_prompt_tokens=None,
+        max_completion_tokens=body.max_output_tokens,
+        truncation_strategy={"type": body.truncation or "disabled"},
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        response_format=_response_format(body),
+        reasoning_effort=body.reasoning.effort if body.reasoning else None,
+        api_key_id=api_key_id,
+        recoveries=0,
+        kind="response",
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+def _tool_in(tool: Any) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters
+    function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _response_format(body: CreateResponseRequest) -> Any:
+    fmt = body.text.format if body.text is not None else None
+    if isinstance(fmt, TextFormatJsonObject):
+        return {"type": "json_object"}
+    if isinstance(fmt, TextFormatJsonSchema):
+        schema: dict[str, Any] = {"name": fmt.name, "schema": fmt.schema_}
+        if fmt.description is not None:
+            schema["description"] = fmt.description
+        if fmt.strict is not None:
+            schema["strict"] = fmt.strict
+        return {"type": "json_schema", "json_schema": schema}
+    return "auto"

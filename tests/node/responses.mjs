@@ -1,0 +1,87 @@
+// Responses and Conversations through the official `openai` npm SDK: a conversation with
+// items, a response in it, a function round trip through previous_response_id, reads,
+// input items and deletion.
+//
+// Run by tests/test_node_responses.py. Environment:
+//   THREADLINE_BASE_URL, THREADLINE_API_KEY  where and as whom
+//   THREADLINE_MODEL_TEXT                    answers "Hello from the model."
+//   THREADLINE_MODEL_TOOL                    calls get_weather({"city": "Paris"}), then
+//                                            answers "It is 22C in Paris."
+// Exits non-zero when any check fails.
+
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`missing environment variable ${name}`);
+  return value;
+};
+
+const client = new OpenAI({
+  baseURL: env('THREADLINE_BASE_URL'),
+  apiKey: env('THREADLINE_API_KEY'),
+  maxRetries: 0,
+  timeout: 30_000,
+});
+
+const WEATHER = {
+  type: 'function',
+  name: 'get_weather',
+  parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  strict: false,
+};
+
+const conversation = await client.conversations.create({
+  metadata: { from: 'node' },
+  items: [{ type: 'message', role: 'user', content: 'Hello' }],
+});
+assert.match(conversation.id, /^conv_/);
+assert.deepEqual(conversation.metadata, { from: 'node' });
+
+const response = await client.responses.create({
+  model: env('THREADLINE_MODEL_TEXT'),
+  conversation: conversation.id,
+  input: 'Say hello.',
+});
+assert.equal(response.status, 'completed');
+assert.equal(response.output_text, 'Hello from the model.');
+assert.equal(response.conversation.id, conversation.id);
+assert.equal(response.usage.total_tokens, 30);
+
+const items = [];
+for await (const item of client.conversations.items.list(conversation.id, { order: 'asc' })) {
+  items.push(item);
+}
+assert.deepEqual(
+  items.map((item) => [item.type, item.role]),
+  [['message', 'user'], ['message', 'user'], ['message', 'assistant']],
+);
+assert.equal(items[2].content[0].type, 'output_text');
+
+const called = await client.responses.create({
+  model: env('THREADLINE_MODEL_TOOL'),
+  input: 'Weather in Paris?',
+  tools: [WEATHER],
+});
+const [call] = called.output;
+assert.equal(call.type, 'function_call');
+assert.equal(call.name, 'get_weather');
+const answered = await client.responses.create({
+  model: env('THREADLINE_MODEL_TOOL'),
+  previous_response_id: called.id,
+  tools: [WEATHER],
+  input: [{ type: 'function_call_output', call_id: call.call_id, output: '22C' }],
+});
+assert.equal(answered.output_text, 'It is 22C in Paris.');
+const inputs = await client.responses.inputItems.list(answered.id);
+assert.equal(inputs.data[0].type, 'function_call_output');
+
+const again = await client.responses.retrieve(answered.id);
+assert.equal(again.id, answered.id);
+await client.responses.delete(answered.id);
+await assert.rejects(client.responses.retrieve(answered.id), OpenAI.NotFoundError);
+const deleted = await client.conversations.delete(conversation.id);
+assert.equal(deleted.deleted, true);
+
+console.log('all checks passed');

@@ -1,0 +1,22 @@
+"""Responses and Conversations through the official `openai` npm SDK
+(tests/node/responses.mjs). Node and `npm ci` in tests/node are required: their absence
+fails this test, never skips it."""
+
+from __future__ import annotations
+
+from tests.support.node import run_script
+from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
+from tests.support.server import Server
+
+
+def test_node_sdk_responses(server: Server, api_key: str, llm: ScriptedBackend) -> None:
+    text = llm.model(Text("Hello from the model."))
+    tool = llm.model(ToolCalls([("get_weather", '{"city": "Paris"}')]), Text("It is 22C in Paris."))
+    env = {
+        "THREADLINE_API_KEY": api_key,
+        "THREADLINE_MODEL_TEXT": text,
+        "THREADLINE_MODEL_TOOL": tool,
+    }
+    run_script("responses.mjs", server, env)
+    tool_messages = [m for m in llm.received(tool)[1]["messages"] if m["role"] == "tool"]
+    assert tool_messages[0]["content"] == "22C"

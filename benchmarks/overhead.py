@@ -1,11 +1,13 @@
-"""Overhead against the physical limit: one conversation turn as a streamed run through
-Threadline against the same turn as a streamed chat completion sent straight to the backend.
+"""Overhead against the physical limit: one conversation turn as a streamed run, and as a
+streamed response, through Threadline against the same turn as a streamed chat completion
+sent straight to the backend.
 
 The backend is the scripted OpenAI-compatible server in its own process: 20 ms to the first
 token, then 200 tokens at 500 tokens/s (a fixed schedule). Both sides use the official SDK
 (`openai`), in this process, alternating turn by turn:
 (a) `threads.runs.create(..., additional_messages=[question], stream=True)` on a fresh thread;
-(b) `chat.completions.create(..., stream=True)` with the messages Threadline sends.
+(b) `chat.completions.create(..., stream=True)` with the messages Threadline sends;
+(c) `responses.create(..., instructions=..., input=question, stream=True)`.
 Time to first token: from the call to the first text delta. Total: to the stream's end.
 
     .venv/bin/python benchmarks/overhead.py [--repeat 30] [--stores sqlite postgres] [--write]
@@ -43,6 +45,21 @@ def through_threadline(client: OpenAI, assistant_id: str, thread_id: str) -> tup
     return first, time.perf_counter() - started
 
 
+def as_response(client: OpenAI) -> tuple[float, float]:
+    started = time.perf_counter()
+    first = None
+    stream = client.responses.create(
+        model="bench", instructions=INSTRUCTIONS, input=QUESTION, stream=True
+    )
+    for event in stream:
+        if first is None and event.type == "response.output_text.delta":
+            first = time.perf_counter() - started
+        if event.type == "response.failed":
+            raise RuntimeError(f"response failed: {event.response.error}")
+    assert first is not None
+    return first, time.perf_counter() - started
+
+
 def direct(client: OpenAI) -> tuple[float, float]:
     started = time.perf_counter()
     first = None
@@ -72,17 +89,17 @@ def measure(store: str, repeat: int) -> dict[str, list[float]]:
         assistant = ours.beta.assistants.create(model="bench", instructions=INSTRUCTIONS)
         threads = [ours.beta.threads.create().id for _ in range(repeat + 3)]
         figures: dict[str, list[float]] = {
-            key: [] for key in ("a_first", "a_total", "b_first", "b_total")
+            f"{arm}_{what}": [] for arm in "abc" for what in ("first", "total")
         }
         for i, thread_id in enumerate(threads):
             b = direct(theirs)
             a = through_threadline(ours, assistant.id, thread_id)
+            c = as_response(ours)
             if i < 3:
                 continue  # warm-up: connections, caches, the first query plans
-            figures["a_first"].append(a[0])
-            figures["a_total"].append(a[1])
-            figures["b_first"].append(b[0])
-            figures["b_total"].append(b[1])
+            for arm, (first, total) in (("a", a), ("b", b), ("c", c)):
+                figures[f"{arm}_first"].append(first)
+                figures[f"{arm}_total"].append(total)
         return figures
 
 
@@ -96,22 +113,26 @@ def report(opening: str, results: dict[str, dict[str, list[float]]], repeat: int
         f"{FIRST_TOKEN_MS:.0f} ms to the first token, {TOKENS} tokens at {RATE:.0f} tokens/s. "
         f"(a) a streamed run through Threadline with the official SDK (`runs.create(..., "
         f"additional_messages=[...], stream=True)` on a fresh thread); (b) a streamed chat "
-        f"completion with the same messages straight to the backend (the limit). Alternating "
-        f"a/b, {repeat} turns each after 3 warm-up turns; milliseconds, median (min-max).",
+        f"completion with the same messages straight to the backend (the limit); (c) a "
+        f"streamed response through Threadline (`responses.create(..., stream=True)`, a new "
+        f"response each time). Alternating b/a/c, {repeat} turns each after 3 warm-up turns; "
+        f"milliseconds, median (min-max).",
         "",
-        "| store | first token (b) direct | first token (a) Threadline | added at median "
-        "| total (b) direct | total (a) Threadline | ratio a/b (total) | targets |",
-        "|---|---|---|---|---|---|---|---|",
+        "| store | API | first token (b) direct | first token through Threadline | added at "
+        "median | total (b) direct | total through Threadline | ratio to (b) (total) | targets |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for store, f in results.items():
-        added = statistics.median(f["a_first"]) - statistics.median(f["b_first"])
-        ratio = statistics.median(f["a_total"]) / statistics.median(f["b_total"])
-        lines.append(
-            f"| {store} | {spread(f['b_first'], 1000)} | {spread(f['a_first'], 1000)} "
-            f"| {1000 * added:+.1f} ms | {spread(f['b_total'], 1000)} "
-            f"| {spread(f['a_total'], 1000)} | **{ratio:.3f}** "
-            f"| ratio ≤ 1.05: {verdict(ratio <= 1.05)}; added ≤ 5 ms: {verdict(added <= 0.005)} |"
-        )
+        for arm, api in (("a", "(a) run"), ("c", "(c) response")):
+            added = statistics.median(f[f"{arm}_first"]) - statistics.median(f["b_first"])
+            ratio = statistics.median(f[f"{arm}_total"]) / statistics.median(f["b_total"])
+            lines.append(
+                f"| {store} | {api} | {spread(f['b_first'], 1000)} "
+                f"| {spread(f[f'{arm}_first'], 1000)} | {1000 * added:+.1f} ms "
+                f"| {spread(f['b_total'], 1000)} | {spread(f[f'{arm}_total'], 1000)} "
+                f"| **{ratio:.3f}** | ratio ≤ 1.05: {verdict(ratio <= 1.05)}; "
+                f"added ≤ 5 ms: {verdict(added <= 0.005)} |"
+            )
     return "\n".join(lines)
 
 

@@ -250,6 +250,38 @@ def test_a_worker_killed_mid_run(cluster: Cluster, llm: ScriptedBackend) -> None
         cluster.add_worker()
 
 
+def test_a_background_response_outlives_its_worker_and_streams_on_either_replica(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    """A response runs on the workers as a run does: killed with its worker mid-answer, it
+    is taken up by the other; its stream, resumed on the other replica after a sequence
+    number, goes on from there to its end."""
+    words = "alpha beta gamma delta " * 10
+    model = llm.model(Text(words, chunks=40, chunk_delay=0.1), always=Text(words, chunks=4))
+    first, second = client_of(cluster.apis[0]), client_of(cluster.apis[1])
+    response = first.responses.create(model=model, input="go", background=True)
+    run_id = "run_" + response.id.removeprefix("resp_")
+    holder = cluster.worker_holding(run_id)
+    wait_for(lambda: first.responses.retrieve(response.id).status == "in_progress")
+    kill(holder)
+    cluster.workers.remove(holder)
+    try:
+        done = wait_for(
+            lambda: (
+                (r := second.responses.retrieve(response.id)).status
+                not in ("queued", "in_progress")
+                and r
+            ),
+            timeout=60,
+        )
+        assert done.status == "completed", done.error
+        assert done.output_text == words
+        events = list(second.responses.retrieve(response.id, stream=True, starting_after=1))
+        assert events[0].sequence_number == 2 and events[-1].type == "response.completed"
+    finally:
+        cluster.add_worker()
+
+
 def test_a_worker_starting_leaves_running_runs_alone(
     cluster: Cluster, llm: ScriptedBackend
 ) -> None:

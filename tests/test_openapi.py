@@ -23,6 +23,8 @@ STREAMING = {
     ("post", "/v1/threads/{thread_id}/runs"),
     ("post", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"),
     ("get", "/v1/threads/{thread_id}/runs/{run_id}/events"),
+    ("post", "/v1/responses"),
+    ("get", "/v1/responses/{response_id}"),
 }
 
 

@@ -277,3 +277,86 @@ def test_delete(client: OpenAI, llm: ScriptedBackend) -> None:
     client.responses.delete(response.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(response.id)
+
+
+TEXT_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+def test_the_stream_of_a_text_answer(client: OpenAI, llm: ScriptedBackend) -> None:
+    model = llm.model(Text("Hello there, friend!", chunks=3))
+    with client.responses.stream(model=model, input="Hi") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [event.type for event in events] == TEXT_ORDER
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert deltas == final.output_text == "Hello there, friend!"
+    item_id = events[2].item.id
+    assert all(getattr(event, "item_id", item_id) == item_id for event in events)
+    assert events[0].response.status == "queued" and events[-1].response.status == "completed"
+    assert client.responses.retrieve(final.id).output_text == deltas
+
+
+def test_the_stream_of_a_function_call(client: OpenAI, llm: ScriptedBackend) -> None:
+    model = llm.model(ToolCalls([("get_weather", '{"city": "Paris"}')]))
+    events = list(client.responses.create(model=model, input="W?", tools=[WEATHER], stream=True))
+    assert [event.type for event in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        *["response.function_call_arguments.delta"] * 3,
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    added, done = events[2].item, events[-2].item
+    assert added.type == done.type == "function_call" and added.id == done.id
+    assert events[-3].arguments == '{"city": "Paris"}' and done.status == "completed"
+
+
+def test_a_background_stream_resumes_after_a_sequence_number(
+    client: OpenAI, llm: ScriptedBackend
+) -> None:
+    text = "A long answer, one character at a time."
+    model = llm.model(Text(text, per_char=True, chunk_delay=0.02))
+    seen = []
+    stream = client.responses.create(model=model, input="Go", background=True, stream=True)
+    for event in stream:
+        seen.append(event)
+        if event.type == "response.output_text.delta" and len(seen) > 8:
+            break  # the connection drops
+    stream.close()
+    assert seen[0].type == "response.created" and seen[1].type == "response.queued"
+    response_id = seen[0].response.id
+    rest = list(
+        client.responses.retrieve(response_id, stream=True, starting_after=seen[-1].sequence_number)
+    )
+    numbers = [event.sequence_number for event in seen + rest]
+    assert numbers == list(range(len(numbers)))
+    deltas = [e.delta for e in seen + rest if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == text and rest[-1].type == "response.completed"
+    # From the start, once it has ended: the same events, numbered the same.
+    again = list(client.responses.retrieve(response_id, stream=True))
+    assert [(e.type, e.sequence_number) for e in again] == [
+        (e.type, e.sequence_number) for e in seen + rest
+    ]
+
+
+def test_a_stream_with_store_false_leaves_nothing(client: OpenAI, llm: ScriptedBackend) -> None:
+    model = llm.model(Text("Gone after."))
+    events = list(client.responses.create(model=model, input="Hi", stream=True, store=False))
+    assert events[-1].type == "response.completed"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(events[0].response.id)

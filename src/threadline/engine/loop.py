@@ -193,8 +193,8 @@ class RunLoop:
         """A model call that a cancel or a failure cut short still used the backend: its
         prompt and what it generated count, by estimate (no usage came)."""
         unfinished, self.model_call.unfinished = self.model_call.unfinished, None
-        if unfinished is None:
-            return
+        if unfinished is None or not unfinished[1]:
+            return  # nothing came back: nothing is counted (the backend may not have begun)
         request, generated = unfinished
         usage = self.add(self.estimate(request, generated, "a model call ended early"))
         await self.executor.count_tokens(self.run, usage.total_tokens)

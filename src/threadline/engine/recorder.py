@@ -35,12 +35,10 @@ def now() -> int:
     return int(time.time())
 
 
-def _delta(step_id: str, call: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": step_id,
-        "object": "thread.run.step.delta",
-        "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-    }
+# Deltas as the engine announces them (each API's serializer writes its own wire form):
+# text: {"message_id", "text", "first"}; a tool call's fragment: {"step_id", "index",
+# "type", and "call_id" on its first fragment; a function's "name" (first) and "arguments";
+# a built-in tool's "part", as its plug-in shows the call}.
 
 
 def removal(message: Message) -> Announcement:
@@ -203,18 +201,12 @@ class Recorder:
 
     async def text(self, fragment: str) -> None:
         """Stream a piece of the answer's text (its message is created with the first)."""
-        if self.message is None:
+        first = self.message is None
+        if first:
             await self.open_message()
-            value: dict[str, Any] = {"value": fragment, "annotations": []}
-        else:
-            value = {"value": fragment}
         assert self.message is not None
         self.streamed_text += fragment
-        delta = {
-            "id": self.message.id,
-            "object": "thread.message.delta",
-            "delta": {"content": [{"index": 0, "type": "text", "text": value}]},
-        }
+        delta = {"message_id": self.message.id, "text": fragment, "first": first}
         await self.publish((EventName.MESSAGE_DELTA, delta))
 
     async def function_call(self, turn_text: str, index: int, call_id: str, name: str,
@@ -227,18 +219,14 @@ class Recorder:
         streamed = self.calls.get(index)
         if streamed is None:
             streamed = self.calls[index] = StreamedCall(call_id)
-            first = {
-                "index": index,
-                "id": call_id,
-                "type": "function",
-                "function": {"name": name, "arguments": "", "output": None},
-            }
-            await self.publish((EventName.STEP_DELTA, _delta(step_id, first)))
+            first = {"step_id": step_id, "index": index, "type": "function",
+                     "call_id": call_id, "name": name, "arguments": ""}  # fmt: skip
+            await self.publish((EventName.STEP_DELTA, first))
         if len(arguments) > streamed.forwarded:
             fragment = arguments[streamed.forwarded :]
             streamed.forwarded = len(arguments)
-            more = {"index": index, "type": "function", "function": {"arguments": fragment}}
-            await self.publish((EventName.STEP_DELTA, _delta(step_id, more)))
+            more = {"step_id": step_id, "index": index, "type": "function", "arguments": fragment}
+            await self.publish((EventName.STEP_DELTA, more))
 
     async def builtin_call(self, turn_text: str, index: int, call_id: str, arguments: str,
                            tool: BuiltinTool, tool_run: ToolRun) -> None:  # fmt: skip
@@ -247,17 +235,22 @@ class Recorder:
         step = await self.open_builtin_step(turn_text)
         if index not in self.calls:
             self.calls[index] = StreamedCall(call_id)
-            first = {"index": index, "id": call_id, "type": tool.type}
-            first.update(tool_run.begin_call(call_id))
-            await self.publish((EventName.STEP_DELTA, _delta(step.id, first)))
+            first = {"step_id": step.id, "index": index, "type": tool.type, "call_id": call_id,
+                     "part": tool_run.begin_call(call_id)}  # fmt: skip
+            await self.publish((EventName.STEP_DELTA, first))
         part = tool_run.stream_call(call_id, arguments)
         if part:
             await self.builtin_delta(index, tool, part)
 
     async def builtin_delta(self, index: int, tool: BuiltinTool, part: dict[str, Any]) -> None:
         assert self.builtin_step is not None
-        call = {"index": index, "type": tool.type, **part}
-        await self.publish((EventName.STEP_DELTA, _delta(self.builtin_step.id, call)))
+        fragment = {
+            "step_id": self.builtin_step.id,
+            "index": index,
+            "type": tool.type,
+            "part": part,
+        }
+        await self.publish((EventName.STEP_DELTA, fragment))
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from starlette.responses import StreamingResponse
 
@@ -20,6 +20,8 @@ DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 KEEP_ALIVE_FRAME = b": keep-alive\n"
 KEEP_ALIVE_SECONDS = 15.0
 
+T = TypeVar("T")
+
 
 def encode(event: Event) -> bytes:
     data = (
@@ -30,11 +32,11 @@ def encode(event: Event) -> bytes:
     return f"{head}event: {event.name}\ndata: {data}\n\n".encode()
 
 
-async def _with_pauses(subscription: Subscription, every: float) -> AsyncIterator[Event | None]:
+async def _with_pauses(subscription: AsyncIterable[T], every: float) -> AsyncIterator[T | None]:
     """The subscription's events, and None whenever `every` seconds pass without one (the
     pending read is kept, never cancelled, so that no event is lost)."""
     events = aiter(subscription)
-    pending: asyncio.Future[Event] | None = None
+    pending: asyncio.Future[T] | None = None
     try:
         while True:
             if pending is None:
@@ -82,6 +84,23 @@ async def run_events(
     finally:
         metrics.SSE_STREAMS.dec()
         subscription.close()
+
+
+async def named_events(
+    events: AsyncIterable[tuple[str, Any]], keep_alive: float = KEEP_ALIVE_SECONDS
+) -> AsyncIterator[bytes]:
+    """Events given as (type, data) pairs, as `event: <type>` and `data: <json>` frames
+    (the Responses API's streams, which end without `[DONE]`), with keep-alive comments."""
+    metrics.SSE_STREAMS.inc()
+    try:
+        async for item in _with_pauses(events, keep_alive):
+            if item is None:
+                yield KEEP_ALIVE_FRAME
+                continue
+            kind, data = item
+            yield f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    finally:
+        metrics.SSE_STREAMS.dec()
 
 
 def event_stream(frames: AsyncIterator[bytes], headers: dict[str, Any] | None = None):

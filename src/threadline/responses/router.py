@@ -7,28 +7,79 @@ from fastapi import APIRouter, Query
 from threadline.conversations.router import IncludeQuery
 from threadline.conversations.schemas import Include
 from threadline.conversations.service import ItemPage
+from threadline.db.engine import Database
+from threadline.events.bus import Subscription
 from threadline.http.deps import DB, ProjectId, RunCaller
+from threadline.http.openapi import streamed_responses
 from threadline.http.query import documented_array
+from threadline.http.sse import event_stream, named_events
 from threadline.responses import service
+from threadline.responses import stream as serializer
 from threadline.responses.schemas import (
     CreateResponseRequest,
     InputItemList,
     ResponseDeleted,
     ResponseObject,
 )
+from threadline.responses.stream_events import stream_event_schema
 from threadline.runs.router import Channels
 
 router = APIRouter(prefix="/responses", tags=["responses"])
 INCLUDE = documented_array("include", Include, "Additional fields of output items to include.")
 
 
-@router.post("", response_model=ResponseObject)
+STREAMS = streamed_responses(
+    "ResponseStreamEvent",
+    stream_event_schema(),
+    "With `stream: true`: the response's events as server-sent events (`event: <type>`, "
+    "`data: <json>`), ending after its `response.completed`, `.failed` or `.incomplete`.",
+)
+
+
+def _streamed(
+    db: Database,
+    project: str,
+    response_id: str,
+    events: Subscription,
+    background: bool,
+    after: int | None = None,
+    forget: bool = False,
+):
+    """The response's events as a server-sent event stream (`forget`: `store: false`, so
+    the response goes once its stream has ended)."""
+
+    async def load():
+        return await service.retrieve_response(db, project, response_id)
+
+    async def frames():
+        try:
+            async for frame in serializer.frames(
+                events, serializer.ResponseStream(load, background), after
+            ):
+                yield frame
+        finally:
+            events.close()
+            if forget:
+                await service.forget(db, response_id)
+
+    return event_stream(named_events(frames()))
+
+
+@router.post("", response_model=ResponseObject, responses=STREAMS)
 async def create_response(
     db: DB, caller: RunCaller, channels: Channels, body: CreateResponseRequest
 ):
-    if body.stream:
-        raise service.streaming_not_ready()
     created = await service.create_response(db, channels, caller.project_id, body, caller.key_id)
+    if body.stream:
+        assert created.events is not None
+        return _streamed(
+            db,
+            caller.project_id,
+            created.response_id,
+            created.events,
+            bool(body.background),
+            forget=body.store is False,
+        )
     if created.events is not None:
         await service.wait_for_end(created.events)
     found = await service.retrieve_response(db, caller.project_id, created.response_id)
@@ -37,10 +88,22 @@ async def create_response(
     return found
 
 
-@router.get("/{response_id}", response_model=ResponseObject, openapi_extra=INCLUDE)
+@router.get(
+    "/{response_id}", response_model=ResponseObject, responses=STREAMS, openapi_extra=INCLUDE
+)
 async def retrieve_response(
-    db: DB, project: ProjectId, response_id: str, include: IncludeQuery = None
+    db: DB,
+    project: ProjectId,
+    channels: Channels,
+    response_id: str,
+    include: IncludeQuery = None,
+    stream: Annotated[bool, Query()] = False,
+    starting_after: Annotated[int | None, Query(ge=-1)] = None,
 ):
+    """With `stream=true`: its events from the start, or those after `starting_after`."""
+    if stream:
+        events, background = await service.events_of(db, channels, project, response_id)
+        return _streamed(db, project, response_id, events, background, starting_after)
     return await service.retrieve_response(db, project, response_id)
 
 

@@ -28,8 +28,8 @@ from threadline.conversations.schemas import (
 )
 from threadline.db.engine import Database
 from threadline.errors import InvalidRequest, NotFound, invalid, not_found
-from threadline.events.bus import Subscription
-from threadline.events.names import EventName
+from threadline.events.bus import FROM_START, Event, Subscription
+from threadline.events.names import EventName, run_event
 from threadline.responses.models import Response
 from threadline.responses.schemas import (
     CreateResponseRequest,
@@ -38,9 +38,11 @@ from threadline.responses.schemas import (
     TextFormatJsonSchema,
 )
 from threadline.run_status import ACTIVE_STATUSES, TERMINAL_STATUSES
+from threadline.runs import announce
 from threadline.runs import service as runs
 from threadline.runs.channels import RunChannels
 from threadline.runs.models import Run, RunStep
+from threadline.runs.reattach import Replay
 from threadline.threads import service as threads
 from threadline.threads.models import Message, Thread
 from threadline.threads.schemas import CreateThreadRequest
@@ -62,16 +64,6 @@ class Created:
     response_id: str
     # The run's events, when the caller waits for its end or streams it.
     events: Subscription | None
-
-
-def streaming_not_ready() -> InvalidRequest:
-    """`stream: true` is refused, saying so, until the Responses stream serializer lands
-    (issue 23 is open): the run engine's event stream is the Assistants one today."""
-    return invalid(
-        "Streaming responses are not available yet on this server: create the response "
-        "without stream (or with background: true and poll it).",
-        param="stream",
-    )
 
 
 def run_id_of(response_id: str) -> str:
@@ -271,7 +263,7 @@ async def create_response(
         return await _insert(session, project_id, body, response_id, api_key_id)
 
     run = await runs.store_new_run(db, None, work)
-    wait = not body.background
+    wait = bool(body.stream) or not body.background
     launched = await runs.launch(
         channels, run, [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)], wait
     )
@@ -295,6 +287,23 @@ def _check(body: CreateResponseRequest) -> None:
         )
     if body.stream_options is not None and not body.stream:
         raise invalid("stream_options requires stream: true.", param="stream_options")
+
+
+async def events_of(
+    db: Database, channels: RunChannels, project_id: str, response_id: str
+) -> tuple[Subscription, bool]:
+    """A stored response's run events from the first the bus holds (a resumed stream), and
+    whether it runs in the background. One that has ended and whose end the bus no longer
+    holds ends the stream at once, as it ended."""
+    async with db.read() as session:
+        row = await get_response(session, project_id, response_id)
+        run = await session.get(Run, row.run_id)
+        assert run is not None
+    subscription = await channels.bus.subscribe(row.run_id, FROM_START)
+    held = subscription.drain()
+    if run.status in TERMINAL_STATUSES and not any(e.name in _ENDS for e in held):
+        held.append(Event(run_event(run.status), announce.record(run)))
+    return Replay(subscription, held), row.background
 
 
 async def wait_for_end(events: Subscription) -> None:

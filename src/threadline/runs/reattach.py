@@ -65,5 +65,5 @@ async def attach(
         if after:
             held.append(Event(EventName.DONE, "[DONE]"))
         else:
-            held.append(Event(run_event(run.status), announce.to_wire(run)))
+            held.append(Event(run_event(run.status), announce.record(run)))
     return Replay(subscription, held)

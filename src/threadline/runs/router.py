@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
 from threadline.db.keyset import PageQuery
-from threadline.events.bus import Event
 from threadline.http.deps import DB, ProjectId, RunCaller, SettingsDep
 from threadline.http.openapi import streamed_responses
 from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.query import documented_array, query_array
 from threadline.http.sse import event_stream, run_events
-from threadline.runs import reattach, service
+from threadline.runs import reattach, service, wire_events
 from threadline.runs.channels import RunChannels
 from threadline.runs.models import RunStep
 from threadline.runs.schemas import (
@@ -61,16 +59,7 @@ def _step(row: RunStep, include: list[str] | None) -> RunStepObject:
 
 
 def _shape_steps(include: list[str] | None):
-    wanted = frozenset(include or ())
-
-    def shape(event: Event) -> Event:
-        data = event.data
-        if isinstance(data, dict) and data.get("object") == "thread.run.step":
-            details = step_details_to_wire(data["step_details"], wanted)
-            return replace(event, data={**data, "step_details": details})
-        return event
-
-    return shape
+    return wire_events.serializer(frozenset(include or ()))
 
 
 async def run_channels(request: Request) -> RunChannels:

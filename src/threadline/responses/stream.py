@@ -1,0 +1,224 @@
+"""The Responses API's serializer of the engine's events: a response's run events (as the
+bus carries them, `runs/announce.py`) as `response.*` events, numbered in order.
+
+The numbering is a function of the run's events alone, so a stream read again from the
+start (a background response resumed after `starting_after`) numbers them the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline import ids
+from threadline.conversations import items as mapping
+from threadline.events.bus import Event
+from threadline.events.names import EventName
+from threadline.threads.models import Message
+
+# Reads the response as it is stored now (`service.response_object`).
+Loader = Callable[[], Awaitable[dict[str, Any]]]
+
+_LIFECYCLE = {
+    EventName.RUN_CREATED: "response.created",
+    EventName.RUN_IN_PROGRESS: "response.in_progress",
+}
+# The run's end, and the response event that says it. The spec has no event for a
+# cancelled response: it ends with `response.failed`, its status `cancelled`.
+ENDS = {
+    EventName.RUN_COMPLETED: "response.completed",
+    EventName.RUN_INCOMPLETE: "response.incomplete",
+    EventName.RUN_FAILED: "response.failed",
+    EventName.RUN_CANCELLED: "response.failed",
+    EventName.RUN_EXPIRED: "response.failed",
+}
+_STATUS = {"cancelling": "in_progress", "requires_action": "completed", "expired": "failed"}
+
+
+@dataclass
+class _Call:
+    item_id: str
+    call_id: str
+    name: str
+    output_index: int
+    arguments: str = ""
+
+
+@dataclass
+class ResponseStream:
+    load: Loader
+    background: bool
+    sequence: int = 0
+    outputs: int = 0
+    # message id -> its output index; (step id, call index) -> the call.
+    messages: dict[str, int] = field(default_factory=dict)
+    calls: dict[tuple[str, int], _Call] = field(default_factory=dict)
+    snapshot: dict[str, Any] | None = None
+
+    def _out(self, kind: str, **data: Any) -> tuple[str, dict[str, Any]]:
+        event = {"type": kind, "sequence_number": self.sequence, **data}
+        self.sequence += 1
+        return kind, event
+
+    async def _response(self, run: dict[str, Any], final: bool) -> dict[str, Any]:
+        """The response object for a lifecycle event: as stored, when the run has ended;
+        else as it was when the run was in this status (no output, no usage yet)."""
+        if final or self.snapshot is None:
+            self.snapshot = await self.load()
+        if final:
+            return self.snapshot
+        found = {
+            **self.snapshot,
+            "status": _STATUS.get(run["status"], run["status"]),
+            "output": [],
+            "completed_at": None,
+            "error": None,
+            "incomplete_details": None,
+        }
+        found.pop("usage", None)
+        return found
+
+    async def serialize(self, event: Event) -> list[tuple[str, dict[str, Any]]]:
+        name, data = event.name, event.data
+        if name in _LIFECYCLE or (name == EventName.RUN_QUEUED and self.background):
+            kind = _LIFECYCLE.get(name, "response.queued")  # type: ignore[call-overload]
+            return [self._out(kind, response=await self._response(data, final=False))]
+        if name in ENDS:
+            return [self._out(ENDS[name], response=await self._response(data, final=True))]
+        if name == EventName.MESSAGE_CREATED and data.get("role") == "assistant":
+            return self._message_added(data)
+        if name == EventName.MESSAGE_DELTA and data["message_id"] in self.messages:
+            return [
+                self._out(
+                    "response.output_text.delta",
+                    item_id=data["message_id"],
+                    output_index=self.messages[data["message_id"]],
+                    content_index=0,
+                    delta=data["text"],
+                    logprobs=[],
+                )
+            ]
+        if name in (EventName.MESSAGE_COMPLETED, EventName.MESSAGE_INCOMPLETE):
+            return self._message_done(data)
+        if name == EventName.STEP_DELTA and data.get("type") == "function":
+            return self._call_delta(data)
+        if name == EventName.STEP_COMPLETED and data.get("type") == "tool_calls":
+            return self._calls_done(data)
+        return []
+
+    def _message_added(self, row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        index = self.messages[row["id"]] = self.outputs
+        self.outputs += 1
+        item = {"type": "message", "id": row["id"], "status": "in_progress",
+                "role": "assistant", "content": []}  # fmt: skip
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        return [
+            self._out("response.output_item.added", output_index=index, item=item),
+            self._out(
+                "response.content_part.added",
+                item_id=row["id"],
+                output_index=index,
+                content_index=0,
+                part=part,
+            ),
+        ]
+
+    def _message_done(self, row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        if row["id"] not in self.messages:
+            return []
+        index = self.messages[row["id"]]
+        item = mapping.message_item(Message(**row), {})
+        part = next((p for p in item["content"] if p["type"] == "output_text"), None)
+        if part is None:
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        out = [
+            self._out(
+                "response.output_text.annotation.added",
+                item_id=row["id"],
+                output_index=index,
+                content_index=0,
+                annotation_index=number,
+                annotation=annotation,
+            )
+            for number, annotation in enumerate(part["annotations"])
+        ]
+        where = {"item_id": row["id"], "output_index": index, "content_index": 0}
+        out.append(self._out("response.output_text.done", text=part["text"], logprobs=[], **where))
+        out.append(self._out("response.content_part.done", part=part, **where))
+        out.append(self._out("response.output_item.done", output_index=index, item=item))
+        return out
+
+    def _call_delta(self, delta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        key = (delta["step_id"], delta["index"])
+        out = []
+        call = self.calls.get(key)
+        if call is None:
+            if not delta.get("call_id"):
+                return []
+            call = self.calls[key] = self._new_call(delta["call_id"], delta["name"])
+            out.append(self._call_added(call))
+        fragment = delta.get("arguments") or ""
+        if fragment:
+            call.arguments += fragment
+            out.append(
+                self._out(
+                    "response.function_call_arguments.delta",
+                    item_id=call.item_id,
+                    output_index=call.output_index,
+                    delta=fragment,
+                )
+            )
+        return out
+
+    def _new_call(self, call_id: str, name: str) -> _Call:
+        call = _Call(ids.as_prefix(call_id, ids.FUNCTION_CALL), call_id, name, self.outputs)
+        self.outputs += 1
+        return call
+
+    def _call_added(self, call: _Call) -> tuple[str, dict[str, Any]]:
+        item = {"type": "function_call", "id": call.item_id, "call_id": call.call_id,
+                "name": call.name, "arguments": "", "status": "in_progress"}  # fmt: skip
+        return self._out("response.output_item.added", output_index=call.output_index, item=item)
+
+    def _calls_done(self, step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for index, given in enumerate(step["step_details"].get("tool_calls", [])):
+            if given.get("type") != "function":
+                continue
+            function = given["function"]
+            call = self.calls.get((step["id"], index))
+            if call is None:  # sent whole at the end (a server's way): announced now
+                call = self.calls[(step["id"], index)] = self._new_call(
+                    given["id"], function["name"]
+                )
+                out.append(self._call_added(call))
+            item = {"type": "function_call", "id": call.item_id, "call_id": call.call_id,
+                    "name": function["name"], "arguments": function["arguments"],
+                    "status": "completed"}  # fmt: skip
+            out.append(
+                self._out(
+                    "response.function_call_arguments.done",
+                    item_id=call.item_id,
+                    output_index=call.output_index,
+                    name=function["name"],
+                    arguments=function["arguments"],
+                )
+            )
+            out.append(
+                self._out("response.output_item.done", output_index=call.output_index, item=item)
+            )
+        return out
+
+
+async def frames(
+    events: AsyncIterator[Event], stream: ResponseStream, starting_after: int | None = None
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The response's events until it ends; with `starting_after`, those numbered after
+    it."""
+    async for event in events:
+        for kind, data in await stream.serialize(event):
+            if starting_after is None or data["sequence_number"] > starting_after:
+                yield kind, data
+        if event.name in ENDS:
+            return

@@ -15,6 +15,7 @@ from threadline.http.query import documented_array
 from threadline.http.sse import event_stream, named_events
 from threadline.responses import service
 from threadline.responses import stream as serializer
+from threadline.responses.models import Response
 from threadline.responses.schemas import (
     CreateResponseRequest,
     InputItemList,
@@ -38,29 +39,22 @@ STREAMS = streamed_responses(
 
 def _streamed(
     db: Database,
-    project: str,
-    response_id: str,
+    row: Response,
     events: Subscription,
-    background: bool,
     after: int | None = None,
     forget: bool = False,
 ):
     """The response's events as a server-sent event stream (`forget`: `store: false`, so
     the response goes once its stream has ended)."""
 
-    async def load():
-        return await service.retrieve_response(db, project, response_id)
-
     async def frames():
         try:
-            async for frame in serializer.frames(
-                events, serializer.ResponseStream(load, background), after
-            ):
+            async for frame in serializer.frames(events, serializer.ResponseStream(row), after):
                 yield frame
         finally:
             events.close()
             if forget:
-                await service.forget(db, response_id)
+                await service.forget(db, row.id)
 
     return event_stream(named_events(frames()))
 
@@ -72,14 +66,7 @@ async def create_response(
     created = await service.create_response(db, channels, caller.project_id, body, caller.key_id)
     if body.stream:
         assert created.events is not None
-        return _streamed(
-            db,
-            caller.project_id,
-            created.response_id,
-            created.events,
-            bool(body.background),
-            forget=body.store is False,
-        )
+        return _streamed(db, created.row, created.events, forget=body.store is False)
     if created.events is not None:
         await service.wait_for_end(created.events)
     found = await service.retrieve_response(db, caller.project_id, created.response_id)
@@ -102,8 +89,8 @@ async def retrieve_response(
 ):
     """With `stream=true`: its events from the start, or those after `starting_after`."""
     if stream:
-        events, background = await service.events_of(db, channels, project, response_id)
-        return _streamed(db, project, response_id, events, background, starting_after)
+        events, row = await service.events_of(db, channels, project, response_id)
+        return _streamed(db, row, events, starting_after)
     return await service.retrieve_response(db, project, response_id)
 
 

@@ -61,9 +61,13 @@ _ENDS = frozenset(
 
 @dataclass
 class Created:
-    response_id: str
+    row: Response
     # The run's events, when the caller waits for its end or streams it.
     events: Subscription | None
+
+    @property
+    def response_id(self) -> str:
+        return self.row.id
 
 
 def run_id_of(response_id: str) -> str:
@@ -83,39 +87,42 @@ async def get_response(session: AsyncSession, project_id: str, response_id: str)
 async def response_object(session: AsyncSession, row: Response) -> dict[str, Any]:
     run = await session.get(Run, row.run_id, populate_existing=True)
     assert run is not None
-    output = await _output(session, run)
+    return shape(row, announce.record(run), await _output(session, run))
+
+
+def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
+    """The response object, from its row, its run's columns and its output items."""
     options = row.options
-    usage = run.usage if run.status in TERMINAL_STATUSES else None
+    status = run["status"]
+    usage = run["usage"] if status in TERMINAL_STATUSES else None
     found: dict[str, Any] = {
         "id": row.id,
         "object": "response",
         "created_at": row.created_at,
-        "status": _status(run.status),
-        "completed_at": run.completed_at,
-        "error": run.last_error if run.status in ("failed", "expired") else None,
-        "incomplete_details": (
-            {"reason": "max_output_tokens"} if run.status == "incomplete" else None
-        ),
+        "status": _status(status),
+        "completed_at": run["completed_at"],
+        "error": run["last_error"] if status == "failed" else None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": row.instructions,
-        "max_output_tokens": run.max_completion_tokens,
+        "max_output_tokens": run["max_completion_tokens"],
         "max_tool_calls": options.get("max_tool_calls"),
-        "model": run.model,
+        "model": run["model"],
         "output": output,
-        "parallel_tool_calls": run.parallel_tool_calls,
+        "parallel_tool_calls": run["parallel_tool_calls"],
         "previous_response_id": row.previous_response_id,
         "reasoning": options.get("reasoning"),
         "background": row.background,
-        "temperature": run.temperature,
+        "temperature": run["temperature"],
         "text": options.get("text") or {"format": {"type": "text"}},
-        "tool_choice": _tool_choice_out(run.tool_choice),
-        "tools": [_tool_out(tool) for tool in run.tools],
-        "top_p": run.top_p,
+        "tool_choice": _tool_choice_out(run["tool_choice"]),
+        "tools": [_tool_out(tool) for tool in run["tools"]],
+        "top_p": run["top_p"],
         "top_logprobs": options.get("top_logprobs"),
         "truncation": options.get("truncation", "disabled"),
         "conversation": {"id": row.conversation_id} if row.conversation_id else None,
-        "metadata": run.metadata_ or {},
+        "metadata": run["metadata_"] or {},
     }
-    if run.status == "expired":
+    if status == "expired":
         found["error"] = {"code": "server_error", "message": "The response expired."}
     if usage:
         found["usage"] = {
@@ -129,6 +136,11 @@ async def response_object(session: AsyncSession, row: Response) -> dict[str, Any
         if options.get(key) is not None:
             found[key] = options[key]
     return found
+
+
+async def response_row(db: Database, project_id: str, response_id: str) -> Response:
+    async with db.read() as session:
+        return await get_response(session, project_id, response_id)
 
 
 def _status(run_status: str) -> str:
@@ -259,15 +271,15 @@ async def create_response(
     _check(body)
     response_id = ids.new_id("resp_")
 
-    async def work(session: AsyncSession) -> Run:
+    async def work(session: AsyncSession) -> tuple[Run, Response]:
         return await _insert(session, project_id, body, response_id, api_key_id)
 
-    run = await runs.store_new_run(db, None, work)
+    run, row = await runs.store_new_run(db, None, work)
     wait = bool(body.stream) or not body.background
     launched = await runs.launch(
         channels, run, [(EventName.RUN_CREATED, run), (EventName.RUN_QUEUED, run)], wait
     )
-    return Created(response_id, launched.stream)
+    return Created(row, launched.stream)
 
 
 def _check(body: CreateResponseRequest) -> None:
@@ -291,10 +303,10 @@ def _check(body: CreateResponseRequest) -> None:
 
 async def events_of(
     db: Database, channels: RunChannels, project_id: str, response_id: str
-) -> tuple[Subscription, bool]:
-    """A stored response's run events from the first the bus holds (a resumed stream), and
-    whether it runs in the background. One that has ended and whose end the bus no longer
-    holds ends the stream at once, as it ended."""
+) -> tuple[Subscription, Response]:
+    """A stored response's run events from the first the bus holds (a resumed stream), with
+    its row. One that has ended and whose end the bus no longer holds ends the stream at
+    once, as it ended."""
     async with db.read() as session:
         row = await get_response(session, project_id, response_id)
         run = await session.get(Run, row.run_id)
@@ -303,7 +315,7 @@ async def events_of(
     held = subscription.drain()
     if run.status in TERMINAL_STATUSES and not any(e.name in _ENDS for e in held):
         held.append(Event(run_event(run.status), announce.record(run)))
-    return Replay(subscription, held), row.background
+    return Replay(subscription, held), row
 
 
 async def wait_for_end(events: Subscription) -> None:
@@ -335,7 +347,7 @@ async def _insert(
     body: CreateResponseRequest,
     response_id: str,
     api_key_id: str | None,
-) -> Run:
+) -> tuple[Run, Response]:
     defaults = await _prompt_defaults(session, project_id, body)
     conversation_id: str | None = None
     if body.conversation is not None:
@@ -356,26 +368,25 @@ async def _insert(
     input_ids = await _add_input(session, project_id, thread, body)
     await _check_answered(session, thread.id)
     run = await _new_run(session, thread.id, body, defaults, response_id, api_key_id)
-    session.add(
-        Response(
-            id=response_id,
-            project_id=project_id,
-            run_id=run.id,
-            thread_id=thread.id,
-            created_at=run.created_at,
-            conversation_id=conversation_id,
-            previous_response_id=body.previous_response_id,
-            store=body.store is not False,
-            background=bool(body.background),
-            instructions=body.instructions
-            if body.instructions is not None
-            else defaults.get("instructions"),
-            input_items=input_ids,
-            options=_options(body),
-        )
+    row = Response(
+        id=response_id,
+        project_id=project_id,
+        run_id=run.id,
+        thread_id=thread.id,
+        created_at=run.created_at,
+        conversation_id=conversation_id,
+        previous_response_id=body.previous_response_id,
+        store=body.store is not False,
+        background=bool(body.background),
+        instructions=body.instructions
+        if body.instructions is not None
+        else defaults.get("instructions"),
+        input_items=input_ids,
+        options=_options(body),
     )
+    session.add(row)
     await session.flush()
-    return run
+    return run, row
 
 
 def _options(body: CreateResponseRequest) -> dict[str, Any]:

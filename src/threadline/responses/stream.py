@@ -7,7 +7,7 @@ start (a background response resumed after `starting_after`) numbers them the sa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +15,9 @@ from threadline import ids
 from threadline.conversations import items as mapping
 from threadline.events.bus import Event
 from threadline.events.names import EventName
+from threadline.responses.models import Response
+from threadline.responses.service import shape
 from threadline.threads.models import Message
-
-# Reads the response as it is stored now (`service.response_object`).
-Loader = Callable[[], Awaitable[dict[str, Any]]]
 
 _LIFECYCLE = {
     EventName.RUN_CREATED: "response.created",
@@ -33,7 +32,6 @@ ENDS = {
     EventName.RUN_CANCELLED: "response.failed",
     EventName.RUN_EXPIRED: "response.failed",
 }
-_STATUS = {"cancelling": "in_progress", "requires_action": "completed", "expired": "failed"}
 
 
 @dataclass
@@ -47,45 +45,37 @@ class _Call:
 
 @dataclass
 class ResponseStream:
-    load: Loader
-    background: bool
+    """One stream of a response: what it has numbered and announced so far. The response
+    objects it sends are made from its row and the run's columns each event carries, and
+    the output items it has sent: no read of the store on the way to the first token."""
+
+    row: Response
     sequence: int = 0
     outputs: int = 0
     # message id -> its output index; (step id, call index) -> the call.
     messages: dict[str, int] = field(default_factory=dict)
     calls: dict[tuple[str, int], _Call] = field(default_factory=dict)
-    snapshot: dict[str, Any] | None = None
+    # The output items as they ended, by output index.
+    done: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def _out(self, kind: str, **data: Any) -> tuple[str, dict[str, Any]]:
         event = {"type": kind, "sequence_number": self.sequence, **data}
         self.sequence += 1
         return kind, event
 
-    async def _response(self, run: dict[str, Any], final: bool) -> dict[str, Any]:
-        """The response object for a lifecycle event: as stored, when the run has ended;
-        else as it was when the run was in this status (no output, no usage yet)."""
-        if final or self.snapshot is None:
-            self.snapshot = await self.load()
-        if final:
-            return self.snapshot
-        found = {
-            **self.snapshot,
-            "status": _STATUS.get(run["status"], run["status"]),
-            "output": [],
-            "completed_at": None,
-            "error": None,
-            "incomplete_details": None,
-        }
-        found.pop("usage", None)
-        return found
+    def _response(self, run: dict[str, Any], final: bool) -> dict[str, Any]:
+        """The response object as of a lifecycle event: its output once the run has
+        ended, none before."""
+        output = [self.done[index] for index in sorted(self.done)] if final else []
+        return shape(self.row, run, output)
 
     async def serialize(self, event: Event) -> list[tuple[str, dict[str, Any]]]:
         name, data = event.name, event.data
-        if name in _LIFECYCLE or (name == EventName.RUN_QUEUED and self.background):
+        if name in _LIFECYCLE or (name == EventName.RUN_QUEUED and self.row.background):
             kind = _LIFECYCLE.get(name, "response.queued")  # type: ignore[call-overload]
-            return [self._out(kind, response=await self._response(data, final=False))]
+            return [self._out(kind, response=self._response(data, final=False))]
         if name in ENDS:
-            return [self._out(ENDS[name], response=await self._response(data, final=True))]
+            return [self._out(ENDS[name], response=self._response(data, final=True))]
         if name == EventName.MESSAGE_CREATED and data.get("role") == "assistant":
             return self._message_added(data)
         if name == EventName.MESSAGE_DELTA and data["message_id"] in self.messages:
@@ -147,6 +137,7 @@ class ResponseStream:
         out.append(self._out("response.output_text.done", text=part["text"], logprobs=[], **where))
         out.append(self._out("response.content_part.done", part=part, **where))
         out.append(self._out("response.output_item.done", output_index=index, item=item))
+        self.done[index] = item
         return out
 
     def _call_delta(self, delta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -208,6 +199,7 @@ class ResponseStream:
             out.append(
                 self._out("response.output_item.done", output_index=call.output_index, item=item)
             )
+            self.done[call.output_index] = item
         return out
 
 

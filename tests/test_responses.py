@@ -3,6 +3,7 @@ own kind, its input and output are items of a thread (its conversation's, or its
 
 from __future__ import annotations
 
+import base64
 import time
 
 import httpx
@@ -360,3 +361,41 @@ def test_a_stream_with_store_false_leaves_nothing(client: OpenAI, llm: ScriptedB
     assert events[-1].type == "response.completed"
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(events[0].response.id)
+
+
+def test_input_files_are_read_to_the_model(client: OpenAI, llm: ScriptedBackend) -> None:
+    """An `input_file` (uploaded, or inline as `file_data`) is given to the model as its
+    text; one by URL is refused (this server fetches nothing)."""
+    model = llm.model(always=Text("Read."))
+    uploaded = client.files.create(
+        file=("policy.md", b"# Policy\n\nEmployees get 25 days of leave."), purpose="user_data"
+    )
+    inline = base64.b64encode(b"Trains are refunded in full.").decode()
+    response = client.responses.create(
+        model=model,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Summarize these."},
+                    {"type": "input_file", "file_id": uploaded.id},
+                    {"type": "input_file", "filename": "travel.txt",
+                     "file_data": f"data:text/plain;base64,{inline}"},
+                ],
+            }
+        ],
+    )  # fmt: skip
+    assert response.status == "completed"
+    (question,) = [m for m in sent(llm, model) if m["role"] == "user"]
+    assert question["content"].startswith("Summarize these.")
+    assert "[File: policy.md]" in question["content"] and "25 days" in question["content"]
+    assert "[File: travel.txt]" in question["content"] and "refunded" in question["content"]
+    kept = client.responses.input_items.list(response.id).data[0].content
+    assert [part.type for part in kept] == ["input_text", "input_file", "input_file"]
+    with pytest.raises(openai.BadRequestError) as error:
+        client.responses.create(
+            model=model,
+            input=[{"role": "user", "content": [
+                {"type": "input_file", "file_url": "https://example.com/a.pdf"}]}],
+        )  # fmt: skip
+    assert error.value.body["param"] == "input[0].content[0].file_url"

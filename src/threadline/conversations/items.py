@@ -35,6 +35,7 @@ from threadline.tools.file_search import query_of
 # Keys kept beside the Assistants shapes, for what only the Responses shapes hold.
 EXTRA_ANNOTATIONS = "responses_annotations"
 ORIGINAL_DETAIL = "responses_detail"
+INPUT_FILE = "input_file"
 # Answers come after their call: a call's output sits just after the call's own place.
 AFTER_CALL = "~"
 
@@ -232,13 +233,25 @@ class MessageParts:
             assert isinstance(part, InputFile)
             if part.file_id is not None:
                 self.files.append((part.file_id, f"{param}.file_id"))
-                attachment: dict[str, Any] = {"file_id": part.file_id, "tools": []}
+                # Marked: its text is the model's to read (an Assistants attachment is
+                # the tools' to search).
+                attachment: dict[str, Any] = {
+                    "file_id": part.file_id,
+                    "tools": [],
+                    INPUT_FILE: True,
+                }
                 if part.filename:
                     attachment["filename"] = part.filename
                 self.attachments.append(attachment)
-            elif part.file_data is None and part.file_url is None:
+            elif part.file_url is not None:
                 raise invalid(
-                    f"Invalid '{param}': an input_file needs a file_id, file_data or file_url.",
+                    f"Invalid '{param}.file_url': this server does not fetch files from URLs; "
+                    "upload the file (POST /v1/files) and give its file_id, or its file_data.",
+                    param=f"{param}.file_url",
+                )
+            elif part.file_data is None:
+                raise invalid(
+                    f"Invalid '{param}': an input_file needs a file_id or file_data.",
                     param=param,
                 )
             else:

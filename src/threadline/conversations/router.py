@@ -16,6 +16,7 @@ from threadline.conversations.schemas import (
     UpdateConversationRequest,
 )
 from threadline.http.deps import DB, ProjectId
+from threadline.http.pagination import list_page
 from threadline.http.query import documented_array, query_array
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -27,16 +28,6 @@ IncludeQuery = Annotated[list[Include] | None, Depends(query_array("include", In
 INCLUDE = documented_array(
     "include", Include, "Additional fields of items to include, such as file search results."
 )
-
-
-def _list(items: list[dict], has_more: bool) -> dict:
-    return {
-        "object": "list",
-        "data": items,
-        "first_id": items[0]["id"] if items else "",
-        "last_id": items[-1]["id"] if items else "",
-        "has_more": has_more,
-    }
 
 
 @router.post("", response_model=ConversationObject)
@@ -72,7 +63,7 @@ async def create_items(
     include: IncludeQuery = None,
 ):
     added = await service.create_items(db, project, conversation_id, body.items)
-    return _list(added, False)
+    return list_page(added, False)
 
 
 @router.get("/{conversation_id}/items", response_model=ItemList, openapi_extra=INCLUDE)
@@ -87,7 +78,7 @@ async def list_items(
 ):
     page = service.ItemPage(limit=limit, order=order, after=after or None)
     wanted = frozenset(include or ())
-    return _list(*await service.list_items(db, project, conversation_id, page, wanted))
+    return list_page(*await service.list_items(db, project, conversation_id, page, wanted))
 
 
 @router.get(

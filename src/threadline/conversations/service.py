@@ -170,18 +170,29 @@ async def _referenced(session: AsyncSession, project_id: str, item_id: str, para
     found = await _find_anywhere(session, project_id, item_id)
     if found is None:
         raise invalid(f"No item found with id '{item_id}'.", param=f"{param}.id")
-    kind = found["type"]
+    copy = as_param(found)
+    if copy is None:
+        raise invalid(f"Item '{item_id}' cannot be added again.", param=f"{param}.id")
+    return copy
+
+
+def as_param(item: dict[str, Any]) -> Any:
+    """An item as read, as the request that would add it again (a copy); None for a
+    built-in tool's call, whose results were the model's to read then."""
+    kind = item["type"]
     if kind == "message":
         return MessageItemParam.model_validate(
-            {"role": found["role"], "content": found["content"], "status": found["status"]}
+            {"role": item["role"], "content": item["content"], "status": item["status"]}
         )
     if kind == "function_call":
         return FunctionCallParam.model_validate(
-            {key: found[key] for key in ("type", "call_id", "name", "arguments")}
+            {key: item[key] for key in ("type", "call_id", "name", "arguments")}
         )
-    return FunctionCallOutputParam.model_validate(
-        {key: found[key] for key in ("type", "call_id", "output")}
-    )
+    if kind == "function_call_output":
+        return FunctionCallOutputParam.model_validate(
+            {key: item[key] for key in ("type", "call_id", "output")}
+        )
+    return None
 
 
 async def _find_anywhere(

@@ -7,6 +7,7 @@ separated from its output. Built-in tools restate their own calls (`BuiltinTool.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import mimetypes
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from threadline.engine.tokens import estimate_message
 from threadline.runs.models import RunStep
 from threadline.threads.models import Message
 from threadline.tools.registry import ToolRegistry
+from threadline.vector_stores.ingestion.parse import ParseError, extract_text
 
 # Reads a file's bytes and name for an `image_file` part; None when it is gone.
 ImageReader = Callable[[str], Awaitable[tuple[bytes, str] | None]]
@@ -68,9 +70,49 @@ async def _content(message: Message, read_image: ImageReader) -> str | list[dict
             parts.append(
                 {"type": "image_url", "image_url": {"url": url, "detail": image["detail"]}}
             )
+    if message.role == "user":
+        parts += await _files(message, read_image)
     if all(part["type"] == "text" for part in parts):
         return "\n".join(part["text"] for part in parts)
     return parts
+
+
+async def _files(message: Message, read_file: ImageReader) -> list[dict[str, Any]]:
+    """The text of the files a Responses `input_file` gave the model to read (by id, or
+    inline as `file_data`), each after a line naming it; a file that cannot be read is
+    named with why."""
+    found: list[tuple[str, bytes | None]] = []
+    for attachment in message.attachments or []:
+        if attachment.get("input_file"):
+            read = await read_file(attachment["file_id"])
+            name = attachment.get("filename") or (read[1] if read else attachment["file_id"])
+            found.append((name, read[0] if read else None))
+    for part in message.content:
+        if part.get("type") == "input_file" and part.get("file_data"):
+            found.append((part.get("filename") or "file", _inline(part["file_data"])))
+    parts = []
+    for name, data in found:
+        text = await asyncio.to_thread(_text_of, data, name)
+        parts.append({"type": "text", "text": f"[File: {name}]\n{text}"})
+    return parts
+
+
+def _inline(file_data: str) -> bytes | None:
+    """The bytes of a data URL or bare base64."""
+    encoded = file_data.split(",", 1)[1] if file_data.startswith("data:") else file_data
+    try:
+        return base64.b64decode(encoded, validate=False)
+    except ValueError:
+        return None
+
+
+def _text_of(data: bytes | None, name: str) -> str:
+    if data is None:
+        return "(the file could not be read)"
+    try:
+        return extract_text(data, name)
+    except ParseError as error:
+        return f"(the file could not be read: {error})"
 
 
 def _tool_item(

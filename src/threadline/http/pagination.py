@@ -23,12 +23,17 @@ class ListPage(Wire, Generic[T]):
     has_more: bool
 
 
+def _id(item: Any) -> str:
+    return item["id"] if isinstance(item, dict) else item.id
+
+
 def list_page(items: Sequence[Any], has_more: bool) -> dict[str, Any]:
+    """A page of rows, or of objects already in their wire form (dicts)."""
     return {
         "object": "list",
         "data": list(items),
-        "first_id": items[0].id if items else "",
-        "last_id": items[-1].id if items else "",
+        "first_id": _id(items[0]) if items else "",
+        "last_id": _id(items[-1]) if items else "",
         "has_more": has_more,
     }
 

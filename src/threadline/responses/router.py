@@ -11,6 +11,7 @@ from threadline.db.engine import Database
 from threadline.events.bus import Subscription
 from threadline.http.deps import DB, ProjectId, RunCaller
 from threadline.http.openapi import streamed_responses
+from threadline.http.pagination import list_page
 from threadline.http.query import documented_array
 from threadline.http.sse import event_stream, named_events
 from threadline.responses import service
@@ -116,11 +117,4 @@ async def list_input_items(
     include: IncludeQuery = None,
 ):
     page = ItemPage(limit=limit, order=order, after=after or None)
-    items, has_more = await service.list_input_items(db, project, response_id, page)
-    return {
-        "object": "list",
-        "data": items,
-        "first_id": items[0]["id"] if items else "",
-        "last_id": items[-1]["id"] if items else "",
-        "has_more": has_more,
-    }
+    return list_page(*await service.list_input_items(db, project, response_id, page))

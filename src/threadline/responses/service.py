@@ -23,7 +23,6 @@ from threadline.conversations import service as conversations
 from threadline.conversations.models import ConversationItem
 from threadline.conversations.schemas import (
     FunctionCallOutputParam,
-    FunctionCallParam,
     MessageItemParam,
 )
 from threadline.db.engine import Database
@@ -487,20 +486,9 @@ async def _copy_context(
     for item in found:
         if mapping.position(item["id"]) > bound:
             break
-        if item["type"] == "message":
-            param = MessageItemParam.model_validate(
-                {"role": item["role"], "content": item["content"], "status": item["status"]}
-            )
-        elif item["type"] == "function_call":
-            param = FunctionCallParam.model_validate(
-                {k: item[k] for k in ("type", "call_id", "name", "arguments")}
-            )
-        elif item["type"] == "function_call_output":
-            param = FunctionCallOutputParam.model_validate(
-                {k: item[k] for k in ("type", "call_id", "output")}
-            )
-        else:
-            continue  # a built-in tool's call: its results were the model's to read then
+        param = conversations.as_param(item)
+        if param is None:
+            continue
         await conversations.add_items(session, target.project_id, target, [param], "input")
 
 

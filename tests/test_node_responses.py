@@ -10,7 +10,7 @@ from tests.support.server import Server
 
 
 def test_node_sdk_responses(server: Server, api_key: str, llm: ScriptedBackend) -> None:
-    text = llm.model(Text("Hello from the model."))
+    text = llm.model(always=Text("Hello from the model."))
     tool = llm.model(ToolCalls([("get_weather", '{"city": "Paris"}')]), Text("It is 22C in Paris."))
     env = {
         "THREADLINE_API_KEY": api_key,

@@ -1,5 +1,6 @@
 // Responses and Conversations through the official `openai` npm SDK: a conversation with
-// items, a response in it, a function round trip through previous_response_id, reads,
+// items, a response in it, a streamed one, a function round trip through
+// previous_response_id, reads,
 // input items and deletion.
 //
 // Run by tests/test_node_responses.py. Environment:
@@ -48,6 +49,16 @@ assert.equal(response.status, 'completed');
 assert.equal(response.output_text, 'Hello from the model.');
 assert.equal(response.conversation.id, conversation.id);
 assert.equal(response.usage.total_tokens, 30);
+
+// Streamed, through the SDK's helper: the spec's events in order, and the final response.
+const stream = client.responses.stream({ model: env('THREADLINE_MODEL_TEXT'), input: 'Again.' });
+const types = [];
+for await (const event of stream) types.push(event.type);
+const streamed = await stream.finalResponse();
+assert.equal(streamed.output_text, 'Hello from the model.');
+assert.equal(types[0], 'response.created');
+assert.equal(types.at(-1), 'response.completed');
+assert.ok(types.includes('response.output_text.delta'));
 
 const items = [];
 for await (const item of client.conversations.items.list(conversation.id, { order: 'asc' })) {

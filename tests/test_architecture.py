@@ -36,6 +36,9 @@ SERVICES = [
     "threadline.runs.service",
     "threadline.files.service",
     "threadline.vector_stores.service",
+    "threadline.conversations.service",
+    "threadline.responses.service",
+    "threadline.responses.stream",
 ]
 FREE_UNITS = ("tools", "engine", "backends", "events")
 FRAMEWORKS = ("fastapi", "starlette")

@@ -137,11 +137,6 @@ def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> d
     return found
 
 
-async def response_row(db: Database, project_id: str, response_id: str) -> Response:
-    async with db.read() as session:
-        return await get_response(session, project_id, response_id)
-
-
 def _status(run_status: str) -> str:
     return {
         "cancelling": "in_progress",
@@ -555,9 +550,13 @@ async def _check_answered(session: AsyncSession, thread_id: str) -> None:
             )
         )
     )
-    response_runs = select(Run.id).where(Run.thread_id == thread_id, Run.kind == "response")
+    responses = set(
+        await session.scalars(
+            select(Run.id).where(Run.thread_id == thread_id, Run.kind == "response")
+        )
+    )
     for step in await conversations.call_steps(session, thread_id):
-        if step.run_id not in set(await session.scalars(response_runs)):
+        if step.run_id not in responses:
             continue
         for call in step.step_details.get("tool_calls", []):
             function = call.get("function") or {}

@@ -35,6 +35,7 @@ def test_an_agent_with_two_tools(server: Server, api_key: str, llm: ScriptedBack
         ToolCalls([("get_weather", '{"city": "Paris"}'), ("get_time", '{"zone": "CET"}')]),
         Text("In Paris it is 22C and sunny, and 14:00."),
     )
+    called.clear()  # the tools are module-level: once per store
     set_tracing_disabled(True)
     client = AsyncOpenAI(base_url=server.base_url, api_key=api_key, max_retries=0)
     agent = Agent(

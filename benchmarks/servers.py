@@ -28,20 +28,7 @@ from pathlib import Path
 import httpx
 from common import Server, default_model, emit, stamp
 from openai import OpenAI
-from tests.support.model_servers import llama_cpp_python, running
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+from tests.support.model_servers import WEATHER, llama_cpp_python, running
 
 
 def chat(base: str, **body: object) -> httpx.Response:

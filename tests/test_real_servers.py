@@ -18,21 +18,9 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import make_client
-from tests.support.model_servers import ModelServer
+from tests.support.model_servers import WEATHER, ModelServer
 from tests.support.server import Server
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 ESSAY = "Write a long essay about the history of Rome, with many details."
 
 

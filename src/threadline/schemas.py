@@ -266,6 +266,15 @@ def one_of(
     ]
 
 
+def text_or_parts(value: Any) -> str | None:
+    """For `one_of`: a string is `text`, an array is `parts` (content given either way)."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "parts"
+    return None
+
+
 def by_field(field: str, variants: dict[str, Any]) -> Any:
     """A union of objects told apart by the value of `field` (usually `type`)."""
 

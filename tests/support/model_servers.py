@@ -25,6 +25,20 @@ from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The function the flows against real servers offer.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
 LLAMA_SERVER = """
 import sys, time, xllamacpp
 p = xllamacpp.CommonParams()

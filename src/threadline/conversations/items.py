@@ -307,31 +307,30 @@ class MessageParts:
 
 
 def call_row(thread_id: str, item: FunctionCallParam) -> ConversationItem:
-    item_id, created_at = ids.mint(ids.FUNCTION_CALL)
-    return ConversationItem(
-        id=item_id,
-        thread_id=thread_id,
-        created_at=created_at,
-        position=position(item_id),
-        type="function_call",
-        call_id=item.call_id,
-        data={"name": item.name, "arguments": item.arguments, "status": item.status or "completed"},
-    )
+    data = {"name": item.name, "arguments": item.arguments, "status": item.status or "completed"}
+    return _row(thread_id, ids.FUNCTION_CALL, "function_call", item.call_id, data)
 
 
 def output_row(thread_id: str, item: FunctionCallOutputParam) -> ConversationItem:
-    item_id, created_at = ids.mint(ids.FUNCTION_CALL_OUTPUT)
     output = (
         item.output
         if isinstance(item.output, str)
         else [part.model_dump(exclude_none=True) for part in item.output]
     )
+    data = {"output": output, "status": item.status or "completed"}
+    return _row(thread_id, ids.FUNCTION_CALL_OUTPUT, "function_call_output", item.call_id, data)
+
+
+def _row(
+    thread_id: str, prefix: str, kind: str, call_id: str, data: dict[str, Any]
+) -> ConversationItem:
+    item_id, created_at = ids.mint(prefix)
     return ConversationItem(
         id=item_id,
         thread_id=thread_id,
         created_at=created_at,
         position=position(item_id),
-        type="function_call_output",
-        call_id=item.call_id,
-        data={"output": output, "status": item.status or "completed"},
+        type=kind,
+        call_id=call_id,
+        data=data,
     )

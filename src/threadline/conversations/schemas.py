@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from threadline.schemas import Metadata, Omits, Omittable, Part, Request, Wire, by_field, one_of
+from threadline.schemas import (
+    Metadata,
+    Omits,
+    Omittable,
+    Part,
+    Request,
+    Wire,
+    by_field,
+    one_of,
+    text_or_parts,
+)
 
 ImageDetail = Literal["low", "high", "auto", "original"]
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
@@ -116,16 +126,8 @@ AnyPart = by_field(
 # -- items, as sent -----------------------------------------------------------------------------
 
 
-def _content_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "parts"
-    return None
-
-
 MessageContent = one_of(
-    _content_kind,
+    text_or_parts,
     {"text": str, "parts": list[AnyPart]},
     expected="a string or an array of content parts",
 )
@@ -152,16 +154,8 @@ class FunctionCallParam(Part):
     status: ItemStatus | None = None
 
 
-def _output_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "parts"
-    return None
-
-
 FunctionOutput = one_of(
-    _output_kind,
+    text_or_parts,
     {"text": Annotated[str, Field(max_length=10_485_760)], "parts": list[InputPart]},
     expected="a string or an array of content parts",
 )

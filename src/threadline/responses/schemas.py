@@ -24,6 +24,7 @@ from threadline.schemas import (
     Wire,
     by_field,
     one_of,
+    text_or_parts,
 )
 
 # -- the request ----------------------------------------------------------------------------
@@ -125,17 +126,9 @@ class ReasoningParam(Part):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
-def _input_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "items"
-    return None
-
-
 InputParam = one_of(
-    _input_kind,
-    {"text": str, "items": list[InputItem]},
+    text_or_parts,
+    {"text": str, "parts": list[InputItem]},
     expected="a string or an array of input items",
 )
 

@@ -18,17 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
 from threadline.assistants import service as assistants
-from threadline.conversations import items as mapping
 from threadline.conversations import service as conversations
-from threadline.conversations.models import ConversationItem
-from threadline.conversations.schemas import (
-    FunctionCallOutputParam,
-    MessageItemParam,
-)
 from threadline.db.engine import Database
 from threadline.errors import InvalidRequest, NotFound, invalid, not_found
 from threadline.events.bus import FROM_START, Event, Subscription
 from threadline.events.names import EventName, run_event
+from threadline.responses import context, inputs, objects
 from threadline.responses.models import Response
 from threadline.responses.schemas import (
     CreateResponseRequest,
@@ -40,11 +35,10 @@ from threadline.run_status import ACTIVE_STATUSES, TERMINAL_STATUSES
 from threadline.runs import announce
 from threadline.runs import service as runs
 from threadline.runs.channels import RunChannels
-from threadline.runs.models import Run, RunStep
+from threadline.runs.models import Run
 from threadline.runs.reattach import Replay
 from threadline.threads import service as threads
-from threadline.threads.models import Message, Thread
-from threadline.threads.schemas import CreateThreadRequest
+from threadline.threads.models import Thread
 
 # The run events after which a response is over.
 _ENDS = frozenset(
@@ -83,109 +77,11 @@ async def get_response(session: AsyncSession, project_id: str, response_id: str)
     return row
 
 
-async def response_object(session: AsyncSession, row: Response) -> dict[str, Any]:
-    run = await session.get(Run, row.run_id, populate_existing=True)
-    assert run is not None
-    return shape(row, announce.record(run), await _output(session, run))
-
-
-def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
-    """The response object, from its row, its run's columns and its output items."""
-    options = row.options
-    status = run["status"]
-    usage = run["usage"] if status in TERMINAL_STATUSES else None
-    found: dict[str, Any] = {
-        "id": row.id,
-        "object": "response",
-        "created_at": row.created_at,
-        "status": _status(status),
-        "completed_at": run["completed_at"],
-        "error": run["last_error"] if status == "failed" else None,
-        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-        "instructions": row.instructions,
-        "max_output_tokens": run["max_completion_tokens"],
-        "max_tool_calls": options.get("max_tool_calls"),
-        "model": run["model"],
-        "output": output,
-        "parallel_tool_calls": run["parallel_tool_calls"],
-        "previous_response_id": row.previous_response_id,
-        "reasoning": options.get("reasoning"),
-        "background": row.background,
-        "temperature": run["temperature"],
-        "text": options.get("text") or {"format": {"type": "text"}},
-        "tool_choice": _tool_choice_out(run["tool_choice"]),
-        "tools": [_tool_out(tool) for tool in run["tools"]],
-        "top_p": run["top_p"],
-        "top_logprobs": options.get("top_logprobs"),
-        "truncation": options.get("truncation", "disabled"),
-        "conversation": {"id": row.conversation_id} if row.conversation_id else None,
-        "metadata": run["metadata_"] or {},
-    }
-    if status == "expired":
-        found["error"] = {"code": "server_error", "message": "The response expired."}
-    if usage:
-        found["usage"] = {
-            "input_tokens": usage.get("prompt_tokens", 0),
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": usage.get("completion_tokens", 0),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage.get("total_tokens", 0),
-        }
-    for key in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
-        if options.get(key) is not None:
-            found[key] = options[key]
-    return found
-
-
-def _status(run_status: str) -> str:
-    return {
-        "cancelling": "in_progress",
-        "requires_action": "completed",
-        "expired": "failed",
-    }.get(run_status, run_status)
-
-
-def _tool_choice_out(tool_choice: Any) -> Any:
-    if isinstance(tool_choice, dict):
-        return {"type": "function", "name": tool_choice["function"]["name"]}
-    return tool_choice or "auto"
-
-
-def _tool_out(tool: dict[str, Any]) -> dict[str, Any]:
-    function = tool["function"]
-    out = {
-        "type": "function",
-        "name": function["name"],
-        "parameters": function.get("parameters"),
-        "strict": function.get("strict"),
-    }
-    if function.get("description"):
-        out["description"] = function["description"]
-    return out
-
-
-async def _output(session: AsyncSession, run: Run) -> list[dict[str, Any]]:
-    """The items the response's run made, in their order."""
-    messages = list(await session.scalars(select(Message).where(Message.run_id == run.id)))
-    steps = list(
-        await session.scalars(
-            select(RunStep).where(RunStep.run_id == run.id, RunStep.type == "tool_calls")
-        )
-    )
-    placed = [(mapping.position(m.id), mapping.message_item(m, {})) for m in messages]
-    for step in steps:
-        placed += [
-            (place, item)
-            for place, item in mapping.step_items(step)
-            if item["type"] != "function_call_output"
-        ]
-    placed.sort(key=lambda entry: entry[0])
-    return [item for _, item in placed]
-
-
 async def retrieve_response(db: Database, project_id: str, response_id: str) -> dict[str, Any]:
     async with db.read() as session:
-        return await response_object(session, await get_response(session, project_id, response_id))
+        return await objects.response_object(
+            session, await get_response(session, project_id, response_id)
+        )
 
 
 async def delete_response(db: Database, project_id: str, response_id: str) -> None:
@@ -356,11 +252,11 @@ async def _insert(
                 param="conversation",
             )
     elif body.previous_response_id is not None:
-        thread = await _continuing(session, project_id, body.previous_response_id)
+        thread = await context.continuing(session, project_id, body.previous_response_id)
     else:
-        thread = await _hidden_thread(session, project_id)
-    input_ids = await _add_input(session, project_id, thread, body)
-    await _check_answered(session, thread.id)
+        thread = await context.hidden_thread(session, project_id)
+    input_ids = await inputs.add_input(session, project_id, thread, body)
+    await inputs.check_answered(session, thread.id)
     run = await _new_run(session, thread.id, body, defaults, response_id, api_key_id)
     row = Response(
         id=response_id,
@@ -432,142 +328,6 @@ async def _prompt_defaults(
         "top_p": assistant.top_p,
         "assistant_id": assistant.id,
     }
-
-
-async def _hidden_thread(session: AsyncSession, project_id: str) -> Thread:
-    thread = await threads.insert_thread(session, project_id, CreateThreadRequest())
-    thread.hidden = True
-    return thread
-
-
-async def _continuing(session: AsyncSession, project_id: str, previous_id: str) -> Thread:
-    """The thread a response continuing `previous_id` runs on: the previous one's, when it
-    is a hidden thread whose latest response that is; else a new hidden thread holding the
-    context up to the end of the previous response."""
-    previous = await session.get(Response, previous_id)
-    if previous is None or previous.project_id != project_id:
-        raise invalid(
-            f"Previous response with id '{previous_id}' not found.",
-            param="previous_response_id",
-        )
-    run = await session.get(Run, previous.run_id)
-    if run is None or run.status in ACTIVE_STATUSES:
-        raise invalid(
-            f"Previous response {previous_id} is still in progress: wait for it to end.",
-            param="previous_response_id",
-        )
-    thread = await session.get(Thread, previous.thread_id)
-    assert thread is not None
-    latest = await session.scalar(
-        select(Run.id).where(Run.thread_id == thread.id).order_by(Run.id.desc()).limit(1)
-    )
-    if thread.hidden and latest == run.id:
-        return thread
-    copy = await _hidden_thread(session, project_id)
-    await _copy_context(session, thread, previous, run, copy)
-    return copy
-
-
-async def _copy_context(
-    session: AsyncSession, source: Thread, previous: Response, run: Run, target: Thread
-) -> None:
-    """The items of `source` up to the end of the previous response, into `target`: its
-    messages as messages, its runs' function calls and outputs as added items."""
-    own = list(await session.scalars(select(Message.id).where(Message.run_id == run.id)))
-    bound = max([*(mapping.position(i) for i in previous.input_items), *map(mapping.position, own)])
-    found, _ = await conversations.items_of(
-        session, source, conversations.ItemPage(limit=100_000, order="asc")
-    )
-    for item in found:
-        if mapping.position(item["id"]) > bound:
-            break
-        param = conversations.as_param(item)
-        if param is None:
-            continue
-        await conversations.add_items(session, target.project_id, target, [param], "input")
-
-
-async def _add_input(
-    session: AsyncSession, project_id: str, thread: Thread, body: CreateResponseRequest
-) -> list[str]:
-    """Adds the response's input to its thread; the ids of the items as they were added.
-    An output for a call a response made is written into that call's step, so that both
-    APIs read it as the call's answer."""
-    given = body.input
-    if given is None:
-        return []
-    if isinstance(given, str):
-        given = [MessageItemParam(role="user", content=given)]
-    added: list[str] = []
-    for index, item in enumerate(given):
-        if isinstance(item, FunctionCallOutputParam):
-            answered = await _answer_call(session, thread.id, item)
-            if answered is not None:
-                added.append(answered)
-                continue
-        created = await conversations.add_items(session, project_id, thread, [item], "input")
-        if not created:
-            raise invalid(f"Invalid 'input[{index}]'.", param=f"input[{index}]")
-        added.append(created[0]["id"])
-    return added
-
-
-async def _answer_call(
-    session: AsyncSession, thread_id: str, item: FunctionCallOutputParam
-) -> str | None:
-    """The output item's id when `item` answers a call of one of the thread's runs that
-    waits for its output; None otherwise."""
-    for step in await conversations.call_steps(session, thread_id):
-        calls = step.step_details.get("tool_calls", [])
-        for call in calls:
-            function = call.get("function") or {}
-            if call.get("id") == item.call_id and function.get("output") is None:
-                output = (
-                    item.output
-                    if isinstance(item.output, str)
-                    else "\n".join(getattr(part, "text", "") for part in item.output)
-                )
-                updated = [
-                    {**c, "function": {**c["function"], "output": output}}
-                    if c.get("id") == item.call_id
-                    else c
-                    for c in calls
-                ]
-                step.step_details = {**step.step_details, "tool_calls": updated}
-                await session.flush()
-                return ids.as_prefix(item.call_id, ids.FUNCTION_CALL_OUTPUT)
-    return None
-
-
-async def _check_answered(session: AsyncSession, thread_id: str) -> None:
-    """Every function call a response made on the thread has its output before the next
-    response runs (as OpenAI requires)."""
-    answered = set(
-        await session.scalars(
-            select(ConversationItem.call_id).where(
-                ConversationItem.thread_id == thread_id,
-                ConversationItem.type == "function_call_output",
-            )
-        )
-    )
-    responses = set(
-        await session.scalars(
-            select(Run.id).where(Run.thread_id == thread_id, Run.kind == "response")
-        )
-    )
-    for step in await conversations.call_steps(session, thread_id):
-        if step.run_id not in responses:
-            continue
-        for call in step.step_details.get("tool_calls", []):
-            function = call.get("function") or {}
-            if (
-                call.get("type") == "function"
-                and function.get("output") is None
-                and call["id"] not in answered
-            ):
-                raise invalid(
-                    f"No tool output found for function call {call['id']}.", param="input"
-                )
 
 
 async def _new_run(

@@ -16,7 +16,7 @@ from threadline.conversations import items as mapping
 from threadline.events.bus import Event
 from threadline.events.names import EventName
 from threadline.responses.models import Response
-from threadline.responses.service import shape
+from threadline.responses.objects import shape
 from threadline.threads.models import Message
 
 _LIFECYCLE = {

@@ -9,7 +9,17 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from threadline.errors import invalid
-from threadline.schemas import EmptyList, Metadata, Part, Request, Shape, Wire, by_field, one_of
+from threadline.schemas import (
+    EmptyList,
+    Metadata,
+    Part,
+    Request,
+    Shape,
+    Wire,
+    by_field,
+    one_of,
+    text_or_parts,
+)
 from threadline.tools.schemas import (
     AttachmentTool,
     ToolResources,
@@ -78,16 +88,8 @@ ContentPart = by_field(
 )
 
 
-def _content_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "parts"
-    return None
-
-
 Content = one_of(
-    _content_kind,
+    text_or_parts,
     {"text": str, "parts": Annotated[list[ContentPart], Field(min_length=1)]},
     expected="a string or an array of content parts",
 )

@@ -70,6 +70,24 @@ def delta_text(event) -> str:
     return "".join(part.text.value or "" for part in event.data.delta.content or [])
 
 
+def streamed_run(client: OpenAI, text: str, on_delta=None):
+    """A streamed run on a new thread: (its thread, the run as it ended, the text its deltas
+    carried). `on_delta(run_id, thread_id, text so far, deltas so far)` after each delta."""
+    thread = thread_with(client, text)
+    streamed, deltas = "", 0
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant(client).id
+    ) as stream:
+        for event in stream:
+            if event.event == "thread.message.delta":
+                streamed += delta_text(event)
+                deltas += 1
+                if on_delta is not None:
+                    on_delta(stream.current_run.id, thread.id, streamed, deltas)
+    run = client.beta.threads.runs.retrieve(stream.current_run.id, thread_id=thread.id)
+    return thread, run, streamed, deltas
+
+
 def test_a_plain_run(client: OpenAI) -> None:
     run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant(client).id,
@@ -81,15 +99,8 @@ def test_a_plain_run(client: OpenAI) -> None:
 
 
 def test_a_stream_is_the_stored_message(client: OpenAI) -> None:
-    thread = thread_with(client, "Write two sentences about the sea.")
-    streamed = ""
-    with client.beta.threads.runs.stream(
-        thread_id=thread.id, assistant_id=assistant(client).id
-    ) as stream:
-        for event in stream:
-            if event.event == "thread.message.delta":
-                streamed += delta_text(event)
-    assert stream.current_run.status == "completed"
+    thread, run, streamed, _ = streamed_run(client, "Write two sentences about the sea.")
+    assert run.status == "completed"
     assert streamed and stored_text(client, thread.id) == streamed
 
 
@@ -142,18 +153,12 @@ def test_a_bound_ends_the_run_incomplete(client: OpenAI) -> None:
 
 
 def test_cancel_mid_answer(client: OpenAI) -> None:
-    thread = thread_with(client, ESSAY)
-    streamed, deltas = "", 0
-    with client.beta.threads.runs.stream(
-        thread_id=thread.id, assistant_id=assistant(client).id
-    ) as stream:
-        for event in stream:
-            if event.event == "thread.message.delta":
-                streamed += delta_text(event)
-                deltas += 1
-                if deltas == 3:
-                    client.beta.threads.runs.cancel(stream.current_run.id, thread_id=thread.id)
-    run = client.beta.threads.runs.retrieve(stream.current_run.id, thread_id=thread.id)
+
+    def cancel_at_third(run_id: str, thread_id: str, streamed: str, deltas: int) -> None:
+        if deltas == 3:
+            client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+
+    thread, run, streamed, deltas = streamed_run(client, ESSAY, cancel_at_third)
     assert run.status == "cancelled"
     assert stored_text(client, thread.id) == streamed
     # What the server generated before the cancel counts, though no usage came.
@@ -172,18 +177,14 @@ def test_the_server_restarted_mid_stream(client: OpenAI, model_server: ModelServ
     """The server is killed and back on its port after the client has part of an answer: a
     retry would sample another start, spliced to what the client read. The run fails
     saying so; the stored message is what the client was streamed; the next run works."""
-    thread = thread_with(client, ESSAY)
-    streamed, restarted = "", False
-    with client.beta.threads.runs.stream(
-        thread_id=thread.id, assistant_id=assistant(client).id
-    ) as stream:
-        for event in stream:
-            if event.event == "thread.message.delta":
-                streamed += delta_text(event)
-                if not restarted and len(streamed) > 20:
-                    model_server.restart()
-                    restarted = True
-    run = client.beta.threads.runs.retrieve(stream.current_run.id, thread_id=thread.id)
+    restarted = []
+
+    def restart_once(run_id: str, thread_id: str, streamed: str, deltas: int) -> None:
+        if not restarted and len(streamed) > 20:
+            model_server.restart()
+            restarted.append(True)
+
+    thread, run, streamed, _ = streamed_run(client, ESSAY, restart_once)
     assert run.status == "failed", run.status
     assert "after part of the answer had been streamed" in run.last_error.message
     message = client.beta.threads.messages.list(thread.id).data[0]

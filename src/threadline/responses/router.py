@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from threadline.conversations.router import IncludeQuery
-from threadline.conversations.schemas import Include
+from threadline.conversations.schemas import Include, ItemList
 from threadline.conversations.service import ItemPage
 from threadline.db.engine import Database
 from threadline.events.bus import Subscription
@@ -19,7 +19,6 @@ from threadline.responses import stream as serializer
 from threadline.responses.models import Response
 from threadline.responses.schemas import (
     CreateResponseRequest,
-    InputItemList,
     ResponseDeleted,
     ResponseObject,
 )
@@ -106,7 +105,7 @@ async def cancel_response(db: DB, project: ProjectId, channels: Channels, respon
     return await service.cancel_response(db, channels, project, response_id)
 
 
-@router.get("/{response_id}/input_items", response_model=InputItemList, openapi_extra=INCLUDE)
+@router.get("/{response_id}/input_items", response_model=ItemList, openapi_extra=INCLUDE)
 async def list_input_items(
     db: DB,
     project: ProjectId,

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from threadline.conversations.schemas import (
-    ConversationItem,
     FileSearchCallItem,
     FunctionCallItem,
     Include,
@@ -273,11 +272,3 @@ class ResponseDeleted(Wire):
     id: str
     object: Literal["response.deleted"] = "response.deleted"
     deleted: Literal[True] = True
-
-
-class InputItemList(Wire):
-    object: Literal["list"] = "list"
-    data: list[ConversationItem]
-    first_id: str
-    last_id: str
-    has_more: bool

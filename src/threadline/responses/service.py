@@ -354,27 +354,18 @@ async def _new_run(
         tool_choice = {"type": "function", "function": {"name": tool_choice.name}}
     run_id = run_id_of(response_id)
     created_at = ids.created_at_of(run_id) or 0
-    run = Run(
+    run = runs.queued_run(
         id=run_id,
         thread_id=thread_id,
         assistant_id=defaults.get("assistant_id", ""),
         created_at=created_at,
-        status="queued",
-        required_action=None,
-        last_error=None,
         expires_at=None,
-        started_at=None,
-        cancelled_at=None,
-        failed_at=None,
-        completed_at=None,
-        incomplete_details=None,
         model=body.model or defaults["model"],
         instructions=body.instructions
         if body.instructions is not None
         else defaults.get("instructions") or "",
         tools=tools,
         metadata_=body.metadata or {},
-        usage=None,
         temperature=body.temperature
         if body.temperature is not None
         else defaults.get("temperature"),
@@ -387,7 +378,6 @@ async def _new_run(
         response_format=_response_format(body),
         reasoning_effort=body.reasoning.effort if body.reasoning else None,
         api_key_id=api_key_id,
-        recoveries=0,
         kind="response",
     )
     session.add(run)

@@ -149,6 +149,23 @@ def _tool_choice_to_wire(tool_choice: Any) -> Any:
     return tool_choice
 
 
+def queued_run(**fields: Any) -> Run:
+    """A new run, queued: what every run starts with, and `fields`."""
+    return Run(
+        status="queued",
+        required_action=None,
+        last_error=None,
+        started_at=None,
+        cancelled_at=None,
+        failed_at=None,
+        completed_at=None,
+        incomplete_details=None,
+        usage=None,
+        recoveries=0,
+        **fields,
+    )
+
+
 async def _new_run(
     session: AsyncSession,
     project_id: str,
@@ -180,25 +197,16 @@ async def _new_run(
         if body.truncation_strategy is not None
         else dict(AUTO_TRUNCATION)
     )
-    run = Run(
+    run = queued_run(
         id=run_id,
         thread_id=thread_id,
         assistant_id=assistant.id,
         created_at=created_at,
-        status="queued",
-        required_action=None,
-        last_error=None,
         expires_at=created_at + expires_in,
-        started_at=None,
-        cancelled_at=None,
-        failed_at=None,
-        completed_at=None,
-        incomplete_details=None,
         model=body.model or assistant.model,
         instructions=instructions,
         tools=tools,
         metadata_=body.metadata or {},
-        usage=None,
         temperature=body.temperature if body.temperature is not None else assistant.temperature,
         top_p=body.top_p if body.top_p is not None else assistant.top_p,
         max_prompt_tokens=body.max_prompt_tokens,
@@ -213,7 +221,6 @@ async def _new_run(
         ),
         reasoning_effort=getattr(body, "reasoning_effort", None) or assistant.reasoning_effort,
         api_key_id=api_key_id,
-        recoveries=0,
     )
     session.add(run)
     await session.flush()

@@ -75,7 +75,7 @@ test: $(VENV)/.installed-dev $(LLAMA_CPP_SERVER)/.installed $(NODE_DIR)/node_mod
 
 # The console's pictures in the README and docs/console.md, taken by its browser tests.
 screenshots: $(VENV)/.installed-dev bwrap chromium
-	CONSOLE_SCREENSHOTS=docs/images $(BIN)/pytest tests/test_console.py -q -k "chat_streams or run_inspector"
+	CONSOLE_SCREENSHOTS=docs/images $(BIN)/pytest tests/test_console.py -q -k "chat_streams or run_inspector or conversation_and_its_response"
 
 # Writes its tables into docs/performance.md (about 20 minutes on 2 cores).
 bench: $(VENV)/.installed-dev

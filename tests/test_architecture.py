@@ -38,7 +38,9 @@ SERVICES = [
     "threadline.vector_stores.service",
     "threadline.conversations.service",
     "threadline.responses.service",
+    "threadline.responses.input_tokens",
     "threadline.responses.stream",
+    "threadline.containers.service",
 ]
 FREE_UNITS = ("tools", "engine", "backends", "events")
 FRAMEWORKS = ("fastapi", "starlette")

@@ -1,9 +1,11 @@
 """The web console, driven in a real headless Chromium against a real server whose model is
 the scripted backend: signing in, building an assistant, chatting with it (a streamed answer,
-a function output typed in), reading every step of a run, threads, files and vector stores.
+a function output typed in), reading every step of a run, threads, files and vector stores;
+conversations and responses (one followed live), and chatting through the Responses API.
 
-The playground's and the run inspector's screenshots are written to `$CONSOLE_SCREENSHOTS`
-(`make screenshots` sets it to docs/images/), or else to the test's temporary directory.
+The playground's, the run inspector's, a conversation's and a response's screenshots are
+written to `$CONSOLE_SCREENSHOTS` (`make screenshots` sets it to docs/images/), or else to
+the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -126,11 +128,13 @@ def sign_in(page: Page, key: str, path: str = "/assistants") -> None:
 
 def test_pages_assets_and_the_api_keep_their_addresses(console_server: Server, key: str) -> None:
     with httpx.Client(base_url=origin(console_server), timeout=30) as http:
-        for path in ("/", "/assistants/asst_x", "/playground", "/threads/thread_x/runs/run_x"):
+        pages = ("/", "/assistants/asst_x", "/playground", "/threads/thread_x/runs/run_x")
+        for path in (*pages, "/conversations/conv_x", "/responses", "/responses/resp_x"):
             page = http.get(path)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
             assert '<script type="module" src="/console/app.js">' in page.text
             assert "default-src 'self'" in page.headers["content-security-policy"]
+            assert "img-src * data:" in page.headers["content-security-policy"]
         script = http.get("/console/app.js")
         assert script.status_code == 200
         assert script.headers["content-type"].startswith("text/javascript")
@@ -456,6 +460,206 @@ def test_files_and_a_vector_store_searched(page: Page, key: str, client: OpenAI,
     page.get_by_role("button", name="Really delete?").click()
     expect(page.get_by_text("No files yet.")).to_be_visible()
     assert client.files.list().data == []
+
+
+# -- conversations and responses --------------------------------------------------------------
+
+
+def test_a_conversation_and_its_response_show_every_item(
+    page: Page, key: str, client: OpenAI, llm: ScriptedBackend, screenshots: Path
+) -> None:
+    leave = client.files.create(file=("leave.md", LEAVE), purpose="assistants")
+    store = client.vector_stores.create(name="Handbook")
+    client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=leave.id)
+    answer = (
+        "You get 25 days of paid leave a year 【0†leave.md】. The chart shows them by team: "
+        "[leave.png](sandbox:/mnt/data/leave.png)."
+    )
+    model = llm.model(
+        ToolCalls([("file_search", '{"query": "paid leave days"}')]),
+        ToolCalls([("code_interpreter", json.dumps({"code": PLOT}))]),
+        Text(answer),
+    )
+    conversation = client.conversations.create(metadata={"topic": "leave"})
+    response = client.responses.create(
+        model=model,
+        conversation=conversation.id,
+        input="How many leave days? Plot them.",
+        tools=[
+            {"type": "file_search", "vector_store_ids": [store.id]},
+            {"type": "code_interpreter", "container": {"type": "auto"}},
+        ],
+    )
+    assert response.status == "completed", response.error
+    # A response of its own keeps its items on a hidden thread: no conversation.
+    alone = client.responses.create(model=llm.model(Text("Alone.")), input="Just this.")
+
+    sign_in(page, key, "/conversations")
+    rows = page.locator("table.conversations tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link", name=conversation.id)).to_be_visible()
+    expect(rows.first).to_contain_text("topic=leave")
+    page.get_by_label("Conversation ID").fill(conversation.id)
+    page.get_by_role("button", name="Open").click()
+    expect(page).to_have_url(re.compile(f"/conversations/{conversation.id}$"))
+
+    items = page.locator(".conversation-items > *")
+    expect(items).to_have_count(4)
+    question, search, code, written = (items.nth(i) for i in range(4))
+    expect(question).to_have_class(re.compile(r"\brole-user\b"))
+    expect(question.locator(".text")).to_have_text("How many leave days? Plot them.")
+    expect(search).to_have_attribute("data-item-type", "file_search_call")
+    expect(search.locator(".query")).to_have_text("paid leave days")
+    result = search.locator(".result").first
+    expect(result.locator(".file-name")).to_have_text("leave.md")
+    expect(result.locator(".file-name")).to_have_attribute("href", f"/files/{leave.id}")
+    expect(result.locator(".score")).to_contain_text(re.compile(r"score \d\.\d{4}"))
+    expect(result.locator(".chunk")).to_contain_text("25 days of paid leave")
+    expect(code).to_have_attribute("data-item-type", "code_interpreter_call")
+    expect(code.locator("pre.code")).to_contain_text("plt.bar(['a', 'b', 'c'], days)")
+    expect(code.locator("pre.code .tok-keyword").first).to_have_text("import")
+    expect(code.locator(".logs")).to_contain_text("total 75")
+    image = code.locator(".images img")
+    expect(image).to_have_count(1)
+    assert (image.get_attribute("src") or "").startswith("data:image/png;base64,")
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
+    expect(written).to_have_class(re.compile(r"\brole-assistant\b"))
+    expect(written.locator(".text")).to_have_text(answer)
+    citation = written.locator("a.citation")
+    expect(citation).to_have_text("【0†leave.md】")
+    expect(citation).to_have_attribute("href", f"/files/{leave.id}")
+    chart = written.locator("a.container-file")
+    expect(chart).to_have_text("sandbox:/mnt/data/leave.png")
+    with page.expect_download() as download:
+        chart.click()
+    assert download.value.suggested_filename == "leave.png"
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=screenshots / "console-conversation.png", full_page=True)
+
+    page.locator("#nav").get_by_role("link", name="Responses").click()
+    rows = page.locator("table.responses tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text(alone.id)  # newest first
+    expect(rows.nth(1)).to_contain_text(conversation.id)
+    rows.nth(1).get_by_role("link", name=response.id).click()
+    expect(page).to_have_url(re.compile(f"/responses/{response.id}$"))
+    summary = page.locator(".response-summary")
+    expect(summary.locator(".status").first).to_have_text("completed")
+    expect(summary.locator(".response-model")).to_have_text(model)
+    expect(summary.locator(".response-usage")).to_contain_text(
+        f"{response.usage.total_tokens} total"
+    )
+    expect(summary.get_by_role("link", name=conversation.id)).to_be_visible()
+    expect(page.locator(".input-items > *")).to_have_count(1)
+    expect(page.locator(".input-items .text")).to_have_text("How many leave days? Plot them.")
+    outputs = page.locator(".output-items > *")
+    expect(outputs).to_have_count(3)
+    # Asked with `include`: the results and the outputs its creation did not ask for.
+    expect(outputs.nth(0).locator(".chunk").first).to_contain_text("25 days of paid leave")
+    expect(outputs.nth(1).locator(".logs")).to_contain_text("total 75")
+    expect(outputs.nth(2).locator(".text")).to_have_text(answer)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0",
+        arg=outputs.nth(1).locator(".images img").element_handle(),
+    )
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=screenshots / "console-response.png", full_page=True)
+
+    page.set_viewport_size(PHONE)  # a phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_the_responses_list_pages_and_links(
+    page: Page, key: str, client: OpenAI, llm: ScriptedBackend
+) -> None:
+    model = llm.model(always=Text("Hello there."))
+    made = [client.responses.create(model=model, input=f"Hi {n}") for n in range(3)]
+    client.responses.create(model=model, input="Forget me.", store=False)
+    sign_in(page, key, "/responses")
+    rows = page.locator("table.responses tbody tr")
+    expect(rows).to_have_count(3)  # a response not stored is not listed
+    for row, response in zip(rows.all(), reversed(made), strict=True):  # newest first
+        expect(row).to_have_attribute("data-response-id", response.id)
+        expect(row.locator(".status")).to_have_text("completed")
+        expect(row).to_contain_text("Hello there.")
+    rows.nth(2).get_by_role("link", name=made[0].id).click()
+    expect(page.get_by_role("heading", name=f"Response {made[0].id}")).to_be_visible()
+    expect(page.locator(".input-items .text")).to_have_text("Hi 0")
+    expect(page.locator(".output-items .text")).to_have_text("Hello there.")
+    page.go_back()
+    expect(rows).to_have_count(3)
+
+
+def test_a_background_response_updates_its_page_live(
+    page: Page, key: str, client: OpenAI, llm: ScriptedBackend
+) -> None:
+    text = "A long answer that the model writes slowly, one character after another. " * 2
+    model = llm.model(Text(text, per_char=True, chunk_delay=0.05))
+    response = client.responses.create(model=model, input="Talk.", background=True)
+
+    sign_in(page, key, f"/responses/{response.id}")
+    expect(page.locator(".live")).to_be_visible()
+    streaming = page.locator(".output-items .streaming")
+    expect(streaming).to_have_text(re.compile(r"^A long"))
+    shown = streaming.text_content() or ""
+    assert shown and text.startswith(shown) and len(shown) < len(text)
+    assert client.responses.retrieve(response.id).status == "in_progress"  # before the end
+
+    summary = page.locator(".response-summary")
+    expect(summary.locator(".status").first).to_have_text("completed")
+    expect(page.locator(".live")).to_have_count(0)
+    expect(page.locator(".output-items .streaming")).to_have_count(0)
+    expect(page.locator(".output-items .message .text")).to_have_text(text.strip())
+    expect(summary.locator(".response-usage")).to_contain_text(" total")
+
+
+def test_the_playground_chats_through_the_responses_api(
+    page: Page, key: str, client: OpenAI, llm: ScriptedBackend
+) -> None:
+    answer = "Six times seven is 42: the code printed it, and the answer is always the same."
+    model = llm.model(
+        ToolCalls([("code_interpreter", json.dumps({"code": "print(6 * 7)"}))]),
+        Text(answer, chunks=16, chunk_delay=0.05),
+    )
+    sign_in(page, key, "/playground")
+    page.locator(".switch").get_by_role("link", name="Responses").click()
+    expect(page).to_have_url(re.compile(r"/playground\?mode=responses"))
+    expect(page.locator(".switch [aria-current=page]")).to_have_text("Responses")
+    page.get_by_label("Model").fill(model)
+    page.get_by_label("Instructions").fill("Compute with code.")
+    page.get_by_label("code_interpreter").check()
+    page.evaluate(RECORD_STREAMED_TEXT)
+    page.get_by_placeholder("Write a message…").fill("What is six times seven?")
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.locator(".chat .message.role-assistant .text")).to_have_text(answer)
+    expect(page.locator(".chat .message.role-user .text")).to_have_text("What is six times seven?")
+    call = page.locator(".live-items .code-call")
+    expect(call).to_have_count(1)
+    expect(call.locator("pre.code")).to_contain_text("print(6 * 7)")
+    expect(call.locator(".logs")).to_contain_text("42")
+    expect(page.locator(".response-head .status")).to_have_text("completed")
+    streamed = page.evaluate("window.streamed")
+    partial = [text for text in streamed if text and text != answer]
+    assert partial and all(answer.startswith(text) for text in partial), streamed
+
+    conversation_id = re.search(r"conversation=(conv_\w+)", page.url).group(1)
+    items = client.conversations.items.list(conversation_id, order="asc").data
+    assert [item.type for item in items] == ["message", "code_interpreter_call", "message"]
+    response_id = page.locator(".response-link").text_content() or ""
+    sent = client.responses.retrieve(response_id)
+    assert sent.conversation.id == conversation_id and sent.instructions == "Compute with code."
+    assert [tool.type for tool in sent.tools] == ["code_interpreter"]
+
+    page.reload()  # the address brings the conversation back
+    expect(page.locator(".chat .message.role-assistant .text")).to_have_text(answer)
+    expect(page.locator(".chat .message.role-user .text")).to_have_text("What is six times seven?")
+    expect(page.locator(".live-items .code-call .logs")).to_contain_text("42")
+    expect(page.get_by_label("Model")).to_have_value(model)
+    expect(page.locator(".response-link")).to_have_text(response_id)
 
 
 def test_the_api_docs_render_with_nothing_from_outside(page: Page, console_server: Server) -> None:

@@ -5,6 +5,7 @@ from the replica that did not create them, and outlive a Redis restart."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -278,6 +279,40 @@ def test_a_background_response_outlives_its_worker_and_streams_on_either_replica
         assert done.output_text == words
         events = list(second.responses.retrieve(response.id, stream=True, starting_after=1))
         assert events[0].sequence_number == 2 and events[-1].type == "response.completed"
+    finally:
+        cluster.add_worker()
+
+
+def test_a_container_made_on_one_worker_is_used_on_the_other(
+    cluster: Cluster, llm: ScriptedBackend
+) -> None:
+    """A container's files live in the shared files store: code that wrote one on a worker
+    that is then killed is followed by code on the other worker that reads it (its
+    variables went with the first worker's session)."""
+    first, second = client_of(cluster.apis[0]), client_of(cluster.apis[1])
+    data = first.files.create(file=("n.txt", b"7"), purpose="assistants")
+    container = first.containers.create(name="shared", file_ids=[data.id])
+    tool = {"type": "code_interpreter", "container": container.id}
+    write = (
+        "x = int(open('/mnt/data/n.txt').read()) * 2\nopen('/mnt/data/out.txt', 'w').write(str(x))"
+    )
+    slow = Text("one two three four five six seven eight ", chunks=8, chunk_delay=0.25)
+    model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": write}))]), slow)
+    response = first.responses.create(model=model, input="go", tools=[tool], background=True)
+    holder = cluster.worker_holding("run_" + response.id.removeprefix("resp_"))
+    wait_for(lambda: first.responses.retrieve(response.id).status == "completed", timeout=60)
+    kill(holder)
+    cluster.workers.remove(holder)
+    try:
+        read = (
+            "print(open('/mnt/data/out.txt').read(), open('/mnt/data/n.txt').read(), 'x' in dir())"
+        )
+        model = llm.model(ToolCalls([("code_interpreter", json.dumps({"code": read}))]), Text("ok"))
+        done = second.responses.create(
+            model=model, input="go", tools=[tool], include=["code_interpreter_call.outputs"]
+        )
+        assert done.status == "completed", done.error
+        assert done.output[0].outputs[0].logs.strip() == "14 7 False"
     finally:
         cluster.add_worker()
 

@@ -75,6 +75,8 @@ def objects(client: OpenAI, http: httpx.Client, llm: ScriptedBackend) -> dict[st
     client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
     batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[file.id])
     response = client.responses.create(model=model, input="Hello")
+    container = client.containers.create(name="c", file_ids=[file.id])
+    container_file = client.containers.files.list(container.id).data[0]
     return {
         "assistant_id": assistant.id,
         "thread_id": thread.id,
@@ -88,11 +90,16 @@ def objects(client: OpenAI, http: httpx.Client, llm: ScriptedBackend) -> dict[st
         "conversation_id": "conv_" + thread.id.removeprefix("thread_"),
         "item_id": message.id,
         "response_id": response.id,
+        "container_id": container.id,
+        # Under /containers, `{file_id}` names a container file.
+        "container_file_id": container_file.id,
     }
 
 
 def url_of(path: str, objects: dict[str, str], override: dict[str, str] | None = None) -> str:
     values = {**objects, **(override or {})}
+    if path.startswith("/containers/") and "file_id" not in (override or {}):
+        values["file_id"] = objects["container_file_id"]
     for name, value in values.items():
         path = path.replace("{" + name + "}", escape(value))
     return path

@@ -4,6 +4,7 @@ and the parts of the process for its role (`roles.py`)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from threadline import logs
 from threadline.assistants.router import router as assistants_router
 from threadline.config import Settings
 from threadline.console import router as console
+from threadline.containers.router import router as containers_router
 from threadline.conversations.router import router as conversations_router
 from threadline.files.router import router as files_router
 from threadline.http import errors, health, openapi
@@ -29,6 +31,8 @@ from threadline.threads.router import router as threads_router
 from threadline.vector_stores.router import router as vector_stores_router
 
 _UPLOAD_OVERHEAD = 64 * 1024  # multipart framing and form fields around the file
+# Uploads go to files and to containers' files; other bodies are JSON.
+_CONTAINER_FILES = re.compile(r"/v1/containers/[^/]+/files")
 
 
 def create_app(
@@ -64,6 +68,7 @@ def create_app(
             models_router,
             conversations_router,
             responses_router,
+            containers_router,
         )
         for router in routers:
             app.include_router(router, prefix="/v1")
@@ -72,7 +77,7 @@ def create_app(
         app.mount(console.ASSETS_PREFIX, console.assets(), name="console")
 
     def limit_for(path: str) -> int:
-        if path.rstrip("/") == "/v1/files":
+        if path.rstrip("/") == "/v1/files" or _CONTAINER_FILES.fullmatch(path.rstrip("/")):
             return settings.max_upload_bytes + _UPLOAD_OVERHEAD
         return settings.max_json_body_bytes
 

@@ -39,6 +39,12 @@ class NotFound(ThreadlineError):
         self.object_id = object_id
 
 
+class ModelFailed(ThreadlineError):
+    """The model's backend failed a call that a request waited for: 424 (Failed
+    Dependency), type `server_error`; the fault is the model server's, said in `message`.
+    Not a 5xx: Threadline did what it should (a 5xx is always Threadline's bug)."""
+
+
 def invalid(message: str, param: str | None = None, code: str | None = None) -> InvalidRequest:
     return InvalidRequest(message, param=param, code=code)
 

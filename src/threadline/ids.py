@@ -35,6 +35,10 @@ CONVERSATION = "conv_"
 FUNCTION_CALL = "fc_"
 FUNCTION_CALL_OUTPUT = "fco_"
 FILE_SEARCH_CALL = "fs_"
+CODE_INTERPRETER_CALL = "ci_"
+CONTAINER = "cntr_"
+CONTAINER_FILE = "cfile_"
+COMPACTION = "cmp_"
 API_KEY = "key_"
 
 _lock = threading.Lock()

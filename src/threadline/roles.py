@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -30,7 +31,7 @@ from threadline.cluster.reconciler import Reconciler
 from threadline.cluster.worker import RunWorker
 from threadline.config import MiB, Settings, unknown_variable_problem
 from threadline.db.engine import Database
-from threadline.engine.engine import Engine
+from threadline.engine.engine import Engine, read_file
 from threadline.engine.loop import TokenCounter
 from threadline.engine.model_call import RetrySettings
 from threadline.events.bus import EventBus, InProcessBus
@@ -43,6 +44,7 @@ from threadline.projects import service as projects
 from threadline.projects.models import ApiKey, Project
 from threadline.ratelimit.buckets import Buckets, MemoryBuckets, RedisBuckets
 from threadline.ratelimit.limiter import RateLimiter, Subject
+from threadline.responses.input_tokens import PromptParts
 from threadline.runs.channels import RunChannels
 from threadline.threads.models import Thread
 from threadline.tools.base import ToolParts
@@ -212,6 +214,16 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
         state.engine = engine
     else:
         stack.push_async_callback(tools.aclose)
+
+    if serves_api:
+        # Input token counts build prompts as the engine does, in API processes too (an
+        # `api` process asks the backends itself: an embedded model loads on its first count).
+        counted_by = models
+        if counted_by is None:
+            counted_by = build_registry(settings)
+            stack.push_async_callback(counted_by.aclose)
+        read = functools.partial(read_file, db, storage, settings.max_image_mb * MiB)
+        state.prompt_parts = PromptParts(counted_by, tools, read)
 
     if redis is not None and keys is not None:
         queue = RedisRunQueue(redis, keys, settings.run_lease_seconds)

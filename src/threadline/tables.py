@@ -5,6 +5,7 @@ It sits above the domains, not in `db/`: every domain's models build on `db.base
 """
 
 from threadline.assistants import models as assistants
+from threadline.containers import models as containers
 from threadline.conversations import models as conversations
 from threadline.db.base import Base
 from threadline.files import models as files
@@ -17,6 +18,7 @@ from threadline.vector_stores import models as vector_stores
 __all__ = [
     "Base",
     "assistants",
+    "containers",
     "conversations",
     "files",
     "projects",

@@ -1,4 +1,5 @@
-"""What the engine asks of a model backend: a streamed chat completion, and typed faults."""
+"""What the engine asks of a model backend: a streamed chat completion, the tokens of a prompt,
+and typed faults."""
 
 from __future__ import annotations
 
@@ -113,6 +114,12 @@ class Backend(Protocol):
 
     async def health(self) -> str | None:
         """What stops the backend from answering now, or None."""
+        ...
+
+    async def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """The tokens of the prompt `request` makes, by the model's own chat template and
+        tokenizer; None where the backend has no way to count them (then they are
+        estimated). Optional: a backend without it is always estimated."""
         ...
 
     async def aclose(self) -> None: ...

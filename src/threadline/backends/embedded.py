@@ -35,6 +35,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from threadline.backends.base import (
     BackendError,
     ChatRequest,
@@ -129,6 +131,18 @@ class _Job:
 
 
 @dataclass(slots=True)
+class _Shown:
+    """What the model is shown of a request (its chat template renders the messages and
+    tools) and how its reply is held: tools in its own call format (`native`), or a JSON
+    schema."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    native: bool
+    response_schema: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class _Start:
     """What `_decide` read of a reply: its first tokens and text, whether they begin a call,
     and whether the reply ended in them (with the tokens llama.cpp counted)."""
@@ -187,7 +201,7 @@ class EmbeddedBackend:
 
         try:
             runtime = self._load()
-            tokens = runtime.tokenize(runtime.render(job.messages, job.tools))
+            tokens = runtime.prompt_tokens(job.messages, job.tools)
             room = self.context_window - len(tokens)
             if room <= 0:
                 raise BackendError(
@@ -301,8 +315,9 @@ class EmbeddedBackend:
         if self._runtime is None:
             await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        await self._prepared()
+    def _shown(self, request: ChatRequest) -> _Shown:
+        """What the model is shown of `request`: the messages and tools its chat template
+        renders into the prompt."""
         tools = request.tools if request.tool_choice != "none" else None
         if (
             tools
@@ -315,22 +330,51 @@ class EmbeddedBackend:
             tools = None
         response_schema = format_schema(request.response_format)
         messages = plain_history(request.messages)
-        grammar: str | None = None
         # A structured answer beside tools needs the one grammar that holds both.
-        native = tools and self.tool_prompt != "json" and response_schema is None
+        native = bool(tools) and self.tool_prompt != "json" and response_schema is None
+        if native and self.tool_prompt == "guided":
+            messages = with_system_hint(messages, GUIDE)
+        elif tools and not native:
+            hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
+            messages = with_system_hint(messages, hint)
+        return _Shown(messages, tools, native, response_schema)
+
+    async def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """The tokens of the prompt `stream` would give the model for `request`, rendered by
+        its own chat template and counted by its tokenizer, as its usage counts them. Once
+        the model is loaded (on the worker thread) the count does not wait behind a reply
+        being generated: llama.cpp's server answers `/apply-template` and `/tokenize` on its
+        own HTTP threads, outside the slot that generates."""
+        try:
+            await self._prepared()
+        except BackendError as error:
+            log.warning("embedded model: cannot count a prompt's tokens: %s", error)
+            return None
+        runtime = self._runtime
+        if runtime is None:  # unloaded meanwhile: the server is stopping
+            return None
+        shown = self._shown(request)
+        try:
+            tokens = await asyncio.to_thread(runtime.prompt_tokens, shown.messages, shown.tools)
+        except (RuntimeFault, httpx.HTTPError) as error:
+            log.warning("embedded model: cannot count a prompt's tokens: %s", error)
+            return None
+        return len(tokens)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        await self._prepared()
+        shown = self._shown(request)
+        tools, native, response_schema = shown.tools, shown.native, shown.response_schema
+        grammar: str | None = None
         decide = False
         try:
             if native:
                 assert tools is not None
-                if self.tool_prompt == "guided":
-                    messages = with_system_hint(messages, GUIDE)
                 decide = request.tool_choice in (None, "auto")
                 parallel = request.parallel_tool_calls is not False
                 grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
             elif tools:
                 reply = response_schema or {"type": "string"}
-                hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
-                messages = with_system_hint(messages, hint)
                 grammar = json_grammar(tool_schema(tools, request.tool_choice, reply))
             elif response_schema is not None:
                 grammar = json_grammar(response_schema)
@@ -340,7 +384,7 @@ class EmbeddedBackend:
             ) from error
 
         job = _Job(
-            messages=messages,
+            messages=shown.messages,
             tools=tools,
             grammar=grammar,
             max_tokens=request.max_tokens,

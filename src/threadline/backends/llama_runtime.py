@@ -87,6 +87,13 @@ class LlamaRuntime:
         # Special tokens written in a rendered prompt (`<|im_start|>`) are those tokens.
         return self._post("/tokenize", {"content": text, "parse_special": True})["tokens"]
 
+    def prompt_tokens(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> list[int]:
+        """The tokens of the prompt the chat template makes of `messages` and `tools`: what a
+        completion is given, and what its usage counts."""
+        return self.tokenize(self.render(messages, tools))
+
     def complete(self, body: dict[str, Any], each: Callable[[Piece], bool]) -> Outcome:
         """Stream the completion `body` asks for (llama-server's completion fields, `prompt`
         as tokens) to `each`, which returns True to stop it there."""

@@ -3,6 +3,11 @@ called over HTTP with streaming.
 
 Real servers depart from the OpenAI wire in small ways; each departure is met here, once,
 and named with the servers known to have it (`_CallHeads`, `_sent_messages`, `_finish`).
+
+A prompt's tokens are counted by the server's own tokenizer where it offers one beside the
+OpenAI API (`count_prompt_tokens`): llama.cpp's server renders the prompt (`/apply-template`)
+and tokenizes it (`/tokenize`); vLLM's `/tokenize` takes the chat messages themselves. Other
+servers (llama-cpp-python's, hosted APIs) have neither, and their prompts are estimated.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -31,6 +37,13 @@ from threadline.backends.tool_parsing import with_text_tool_calls
 
 MAX_CONNECTIONS = 512
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
+
+# The server's tokenize endpoints, as the first count finds them (and each later one uses).
+LLAMA_CPP = "llama.cpp"  # POST /apply-template, then POST /tokenize, at the server's root
+VLLM = "vllm"  # POST /tokenize with the chat messages, answering their `count`
+NO_TOKENIZER = "none"  # neither: prompts are estimated
+# What an endpoint that is not there answers.
+_ABSENT_STATUSES = (404, 405)
 
 log = logging.getLogger("threadline.backend")
 
@@ -56,6 +69,11 @@ class OpenAIHTTPBackend:
         # request is matched against every connection each time one frees up, which at a
         # few hundred waiting took most of the event loop's time.
         self._slots = asyncio.Semaphore(max_connections)
+        # The tokenize endpoints live beside the OpenAI API, not under /v1.
+        self._root = _server_root(base_url)
+        # Which tokenize endpoints the server has: learned by the first count (None: not
+        # yet known), so that a server without them is not asked on every count.
+        self.tokenizer: str | None = None
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -69,6 +87,62 @@ class OpenAIHTTPBackend:
         if response.status_code >= 500:
             return f"{self._client.base_url} answers {response.status_code}"
         return None
+
+    async def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+        """The prompt's tokens by the server's own chat template and tokenizer, over the
+        body `stream` sends; None when the server has no tokenize endpoint or could not
+        count this prompt (said in the log)."""
+        if self.tokenizer == NO_TOKENIZER:
+            return None
+        body = request.body()
+        body["messages"] = _sent_messages(body["messages"])
+        ways = {LLAMA_CPP: self._count_llama_cpp, VLLM: self._count_vllm}
+        try:
+            async with self._slots:
+                for name in [self.tokenizer] if self.tokenizer else list(ways):
+                    counted = await ways[name](body)
+                    if counted.found:
+                        self.tokenizer = name
+                        return counted.value
+        except httpx.HTTPError as error:
+            log.warning("backend %s: a prompt's tokens could not be counted: %r", self._root, error)
+            return None
+        if self.tokenizer is None:
+            log.info(
+                "backend %s has no tokenize endpoint (llama.cpp's /apply-template and "
+                "/tokenize, or vLLM's /tokenize): its prompts' tokens are estimated",
+                self._root,
+            )
+            self.tokenizer = NO_TOKENIZER
+        else:  # the endpoint found before is gone (another server answers there now)
+            self.tokenizer = None
+        return None
+
+    async def _count_llama_cpp(self, body: dict[str, Any]) -> _Answer:
+        """llama.cpp's server: the prompt as its chat completions render it (from the same
+        body), tokenized as they tokenize it (special tokens added and parsed)."""
+        rendered = _answer(
+            await self._client.post(f"{self._root}/apply-template", json=body), "prompt", str
+        )
+        if rendered.value is None:
+            return rendered
+        tokenize = {"content": rendered.value, "add_special": True, "parse_special": True}
+        tokens = _answer(
+            await self._client.post(f"{self._root}/tokenize", json=tokenize), "tokens", list
+        )
+        return _Answer(tokens.found, None if tokens.value is None else len(tokens.value))
+
+    async def _count_vllm(self, body: dict[str, Any]) -> _Answer:
+        """vLLM: its `/tokenize` applies the chat template to the messages (and tools) and
+        answers their `count`."""
+        asked: dict[str, Any] = {
+            "model": body["model"],
+            "messages": body["messages"],
+            "add_generation_prompt": True,
+        }
+        if body.get("tools"):
+            asked["tools"] = body["tools"]
+        return _answer(await self._client.post(f"{self._root}/tokenize", json=asked), "count", int)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         chunks = self._stream(request)
@@ -137,6 +211,46 @@ class OpenAIHTTPBackend:
             raise BackendError("stream", "backend stream ended without a finish reason")
         finish.usage = usage
         yield finish
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What a tokenize endpoint answered: `found` False when the server has no such
+    endpoint; `value` None when it has one that did not answer this request."""
+
+    found: bool
+    value: Any = None
+
+
+def _server_root(base_url: str) -> str:
+    """The server's root, where the tokenize endpoints are: the base URL without `/v1`."""
+    base = base_url.rstrip("/")
+    return base.removesuffix("/v1")
+
+
+def _answer(response: httpx.Response, key: str, kind: type) -> _Answer:
+    """`key` of a tokenize endpoint's answer. An endpoint not found, or one whose answer has
+    no such value (llama.cpp's `/tokenize` answers vLLM's request, naming no content, with no
+    tokens and no count), is not the one looked for; one that refuses the request (a
+    template that cannot render these messages) is, and says why in the log."""
+    if response.status_code in _ABSENT_STATUSES:
+        return _Answer(False)
+    if response.is_error:
+        log.warning(
+            "backend %s answered %d: %s",
+            response.request.url,
+            response.status_code,
+            _message(response),
+        )
+        return _Answer(True)
+    try:
+        answer = response.json()
+    except ValueError:  # a page, not an answer
+        return _Answer(False)
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return _Answer(False)
+    return _Answer(True, value)
 
 
 def _fragment(chunk: Chunk) -> str:

@@ -28,6 +28,10 @@ PAGES = (
     "/playground",
     "/threads",
     "/threads/{rest:path}",
+    "/conversations",
+    "/conversations/{rest:path}",
+    "/responses",
+    "/responses/{rest:path}",
     "/files",
     "/files/{rest:path}",
     "/vector_stores",
@@ -35,7 +39,8 @@ PAGES = (
 )
 
 # The page holds an API key: it runs only its own scripts and styles, and talks only to its
-# own origin. Images may come from anywhere, as `image_url` message parts do.
+# own origin. Images may come from anywhere, as `image_url` message parts do, and from
+# `data:` URLs, as the images of a Responses code_interpreter call do.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from threadline import ids
-from threadline.conversations.models import ConversationItem
+from threadline.conversations.models import Compaction, ConversationItem
 from threadline.conversations.schemas import (
     FileCitationParam,
     FilePathParam,
@@ -125,6 +125,7 @@ def cited_files(messages: list[Message]) -> set[str]:
 
 
 RESULTS = "file_search_call.results"
+OUTPUTS = "code_interpreter_call.outputs"
 
 
 def step_items(
@@ -132,13 +133,17 @@ def step_items(
 ) -> list[tuple[str, dict[str, Any]]]:
     """A run's calls as items, with their places: each function call as a `function_call`,
     followed by its output once the client gave it, and each file_search as a
-    `file_search_call` (its results when `include` asks). code_interpreter calls become
-    items with containers (issue 24)."""
+    `file_search_call` (its results when `include` asks), each code_interpreter call on a
+    container as a `code_interpreter_call` (its outputs when `include` asks). A run's code
+    ran in its thread's session, not in a container: it has no item."""
     found: list[tuple[str, dict[str, Any]]] = []
     status = "incomplete" if step.status in ("cancelled", "failed", "expired") else "completed"
     for call in step.step_details.get("tool_calls", []):
         if call.get("type") == "file_search":
             found.append(_search_item(call, step.inputs or {}, status, RESULTS in include))
+        kept = (step.inputs or {}).get(call["id"]) or {}
+        if call.get("type") == "code_interpreter" and kept.get("container_id"):
+            found.append(_code_item(call, kept, status, OUTPUTS in include))
         if call.get("type") != "function":
             continue
         function = call["function"]
@@ -177,18 +182,22 @@ def _search_item(
     call: dict[str, Any], inputs: dict[str, Any], status: str, with_results: bool
 ) -> tuple[str, dict[str, Any]]:
     item_id = ids.as_prefix(call["id"], ids.FILE_SEARCH_CALL)
-    query = query_of(inputs.get(call["id"], {}).get("arguments", ""))
+    kept = inputs.get(call["id"], {})
+    query = query_of(kept.get("arguments", ""))
+    attributes = kept.get("attributes") or {}
     results = None
     if with_results:
-        results = [
-            {
+        results = []
+        for result in call.get("file_search", {}).get("results") or []:
+            found = {
                 "file_id": result["file_id"],
                 "filename": result.get("file_name", ""),
                 "score": result.get("score", 0.0),
                 "text": "".join(part.get("text", "") for part in result.get("content") or []),
             }
-            for result in call.get("file_search", {}).get("results") or []
-        ]
+            if result["file_id"] in attributes:
+                found["attributes"] = attributes[result["file_id"]]
+            results.append(found)
     item = {
         "type": "file_search_call",
         "id": item_id,
@@ -199,7 +208,34 @@ def _search_item(
     return position(item_id), item
 
 
+def _code_item(
+    call: dict[str, Any], kept: dict[str, Any], status: str, with_outputs: bool
+) -> tuple[str, dict[str, Any]]:
+    item_id = ids.as_prefix(call["id"], ids.CODE_INTERPRETER_CALL)
+    details = call["code_interpreter"]
+    outputs = None
+    if with_outputs:
+        images = kept.get("image_urls") or {}
+        outputs = [
+            {"type": "logs", "logs": output["logs"]}
+            if output["type"] == "logs"
+            else {"type": "image", "url": images.get(output["image"]["file_id"], "")}
+            for output in details.get("outputs") or []
+        ]
+    item = {
+        "type": "code_interpreter_call",
+        "id": item_id,
+        "status": status,
+        "container_id": kept["container_id"],
+        "code": details.get("input", ""),
+        "outputs": outputs,
+    }
+    return position(item_id), item
+
+
 def stored_item(row: ConversationItem) -> dict[str, Any]:
+    if row.type == "compaction":  # the summary stays Threadline's
+        return {"type": row.type, "id": row.id, "encrypted_content": row.data["encrypted_content"]}
     return {"type": row.type, "id": row.id, "call_id": row.call_id, **row.data}
 
 
@@ -321,8 +357,19 @@ def output_row(thread_id: str, item: FunctionCallOutputParam) -> ConversationIte
     return _row(thread_id, ids.FUNCTION_CALL_OUTPUT, "function_call_output", item.call_id, data)
 
 
+def compaction_row(thread_id: str, reference: str, found: Compaction) -> ConversationItem:
+    """A compaction item given as input, with what it refers to (read to the model, never
+    shown)."""
+    data = {
+        "encrypted_content": reference,
+        "summary": found.summary,
+        "user_messages": found.user_messages,
+    }
+    return _row(thread_id, ids.COMPACTION, "compaction", None, data)
+
+
 def _row(
-    thread_id: str, prefix: str, kind: str, call_id: str, data: dict[str, Any]
+    thread_id: str, prefix: str, kind: str, call_id: str | None, data: dict[str, Any]
 ) -> ConversationItem:
     item_id, created_at = ids.mint(prefix)
     return ConversationItem(

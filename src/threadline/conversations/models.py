@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db.base import Base, IdType, JsonType, Timestamp
@@ -30,3 +30,18 @@ class ConversationItem(Base):
     call_id: Mapped[str | None] = mapped_column(String(64))
     # The item's own fields as the API gave them (name, arguments, output, status).
     data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class Compaction(Base):
+    """A summary the model wrote of a context (`POST /responses/compact`). A `compaction`
+    item's `encrypted_content` is an opaque reference to it (`conversations/compactions.py`)."""
+
+    __tablename__ = "compactions"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    project_id: Mapped[str] = mapped_column(IdType, ForeignKey("projects.id"))
+    created_at: Mapped[int] = mapped_column(Timestamp)
+    model: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    # The context's user messages (their text), given to the model with the summary.
+    user_messages: Mapped[list[Any]] = mapped_column(JsonType)

@@ -169,6 +169,12 @@ class FunctionCallOutputParam(Part):
     status: ItemStatus | None = None
 
 
+class CompactionItemParam(Part):
+    type: Literal["compaction"]
+    id: str | None = None
+    encrypted_content: Annotated[str, Field(max_length=20_971_520)]
+
+
 class ItemReferenceParam(Part):
     type: Literal["item_reference"] | None = "item_reference"
     id: str
@@ -192,6 +198,7 @@ InputItem = one_of(
         "function_call": FunctionCallParam,
         "function_call_output": FunctionCallOutputParam,
         "item_reference": ItemReferenceParam,
+        "compaction": CompactionItemParam,
     },
 )
 Items = Annotated[list[InputItem], Field(max_length=20)]
@@ -347,8 +354,42 @@ class FileSearchCallItem(Wire):
     results: list[FileSearchCallResult] | None
 
 
+class CodeInterpreterLogs(BaseModel):
+    type: Literal["logs"]
+    logs: str
+
+
+class CodeInterpreterImage(BaseModel):
+    type: Literal["image"]
+    url: str
+
+
+class CodeInterpreterCallItem(Wire):
+    type: Literal["code_interpreter_call"] = "code_interpreter_call"
+    id: str
+    status: Literal["in_progress", "completed", "incomplete", "interpreting", "failed"]
+    container_id: str
+    code: str | None
+    # With `include=code_interpreter_call.outputs`; null otherwise.
+    outputs: (
+        list[Annotated[CodeInterpreterLogs | CodeInterpreterImage, Field(discriminator="type")]]
+        | None
+    )
+
+
+class CompactionItem(Wire):
+    type: Literal["compaction"] = "compaction"
+    id: str
+    encrypted_content: str
+
+
 ConversationItem = Annotated[
-    MessageItem | FunctionCallItem | FunctionCallOutputItem | FileSearchCallItem,
+    MessageItem
+    | FunctionCallItem
+    | FunctionCallOutputItem
+    | FileSearchCallItem
+    | CodeInterpreterCallItem
+    | CompactionItem,
     Field(discriminator="type"),
 ]
 

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
+from threadline.conversations import compactions
 from threadline.conversations import items as mapping
 from threadline.conversations.models import ConversationItem
 from threadline.conversations.schemas import (
+    CompactionItemParam,
     CreateConversationRequest,
     FunctionCallOutputParam,
     FunctionCallParam,
@@ -134,6 +136,12 @@ async def add_items(
             row = mapping.output_row(thread.id, item)
             session.add(row)
             added.append(mapping.stored_item(row))
+        elif isinstance(item, CompactionItemParam):
+            param = f"{where}.encrypted_content"
+            found = await compactions.summary_of(session, project_id, item.encrypted_content, param)
+            row = mapping.compaction_row(thread.id, item.encrypted_content, found)
+            session.add(row)
+            added.append(mapping.stored_item(row))
         else:
             raise AssertionError(f"unexpected item {item!r}")
     await session.flush()
@@ -191,6 +199,10 @@ def as_param(item: dict[str, Any]) -> Any:
     if kind == "function_call_output":
         return FunctionCallOutputParam.model_validate(
             {key: item[key] for key in ("type", "call_id", "output")}
+        )
+    if kind == "compaction":
+        return CompactionItemParam.model_validate(
+            {"type": "compaction", "encrypted_content": item["encrypted_content"]}
         )
     return None
 

@@ -1,9 +1,9 @@
-"""The async engine and the two kinds of session the services use.
+"""The async engine and the kinds of session the services use.
 
 `read()` opens a plain transaction. `write()` opens one that, on SQLite, takes the write
 lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails
 at once with SQLITE_BUSY when another writer got in between, whereas an immediate one
-waits its turn under `busy_timeout`.
+waits its turn under `busy_timeout`. `dry_run()` is a write that is always rolled back.
 
 SQLite is the build of `sqlean.py` (a current SQLite that can load extensions, on every
 platform) with `sqlite-vec` loaded, driven through aiosqlite: Python's own sqlite3 may be
@@ -120,6 +120,19 @@ class Database:
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, ()):
                 callback()
+
+    @asynccontextmanager
+    async def dry_run(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction that is always rolled back: to read what a write would make
+        (the prompt over the rows a request would add) and keep none of it. It takes its
+        turn as `write()` does; `after_commit` callbacks never run."""
+        async with self._write_turn, self._writer() as session:
+            transaction = await session.begin()
+            try:
+                yield session
+            finally:
+                session.info.pop(_AFTER_COMMIT, None)
+                await transaction.rollback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -93,9 +93,17 @@ class Engine:
                 log.exception("expiring runs failed")
 
     async def read_image(self, file_id: str) -> tuple[bytes, str] | None:
-        async with self.db.read() as session:
-            row = await session.scalar(select(File).where(File.id == file_id))
-        path = self.storage.path(file_id)
-        if row is None or not path.exists() or row.bytes > self.max_image_bytes:
-            return None
-        return await asyncio.to_thread(path.read_bytes), row.filename
+        return await read_file(self.db, self.storage, self.max_image_bytes, file_id)
+
+
+async def read_file(
+    db: Database, storage: FileStorage, max_bytes: int, file_id: str
+) -> tuple[bytes, str] | None:
+    """A file's bytes and name for a prompt (an image, a file to read); None when it is gone
+    or larger than `max_bytes`."""
+    async with db.read() as session:
+        row = await session.scalar(select(File).where(File.id == file_id))
+    path = storage.path(file_id)
+    if row is None or not path.exists() or row.bytes > max_bytes:
+        return None
+    return await asyncio.to_thread(path.read_bytes), row.filename

@@ -173,19 +173,29 @@ async def thread_items(
         (ids.body(m.id), m) for m in history.messages
     ]
     entries += [(ids.body(s.id), s) for s in history.steps]
-    entries += [(row.position, row) for row in history.added if row.type == "function_call"]
+    entries += [
+        (row.position, row) for row in history.added if row.type in ("function_call", "compaction")
+    ]
     entries.sort(key=lambda entry: entry[0])
     outputs = {row.call_id: row for row in history.added if row.type == "function_call_output"}
     items: list[Item] = []
     memos: dict[str, dict[str, dict[str, Any]]] = {}  # run id -> tool type -> memo
     calls: list[ConversationItem] = []
     for _, entry in entries:
-        if isinstance(entry, ConversationItem):
+        if isinstance(entry, ConversationItem) and entry.type == "function_call":
             calls.append(entry)  # consecutive calls are one assistant turn
             continue
         if calls:
             items += _added_calls(calls, outputs)
             calls = []
+        if isinstance(entry, ConversationItem):  # a compaction: what it stands for
+            items += [
+                Item([{"role": "user", "content": text}], is_message=True)
+                for text in entry.data.get("user_messages") or []
+            ]
+            summary = SUMMARY_LEAD + entry.data["summary"]
+            items.append(Item([{"role": "system", "content": summary}], is_message=True))
+            continue
         if isinstance(entry, Message):
             if entry.status == "in_progress":
                 continue
@@ -202,6 +212,10 @@ async def thread_items(
     if calls:
         items += _added_calls(calls, outputs)
     return items
+
+
+# How a compaction's summary is put to the model (as context, like a developer message).
+SUMMARY_LEAD = "A summary of the earlier part of this conversation:\n"
 
 
 def _added_calls(

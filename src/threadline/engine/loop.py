@@ -65,6 +65,7 @@ class RunLoop:
             more = tool_run.answer(text)
             parts.content += more.content
             parts.annotations += more.annotations
+            parts.cited += more.cited
         return parts
 
     # -- the loop ---------------------------------------------------------------------------
@@ -227,6 +228,7 @@ class RunLoop:
             found = self.builtin(call.name)
             assert found is not None
             tool, tool_run = found
+            await recorder.builtin_running(index, call.id, tool)
             result = await tool_run.call(call.id, call.arguments)
             details.append(result.details)
             kept[call.id] = result.kept

@@ -45,14 +45,14 @@ class RunReader:
             if run is None or run.status != "queued":
                 return run
             context = await self._tool_context(session, run)
-            history = await _history(session, run.thread_id)
+            history = await thread_history(session, run.thread_id)
         return Started(run, context, history)
 
     async def history(self, thread_id: str) -> History:
         """A thread's messages, its tool-call steps that have ended and the calls a client
         added, oldest first."""
         async with self.db.read() as session:
-            return await _history(session, thread_id)
+            return await thread_history(session, thread_id)
 
     async def open_steps(self, run_id: str) -> list[RunStep]:
         async with self.db.read() as session:
@@ -120,7 +120,8 @@ def _merge(into: dict[str, Any], section: dict[str, Any]) -> None:
             into.setdefault(key, value)
 
 
-async def _history(session: AsyncSession, thread_id: str) -> History:
+async def thread_history(session: AsyncSession, thread_id: str) -> History:
+    """A thread's history as `session` sees it (a transaction's own writes included)."""
     messages = await session.scalars(
         select(Message)
         .where(Message.thread_id == thread_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from threadline import ids
 from threadline.backends.base import Usage
+from threadline.conversations.items import EXTRA_ANNOTATIONS
 from threadline.engine.emitter import Emitter
 from threadline.engine.writer import snapshot
 from threadline.events.names import EventName, message_event
@@ -252,6 +253,13 @@ class Recorder:
         }
         await self.publish((EventName.STEP_DELTA, fragment))
 
+    async def builtin_running(self, index: int, call_id: str, tool: BuiltinTool) -> None:
+        """A built-in call, fully written, starts to run."""
+        assert self.builtin_step is not None
+        running = {"step_id": self.builtin_step.id, "index": index, "type": tool.type,
+                   "call_id": call_id}  # fmt: skip
+        await self.publish((EventName.CALL_RUNNING, running))
+
     # -- messages ---------------------------------------------------------------------------
 
     async def open_message(self) -> None:
@@ -311,10 +319,10 @@ class Recorder:
             return []
         parts = answer(text) if answer is not None and not for_tools else AnswerParts()
         annotations = sorted(parts.annotations, key=lambda annotation: annotation["start_index"])
-        message.content = [
-            *parts.content,
-            {"type": "text", "text": {"value": text, "annotations": annotations}},
-        ]
+        found: dict[str, Any] = {"value": text, "annotations": annotations}
+        if parts.cited:
+            found[EXTRA_ANNOTATIONS] = parts.cited
+        message.content = [*parts.content, {"type": "text", "text": found}]
         stamp = now()
         if incomplete:
             message.status, message.incomplete_at = "incomplete", stamp

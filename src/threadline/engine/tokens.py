@@ -4,15 +4,19 @@ Truncation plans prompts before a backend sees them, and the tokenizers of HTTP-
 models are not at hand, so it plans with a conservative estimate. Usage is always the
 backend's own count when it gives one (OpenAI-compatible servers are asked for it with
 `stream_options.include_usage`; the embedded model counts with its own tokenizer); a
-backend that reports none gets this same estimate, logged as one.
+backend that reports none gets this same estimate, logged as one. A prompt counted before it
+is sent (`count_prompt`) is counted by the backend's tokenizer where it has one to ask.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from threadline.backends.base import ChatRequest
+from threadline.backends.base import Backend, ChatRequest
+
+log = logging.getLogger("threadline.engine")
 
 # English averages about four characters a token; three leaves room for other scripts.
 CHARS_PER_TOKEN = 3
@@ -53,3 +57,21 @@ def estimate_tools(tools: list[dict[str, Any]] | None) -> int:
 
 def estimate_request(request: ChatRequest) -> int:
     return estimate_messages(request.messages) + estimate_tools(request.tools)
+
+
+async def count_prompt(backend: Backend, request: ChatRequest) -> int:
+    """The tokens of the prompt `request` makes, by the model's own chat template and
+    tokenizer; where the backend cannot count them, the estimate, logged as one."""
+    count = getattr(backend, "count_prompt_tokens", None)  # optional in a backend
+    counted = await count(request) if count is not None else None
+    if counted is not None:
+        return counted
+    estimate = estimate_request(request)
+    log.info(
+        "model %s: the backend has no tokenizer to count the prompt with; estimated %d "
+        "prompt tokens at %d characters a token",
+        request.model,
+        estimate,
+        CHARS_PER_TOKEN,
+    )
+    return estimate

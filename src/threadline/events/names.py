@@ -38,6 +38,9 @@ class EventName(StrEnum):
     # Not a streaming event: an unfinished message with no text removed (stored only).
     MESSAGE_REMOVED = "thread.message.removed"
     DONE = "done"
+    # Not an Assistants streaming event: a built-in tool's call, fully written, has begun to
+    # run (the Responses API says `searching`, `interpreting`). Assistants streams skip it.
+    CALL_RUNNING = "engine.call.running"
 
 
 def run_event(status: str) -> EventName:
@@ -52,6 +55,8 @@ def message_event(status: str) -> EventName:
 
 # Changes the store writes and streams never hear of.
 STORED_ONLY = frozenset({EventName.STEP_UPDATED, EventName.MESSAGE_REMOVED})
+# Events the engine announces that the Assistants API has no event for.
+ENGINE_ONLY = frozenset({EventName.CALL_RUNNING})
 
 # A run's stream ends after one of these (then `done`).
 RUN_STREAM_ENDS = frozenset(

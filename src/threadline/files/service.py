@@ -59,7 +59,7 @@ async def create(
     )
     try:
         async with db.write() as session:
-            await _check_quota(session, project_id, size)
+            await check_quota(session, project_id, size)
             session.add(row)
     except BaseException:
         storage.delete(file_id)
@@ -67,16 +67,36 @@ async def create(
     return row
 
 
+# Bytes that domains built on this one keep in the files store under the same quota (a
+# container's files). This domain cannot import them, so each registers its count when it is
+# imported (`app.py` imports them all).
+StoredBytes = Callable[[AsyncSession, str], Awaitable[int]]
+_stored_elsewhere: list[StoredBytes] = []
+
+
+def count_stored_bytes(counter: StoredBytes) -> None:
+    """Count `counter(session, project_id)` bytes against `max_file_bytes` too."""
+    if counter not in _stored_elsewhere:
+        _stored_elsewhere.append(counter)
+
+
 async def bytes_used(session: AsyncSession, project_id: str) -> int:
-    """The bytes of the project's live files."""
+    """The bytes the project keeps in the files store: its live files, and what other
+    domains keep there (`count_stored_bytes`)."""
     used = await session.scalar(
         select(func.coalesce(func.sum(File.bytes), 0)).where(File.project_id == project_id, _live())
     )
-    return int(used or 0)
+    total = int(used or 0)
+    for counter in _stored_elsewhere:
+        total += await counter(session, project_id)
+    return total
 
 
-async def _check_quota(session: AsyncSession, project_id: str, size: int) -> None:
-    """400 when `size` more bytes would exceed the project's `max_file_bytes`."""
+async def check_quota(
+    session: AsyncSession, project_id: str, size: int, param: str = "file"
+) -> None:
+    """400 when `size` more bytes would exceed the project's `max_file_bytes`: the one check
+    of everything kept in the files store (files, container files)."""
     limit = await storage_limit(session, project_id, "max_file_bytes")
     if limit is None:
         return
@@ -85,7 +105,7 @@ async def _check_quota(session: AsyncSession, project_id: str, size: int) -> Non
         raise QuotaExceeded(
             f"Storage quota exceeded: this project may keep at most {limit} bytes of files "
             f"(max_file_bytes); {used} are used, and this file has {size}.",
-            param="file",
+            param=param,
         )
 
 

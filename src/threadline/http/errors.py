@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from threadline.errors import InvalidRequest, NotFound, ThreadlineError
+from threadline.errors import InvalidRequest, ModelFailed, NotFound, ThreadlineError
 from threadline.http.middleware import HTTPMiddleware
 from threadline.http.validation import describe_validation_error
 
@@ -31,6 +31,7 @@ DOMAIN_STATUS: dict[type[ThreadlineError], int] = {
     ThreadlineError: 400,
     InvalidRequest: 400,
     NotFound: 404,
+    ModelFailed: 424,
 }
 
 
@@ -81,7 +82,9 @@ async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
 
 
 async def _domain_error(_request: Request, exc: ThreadlineError) -> JSONResponse:
-    return _response(domain_status(exc), error_body(exc.message, param=exc.param, code=exc.code))
+    status = domain_status(exc)
+    kind = "server_error" if isinstance(exc, ModelFailed) else INVALID_REQUEST
+    return _response(status, error_body(exc.message, kind, param=exc.param, code=exc.code))
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

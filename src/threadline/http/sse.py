@@ -12,7 +12,7 @@ from starlette.responses import StreamingResponse
 
 from threadline import metrics
 from threadline.events.bus import Event, Subscription
-from threadline.events.names import RUN_STREAM_ENDS, EventName
+from threadline.events.names import ENGINE_ONLY, RUN_STREAM_ENDS, EventName
 
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 # A comment line alone, with no blank line after it: a blank line would make clients that
@@ -76,6 +76,8 @@ async def run_events(
                 if event.name == EventName.DONE:
                     yield b"".join(frames) + DONE_FRAME
                     return
+                if event.name in ENGINE_ONLY:
+                    continue
                 frames.append(encode(shape(event) if shape else event))
                 if event.name in RUN_STREAM_ENDS:
                     yield b"".join(frames) + DONE_FRAME

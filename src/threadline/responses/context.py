@@ -23,10 +23,12 @@ async def hidden_thread(session: AsyncSession, project_id: str) -> Thread:
     return thread
 
 
-async def continuing(session: AsyncSession, project_id: str, previous_id: str) -> Thread:
+async def continuing(
+    session: AsyncSession, project_id: str, previous_id: str, branch: bool = False
+) -> Thread:
     """The thread a response continuing `previous_id` runs on: the previous one's, when it
-    is a hidden thread whose latest response that is; else a new hidden thread holding the
-    context up to the end of the previous response."""
+    is a hidden thread whose latest response that is (and `branch` does not ask for a copy);
+    else a new hidden thread holding the context up to the end of the previous response."""
     previous = await session.get(Response, previous_id)
     if previous is None or previous.project_id != project_id:
         raise invalid(
@@ -44,7 +46,7 @@ async def continuing(session: AsyncSession, project_id: str, previous_id: str) -
     latest = await session.scalar(
         select(Run.id).where(Run.thread_id == thread.id).order_by(Run.id.desc()).limit(1)
     )
-    if thread.hidden and latest == run.id:
+    if thread.hidden and latest == run.id and not branch:
         return thread
     copy = await hidden_thread(session, project_id)
     await copy_context(session, thread, previous, run, copy)

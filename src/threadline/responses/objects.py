@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.conversations import items as mapping
+from threadline.responses import tools
 from threadline.responses.models import Response
 from threadline.run_status import TERMINAL_STATUSES
 from threadline.runs import announce
@@ -15,10 +16,14 @@ from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message
 
 
-async def response_object(session: AsyncSession, row: Response) -> dict[str, Any]:
+async def response_object(
+    session: AsyncSession, row: Response, include: frozenset[str] | None = None
+) -> dict[str, Any]:
     run = await session.get(Run, row.run_id, populate_existing=True)
     assert run is not None
-    return shape(row, announce.record(run), await output_items(session, run))
+    if include is None:
+        include = frozenset(row.options.get("include") or ())
+    return shape(row, announce.record(run), await output_items(session, run, include))
 
 
 def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
@@ -45,8 +50,8 @@ def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> d
         "background": row.background,
         "temperature": run["temperature"],
         "text": options.get("text") or {"format": {"type": "text"}},
-        "tool_choice": _tool_choice_out(run["tool_choice"]),
-        "tools": [_tool_out(tool) for tool in run["tools"]],
+        "tool_choice": tools.tool_choice_out(run["tool_choice"]),
+        "tools": [tools.tool_out(tool) for tool in run["tools"]],
         "top_p": run["top_p"],
         "top_logprobs": options.get("top_logprobs"),
         "truncation": options.get("truncation", "disabled"),
@@ -56,17 +61,22 @@ def shape(row: Response, run: dict[str, Any], output: list[dict[str, Any]]) -> d
     if status == "expired":
         found["error"] = {"code": "server_error", "message": "The response expired."}
     if usage:
-        found["usage"] = {
-            "input_tokens": usage.get("prompt_tokens", 0),
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": usage.get("completion_tokens", 0),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage.get("total_tokens", 0),
-        }
+        found["usage"] = usage_object(usage)
     for key in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
         if options.get(key) is not None:
             found[key] = options[key]
     return found
+
+
+def usage_object(usage: dict[str, Any]) -> dict[str, Any]:
+    """A run's usage as a response's."""
+    return {
+        "input_tokens": usage.get("prompt_tokens", 0),
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": usage.get("completion_tokens", 0),
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.get("total_tokens", 0),
+    }
 
 
 def _status(run_status: str) -> str:
@@ -77,26 +87,9 @@ def _status(run_status: str) -> str:
     }.get(run_status, run_status)
 
 
-def _tool_choice_out(tool_choice: Any) -> Any:
-    if isinstance(tool_choice, dict):
-        return {"type": "function", "name": tool_choice["function"]["name"]}
-    return tool_choice or "auto"
-
-
-def _tool_out(tool: dict[str, Any]) -> dict[str, Any]:
-    function = tool["function"]
-    out = {
-        "type": "function",
-        "name": function["name"],
-        "parameters": function.get("parameters"),
-        "strict": function.get("strict"),
-    }
-    if function.get("description"):
-        out["description"] = function["description"]
-    return out
-
-
-async def output_items(session: AsyncSession, run: Run) -> list[dict[str, Any]]:
+async def output_items(
+    session: AsyncSession, run: Run, include: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """The items the response's run made, in their order."""
     messages = list(await session.scalars(select(Message).where(Message.run_id == run.id)))
     steps = list(
@@ -108,7 +101,7 @@ async def output_items(session: AsyncSession, run: Run) -> list[dict[str, Any]]:
     for step in steps:
         placed += [
             (place, item)
-            for place, item in mapping.step_items(step)
+            for place, item in mapping.step_items(step, include)
             if item["type"] != "function_call_output"
         ]
     placed.sort(key=lambda entry: entry[0])

@@ -2,25 +2,31 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from threadline.conversations.router import IncludeQuery
 from threadline.conversations.schemas import Include, ItemList
 from threadline.conversations.service import ItemPage
 from threadline.db.engine import Database
+from threadline.db.keyset import PageQuery
 from threadline.events.bus import Subscription
+from threadline.files.router import Storage
 from threadline.http.deps import DB, ProjectId, RunCaller
 from threadline.http.openapi import streamed_responses
-from threadline.http.pagination import list_page
+from threadline.http.pagination import ListPage, list_page, page_query
 from threadline.http.query import documented_array
 from threadline.http.sse import event_stream, named_events
-from threadline.responses import service
+from threadline.responses import compaction, input_tokens, service
 from threadline.responses import stream as serializer
 from threadline.responses.models import Response
 from threadline.responses.schemas import (
+    CompactRequest,
+    CompactResource,
     CreateResponseRequest,
     ResponseDeleted,
     ResponseObject,
+    TokenCountsRequest,
+    TokenCountsResource,
 )
 from threadline.responses.stream_events import stream_event_schema
 from threadline.runs.router import Channels
@@ -61,9 +67,11 @@ def _streamed(
 
 @router.post("", response_model=ResponseObject, responses=STREAMS)
 async def create_response(
-    db: DB, caller: RunCaller, channels: Channels, body: CreateResponseRequest
+    db: DB, storage: Storage, caller: RunCaller, channels: Channels, body: CreateResponseRequest
 ):
-    created = await service.create_response(db, channels, caller.project_id, body, caller.key_id)
+    created = await service.create_response(
+        db, storage, channels, caller.project_id, body, caller.key_id
+    )
     if body.stream:
         assert created.events is not None
         return _streamed(db, created.row, created.events, forget=body.store is False)
@@ -73,6 +81,42 @@ async def create_response(
     if body.store is False:
         await service.forget(db, created.response_id)
     return found
+
+
+@router.get("", response_model=ListPage[ResponseObject])
+async def list_responses(
+    db: DB, project: ProjectId, page: Annotated[PageQuery, Depends(page_query())]
+):
+    """A Threadline extension: the project's stored responses, newest first."""
+    return list_page(*await service.list_responses(db, project, page))
+
+
+async def prompt_parts(request: Request) -> input_tokens.PromptParts:
+    return request.app.state.prompt_parts
+
+
+# Before the routes of `/{response_id}`: `input_tokens` is no response's id.
+@router.post("/input_tokens", response_model=TokenCountsResource)
+async def count_input_tokens(
+    db: DB,
+    storage: Storage,
+    project: ProjectId,
+    parts: Annotated[input_tokens.PromptParts, Depends(prompt_parts)],
+    body: TokenCountsRequest,
+):
+    """The tokens of the input the same request to `POST /responses` would give the model,
+    counted by its own tokenizer (estimated where its server has none to ask)."""
+    count = await input_tokens.count_input_tokens(db, storage, parts, project, body)
+    return TokenCountsResource(input_tokens=count)
+
+
+@router.post("/compact", response_model=CompactResource)
+async def compact(
+    db: DB, storage: Storage, caller: RunCaller, channels: Channels, body: CompactRequest
+):
+    """The model's summary of the context as a `compaction` item (Threadline keeps the
+    summary; the item refers to it: `docs/architecture.md`, "Compaction")."""
+    return await compaction.compact(db, storage, channels, caller.project_id, body, caller.key_id)
 
 
 @router.get(
@@ -91,7 +135,7 @@ async def retrieve_response(
     if stream:
         events, row = await service.events_of(db, channels, project, response_id)
         return _streamed(db, row, events, starting_after)
-    return await service.retrieve_response(db, project, response_id)
+    return await service.retrieve_response(db, project, response_id, frozenset(include or ()))
 
 
 @router.delete("/{response_id}", response_model=ResponseDeleted)

@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from threadline.containers.schemas import ContainerNetworkPolicyParam, MemoryLimit
 from threadline.conversations.schemas import (
+    CodeInterpreterCallItem,
+    CompactionItem,
     FileSearchCallItem,
     FunctionCallItem,
     Include,
@@ -26,6 +29,9 @@ from threadline.schemas import (
     text_or_parts,
 )
 
+# CompoundFilter: the name `Filter` refers to, for the models using it to be built here.
+from threadline.vector_stores.schemas import CompoundFilter, Filter  # noqa: F401
+
 # -- the request ----------------------------------------------------------------------------
 
 
@@ -37,7 +43,63 @@ class FunctionToolParam(Part):
     strict: bool | None = None
 
 
-Tool = by_field("type", {"function": FunctionToolParam})
+class HybridSearchParam(Part):
+    embedding_weight: Annotated[float, Field(ge=0)]
+    text_weight: Annotated[float, Field(ge=0)]
+
+
+class RankingOptionsParam(Part):
+    ranker: Literal["auto", "default-2024-11-15"] | None = None
+    score_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    hybrid_search: HybridSearchParam | None = None
+
+
+class FileSearchToolParam(Part):
+    type: Literal["file_search"]
+    vector_store_ids: list[str]
+    max_num_results: Annotated[int, Field(ge=1, le=50)] | None = None
+    ranking_options: RankingOptionsParam | None = None
+    filters: Filter | None = None
+
+
+class AutoContainerParam(Part):
+    type: Literal["auto"]
+    file_ids: Annotated[list[str], Field(max_length=50)] | None = None
+    memory_limit: MemoryLimit | None = None
+    network_policy: ContainerNetworkPolicyParam | None = None
+
+
+def _container_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "id"
+    if isinstance(value, dict):
+        return "auto"
+    return None
+
+
+ContainerParam = one_of(
+    _container_kind,
+    {"id": str, "auto": AutoContainerParam},
+    expected='a container id or {"type": "auto"}',
+)
+
+
+class CodeInterpreterToolParam(Part):
+    type: Literal["code_interpreter"]
+    container: ContainerParam
+    allowed_callers: list[Literal["direct", "programmatic"]] | None = None
+
+
+Tool = by_field(
+    "type",
+    {
+        "function": FunctionToolParam,
+        "file_search": FileSearchToolParam,
+        "code_interpreter": CodeInterpreterToolParam,
+    },
+)
+# The built-in tools a response may name, as `tools` entries and as `tool_choice`.
+HOSTED = ("file_search", "code_interpreter")
 
 
 class FunctionChoice(Part):
@@ -45,18 +107,27 @@ class FunctionChoice(Part):
     name: str
 
 
+class HostedChoice(Part):
+    type: Literal["file_search", "code_interpreter"]
+
+
 def _choice_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "mode"
     if isinstance(value, dict):
-        return "function" if value.get("type") == "function" else None
+        kind = value.get("type")
+        return "function" if kind == "function" else "hosted" if kind in HOSTED else None
     return None
 
 
 ToolChoice = one_of(
     _choice_kind,
-    {"mode": Literal["none", "auto", "required"], "function": FunctionChoice},
-    expected="'none', 'auto', 'required' or a function to call",
+    {
+        "mode": Literal["none", "auto", "required"],
+        "function": FunctionChoice,
+        "hosted": HostedChoice,
+    },
+    expected="'none', 'auto', 'required', a function to call, or a built-in tool's type",
 )
 
 
@@ -177,9 +248,33 @@ class ResponseFunctionTool(Omits):
     strict: bool | None
 
 
+class ResponseFileSearchTool(Omits):
+    type: Literal["file_search"] = "file_search"
+    vector_store_ids: list[str]
+    max_num_results: Omittable[int] = None
+    ranking_options: Omittable[dict[str, Any]] = None
+    filters: Omittable[dict[str, Any]] = None
+
+
+class ResponseCodeInterpreterTool(BaseModel):
+    type: Literal["code_interpreter"] = "code_interpreter"
+    # As given: the container's id, or the `auto` object.
+    container: str | dict[str, Any]
+
+
+ResponseTool = Annotated[
+    ResponseFunctionTool | ResponseFileSearchTool | ResponseCodeInterpreterTool,
+    Field(discriminator="type"),
+]
+
+
 class ResponseFunctionChoice(BaseModel):
     type: Literal["function"]
     name: str
+
+
+class ResponseHostedChoice(BaseModel):
+    type: Literal["file_search", "code_interpreter"]
 
 
 class ResponseErrorObject(BaseModel):
@@ -231,7 +326,8 @@ class ResponseReasoning(Omits):
 
 
 OutputItem = Annotated[
-    MessageItem | FunctionCallItem | FileSearchCallItem, Field(discriminator="type")
+    MessageItem | FunctionCallItem | FileSearchCallItem | CodeInterpreterCallItem,
+    Field(discriminator="type"),
 ]
 
 
@@ -254,8 +350,8 @@ class ResponseObject(Wire):
     background: bool
     temperature: float | None
     text: ResponseText
-    tool_choice: Literal["none", "auto", "required"] | ResponseFunctionChoice
-    tools: list[ResponseFunctionTool]
+    tool_choice: Literal["none", "auto", "required"] | ResponseFunctionChoice | ResponseHostedChoice
+    tools: list[ResponseTool]
     top_p: float | None
     top_logprobs: int | None
     truncation: Literal["auto", "disabled"] | None
@@ -272,3 +368,57 @@ class ResponseDeleted(Wire):
     id: str
     object: Literal["response.deleted"] = "response.deleted"
     deleted: Literal[True] = True
+
+
+# -- input token counts ---------------------------------------------------------------------
+
+
+class TokenCountsRequest(Request):
+    """What `POST /responses/input_tokens` counts: the input of the response a
+    `POST /responses` with these fields would make (the spec's TokenCountsBody)."""
+
+    model: str | None = None
+    input: InputParam | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: ConversationParam | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    text: TextParam | None = None
+    reasoning: ReasoningParam | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    # Accepted; it changes nothing here.
+    personality: Annotated[str, Field(max_length=64)] | None = None
+
+
+class TokenCountsResource(Wire):
+    object: Literal["response.input_tokens"] = "response.input_tokens"
+    input_tokens: int
+
+
+# -- compaction -----------------------------------------------------------------------------
+
+
+class CompactRequest(Request):
+    """`POST /responses/compact` (the spec's CompactResponseMethodPublicBody)."""
+
+    model: str
+    input: InputParam | None = None
+    previous_response_id: str | None = None
+    instructions: str | None = None
+    # Accepted; they change nothing here.
+    prompt_cache_key: Annotated[str, Field(max_length=64)] | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    service_tier: (
+        Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None
+    ) = None
+
+
+class CompactResource(Wire):
+    id: str
+    object: Literal["response.compaction"] = "response.compaction"
+    output: list[CompactionItem]
+    created_at: int
+    usage: ResponseUsageObject

@@ -20,14 +20,15 @@ from threadline import ids
 from threadline.assistants import service as assistants
 from threadline.conversations import service as conversations
 from threadline.db.engine import Database
+from threadline.db.keyset import PageQuery, fetch_page
 from threadline.errors import InvalidRequest, NotFound, invalid, not_found
 from threadline.events.bus import FROM_START, Event, Subscription
 from threadline.events.names import EventName, run_event
-from threadline.responses import context, inputs, objects
+from threadline.files.storage import FileStorage
+from threadline.responses import context, inputs, objects, tools
 from threadline.responses.models import Response
 from threadline.responses.schemas import (
     CreateResponseRequest,
-    FunctionChoice,
     TextFormatJsonObject,
     TextFormatJsonSchema,
 )
@@ -77,10 +78,14 @@ async def get_response(session: AsyncSession, project_id: str, response_id: str)
     return row
 
 
-async def retrieve_response(db: Database, project_id: str, response_id: str) -> dict[str, Any]:
+async def retrieve_response(
+    db: Database, project_id: str, response_id: str, include: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """The response; its items' optional fields as `include` asks (by default, as its
+    creation asked)."""
     async with db.read() as session:
         return await objects.response_object(
-            session, await get_response(session, project_id, response_id)
+            session, await get_response(session, project_id, response_id), include
         )
 
 
@@ -129,6 +134,18 @@ async def list_input_items(
     return found[: page.limit], len(found) > page.limit
 
 
+async def list_responses(
+    db: Database, project_id: str, page: PageQuery
+) -> tuple[list[dict[str, Any]], bool]:
+    """A Threadline extension (the API has no response list): the project's stored
+    responses, paged by (created_at, id) like every list. A `store: false` response, kept
+    only while its stream lasts, is not listed."""
+    where = [Response.project_id == project_id, Response.store.is_(True)]
+    async with db.read() as session:
+        rows, has_more = await fetch_page(session, Response, where, page)
+        return [await objects.response_object(session, row) for row in rows], has_more
+
+
 async def cancel_response(
     db: Database, channels: RunChannels, project_id: str, response_id: str
 ) -> dict[str, Any]:
@@ -153,16 +170,22 @@ async def cancel_response(
 
 async def create_response(
     db: Database,
+    storage: FileStorage,
     channels: RunChannels,
     project_id: str,
     body: CreateResponseRequest,
     api_key_id: str | None = None,
+    branch: bool = False,
 ) -> Created:
-    _check(body)
+    """`branch`: on a thread of its own even where it could go on in its previous
+    response's (a compaction, which leaves nothing behind)."""
+    check_request(body)
     response_id = ids.new_id("resp_")
 
     async def work(session: AsyncSession) -> tuple[Run, Response]:
-        return await _insert(session, project_id, body, response_id, api_key_id)
+        return await insert_response(
+            session, storage, project_id, body, response_id, api_key_id, branch
+        )
 
     run, row = await runs.store_new_run(db, None, work)
     wait = bool(body.stream) or not body.background
@@ -172,8 +195,9 @@ async def create_response(
     return Created(row, launched.stream)
 
 
-def _check(body: CreateResponseRequest) -> None:
-    if body.model is None and body.prompt is None:
+def check_request(body: CreateResponseRequest) -> None:
+    """The rules between a request's fields (each field's own are its schema's)."""
+    if not body.model and body.prompt is None:
         raise invalid("Missing required parameter: 'model'.", param="model")
     if body.conversation is not None and body.previous_response_id is not None:
         raise invalid(
@@ -231,13 +255,17 @@ async def forget(db: Database, response_id: str) -> None:
         await session.execute(delete(Response).where(Response.id == response_id))
 
 
-async def _insert(
+async def insert_response(
     session: AsyncSession,
+    storage: FileStorage,
     project_id: str,
     body: CreateResponseRequest,
     response_id: str,
     api_key_id: str | None,
+    branch: bool = False,
 ) -> tuple[Run, Response]:
+    """The response as stored, in the caller's transaction: its thread found or made, its
+    input added, its run queued (not yet announced)."""
     defaults = await _prompt_defaults(session, project_id, body)
     conversation_id: str | None = None
     if body.conversation is not None:
@@ -252,12 +280,12 @@ async def _insert(
                 param="conversation",
             )
     elif body.previous_response_id is not None:
-        thread = await context.continuing(session, project_id, body.previous_response_id)
+        thread = await context.continuing(session, project_id, body.previous_response_id, branch)
     else:
         thread = await context.hidden_thread(session, project_id)
     input_ids = await inputs.add_input(session, project_id, thread, body)
     await inputs.check_answered(session, thread.id)
-    run = await _new_run(session, thread.id, body, defaults, response_id, api_key_id)
+    run = await _new_run(session, storage, thread, body, defaults, response_id, api_key_id)
     row = Response(
         id=response_id,
         project_id=project_id,
@@ -332,31 +360,23 @@ async def _prompt_defaults(
 
 async def _new_run(
     session: AsyncSession,
-    thread_id: str,
+    storage: FileStorage,
+    thread: Thread,
     body: CreateResponseRequest,
     defaults: dict[str, Any],
     response_id: str,
     api_key_id: str | None,
 ) -> Run:
-    tools = (
-        [_tool_in(tool) for tool in body.tools]
+    run_tools = (
+        await tools.tools_in(session, storage, thread.project_id, response_id, body.tools)
         if body.tools is not None
         else defaults.get("tools", [])
     )
-    tool_choice: Any = body.tool_choice or "auto"
-    if isinstance(tool_choice, FunctionChoice):
-        if tool_choice.name not in {tool["function"]["name"] for tool in tools}:
-            raise invalid(
-                f"Invalid 'tool_choice': no function named '{tool_choice.name}' among the "
-                "response's tools.",
-                param="tool_choice.name",
-            )
-        tool_choice = {"type": "function", "function": {"name": tool_choice.name}}
     run_id = run_id_of(response_id)
     created_at = ids.created_at_of(run_id) or 0
     run = runs.queued_run(
         id=run_id,
-        thread_id=thread_id,
+        thread_id=thread.id,
         assistant_id=defaults.get("assistant_id", ""),
         created_at=created_at,
         expires_at=None,
@@ -364,7 +384,7 @@ async def _new_run(
         instructions=body.instructions
         if body.instructions is not None
         else defaults.get("instructions") or "",
-        tools=tools,
+        tools=run_tools,
         metadata_=body.metadata or {},
         temperature=body.temperature
         if body.temperature is not None
@@ -373,7 +393,7 @@ async def _new_run(
         max_prompt_tokens=None,
         max_completion_tokens=body.max_output_tokens,
         truncation_strategy={"type": body.truncation or "disabled"},
-        tool_choice=tool_choice,
+        tool_choice=tools.tool_choice_in(body.tool_choice, run_tools),
         parallel_tool_calls=body.parallel_tool_calls is not False,
         response_format=_response_format(body),
         reasoning_effort=body.reasoning.effort if body.reasoning else None,
@@ -383,15 +403,6 @@ async def _new_run(
     session.add(run)
     await session.flush()
     return run
-
-
-def _tool_in(tool: Any) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description is not None:
-        function["description"] = tool.description
-    function["parameters"] = tool.parameters
-    function["strict"] = tool.strict
-    return {"type": "function", "function": function}
 
 
 def _response_format(body: CreateResponseRequest) -> Any:

@@ -15,8 +15,10 @@ from threadline import ids
 from threadline.conversations import items as mapping
 from threadline.events.bus import Event
 from threadline.events.names import EventName
+from threadline.responses import tools
 from threadline.responses.models import Response
 from threadline.responses.objects import shape
+from threadline.runs.models import RunStep
 from threadline.threads.models import Message
 
 _LIFECYCLE = {
@@ -44,6 +46,21 @@ class _Call:
 
 
 @dataclass
+class _Builtin:
+    """A built-in tool's call as the stream has announced it."""
+
+    kind: str  # the tool's type
+    item_id: str
+    output_index: int
+    code: str = ""
+    running: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return f"response.{self.kind}_call"
+
+
+@dataclass
 class ResponseStream:
     """One stream of a response: what it has numbered and announced so far. The response
     objects it sends are made from its row and the run's columns each event carries, and
@@ -55,8 +72,17 @@ class ResponseStream:
     # message id -> its output index; (step id, call index) -> the call.
     messages: dict[str, int] = field(default_factory=dict)
     calls: dict[tuple[str, int], _Call] = field(default_factory=dict)
+    # call id -> a built-in call; (step id, call index) -> its call id.
+    builtins: dict[str, _Builtin] = field(default_factory=dict)
+    builtin_ids: dict[tuple[str, int], str] = field(default_factory=dict)
+    # The response's code_interpreter container, from its run's tools.
+    container_id: str = ""
     # The output items as they ended, by output index.
     done: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def include(self) -> frozenset[str]:
+        return frozenset(self.row.options.get("include") or ())
 
     def _out(self, kind: str, **data: Any) -> tuple[str, dict[str, Any]]:
         event = {"type": kind, "sequence_number": self.sequence, **data}
@@ -71,6 +97,8 @@ class ResponseStream:
 
     async def serialize(self, event: Event) -> list[tuple[str, dict[str, Any]]]:
         name, data = event.name, event.data
+        if name in _LIFECYCLE or name == EventName.RUN_QUEUED:
+            self.container_id = tools.container_of(data["tools"]) or self.container_id
         if name in _LIFECYCLE or (name == EventName.RUN_QUEUED and self.row.background):
             kind = _LIFECYCLE.get(name, "response.queued")  # type: ignore[call-overload]
             return [self._out(kind, response=self._response(data, final=False))]
@@ -93,6 +121,10 @@ class ResponseStream:
             return self._message_done(data)
         if name == EventName.STEP_DELTA and data.get("type") == "function":
             return self._call_delta(data)
+        if name == EventName.STEP_DELTA and data.get("type") in tools.HOSTED:
+            return self._builtin_delta(data)
+        if name == EventName.CALL_RUNNING:
+            return self._builtin_running(data)
         if name == EventName.STEP_COMPLETED and data.get("type") == "tool_calls":
             return self._calls_done(data)
         return []
@@ -172,8 +204,83 @@ class ResponseStream:
                 "name": call.name, "arguments": "", "status": "in_progress"}  # fmt: skip
         return self._out("response.output_item.added", output_index=call.output_index, item=item)
 
-    def _calls_done(self, step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    # -- built-in tools' calls ------------------------------------------------------------
+
+    def _builtin(self, kind: str, call_id: str) -> tuple[_Builtin, list[tuple[str, dict]]]:
+        """The call, announced now if it is new."""
+        call = self.builtins.get(call_id)
+        if call is not None:
+            return call, []
+        prefix = ids.FILE_SEARCH_CALL if kind == tools.SEARCH else ids.CODE_INTERPRETER_CALL
+        call = self.builtins[call_id] = _Builtin(kind, ids.as_prefix(call_id, prefix), self.outputs)
+        self.outputs += 1
+        if kind == tools.SEARCH:
+            item = {"type": "file_search_call", "id": call.item_id, "status": "in_progress",
+                    "queries": [], "results": None}  # fmt: skip
+        else:
+            item = {"type": "code_interpreter_call", "id": call.item_id,
+                    "status": "in_progress", "container_id": self.container_id, "code": "",
+                    "outputs": None}  # fmt: skip
+        where = {"output_index": call.output_index, "item_id": call.item_id}
+        return call, [
+            self._out("response.output_item.added", output_index=call.output_index, item=item),
+            self._out(f"{call.prefix}.in_progress", **where),
+        ]
+
+    def _builtin_delta(self, delta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        key = (delta["step_id"], delta["index"])
+        if delta.get("call_id"):
+            self.builtin_ids[key] = delta["call_id"]
+        if key not in self.builtin_ids:
+            return []
+        call, out = self._builtin(delta["type"], self.builtin_ids[key])
+        fragment = ((delta.get("part") or {}).get(tools.CODE) or {}).get("input")
+        if call.kind == tools.CODE and fragment and not call.running:
+            call.code += fragment
+            out.append(
+                self._out(
+                    "response.code_interpreter_call_code.delta",
+                    output_index=call.output_index,
+                    item_id=call.item_id,
+                    delta=fragment,
+                )
+            )
+        return out
+
+    def _builtin_running(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        call, out = self._builtin(data["type"], data["call_id"])
+        call.running = True
+        where = {"output_index": call.output_index, "item_id": call.item_id}
+        if call.kind == tools.CODE:
+            out.append(self._out("response.code_interpreter_call_code.done", code=call.code,
+                                 **where))  # fmt: skip
+            out.append(self._out("response.code_interpreter_call.interpreting", **where))
+        else:
+            out.append(self._out("response.file_search_call.searching", **where))
+        return out
+
+    def _builtin_done(self, step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         out = []
+        step_row = RunStep(**step)
+        items = {item["id"]: item for _, item in mapping.step_items(step_row, self.include)}
+        for given in step["step_details"].get("tool_calls", []):
+            if given.get("type") not in tools.HOSTED:
+                continue
+            call, added = self._builtin(given["type"], given["id"])
+            out += added
+            item = items.get(call.item_id)
+            if item is None:
+                continue
+            where = {"output_index": call.output_index, "item_id": call.item_id}
+            out.append(self._out(f"{call.prefix}.completed", **where))
+            out.append(
+                self._out("response.output_item.done", output_index=call.output_index, item=item)
+            )
+            self.done[call.output_index] = item
+        return out
+
+    def _calls_done(self, step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out = self._builtin_done(step)
         for index, given in enumerate(step["step_details"].get("tool_calls", [])):
             if given.get("type") != "function":
                 continue

@@ -88,6 +88,36 @@ class ArgumentsDoneEvent(BaseModel):
     arguments: str
 
 
+class ToolCallStateEvent(BaseModel):
+    type: Literal[
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ]
+    sequence_number: int
+    output_index: int
+    item_id: str
+
+
+class CodeDeltaEvent(BaseModel):
+    type: Literal["response.code_interpreter_call_code.delta"]
+    sequence_number: int
+    output_index: int
+    item_id: str
+    delta: str
+
+
+class CodeDoneEvent(BaseModel):
+    type: Literal["response.code_interpreter_call_code.done"]
+    sequence_number: int
+    output_index: int
+    item_id: str
+    code: str
+
+
 EVENTS = (
     LifecycleEvent,
     OutputItemEvent,
@@ -97,6 +127,9 @@ EVENTS = (
     AnnotationAddedEvent,
     ArgumentsDeltaEvent,
     ArgumentsDoneEvent,
+    ToolCallStateEvent,
+    CodeDeltaEvent,
+    CodeDoneEvent,
 )
 
 

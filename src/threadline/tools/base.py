@@ -75,6 +75,9 @@ class AnswerParts:
 
     content: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    # Annotations that only the Responses API has a shape for (a container file citation),
+    # kept beside the text's Assistants annotations.
+    cited: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ToolRun(ABC):

@@ -35,11 +35,12 @@ from threadline.tools.base import (
     ToolParts,
     ToolRun,
 )
+from threadline.vector_stores import filters
 from threadline.vector_stores import service as vector_stores
 from threadline.vector_stores.index import ChunkIndex
 from threadline.vector_stores.ingestion import settled
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
-from threadline.vector_stores.search import Hit, search
+from threadline.vector_stores.search import HYBRID_RANKERS, Hit, search
 
 log = logging.getLogger("threadline.tools")
 
@@ -49,6 +50,7 @@ INGESTION_WAIT_SECONDS = 120
 # While waiting, a search looks at its files when ingestion says one is done, and this often
 # regardless (files leave `in_progress` in ways that announce nothing: a cancelled batch).
 RECHECK_SECONDS = 2.0
+HYBRID = next(iter(HYBRID_RANKERS))
 MARKER = re.compile(r"【(\d+)(?::\d+)?†([^】]*)】")
 
 CHAT_TOOL = {
@@ -143,6 +145,9 @@ def annotate(text: str, sources: list[Source]) -> list[dict[str, Any]]:
                     "start_index": match.start(),
                     "end_index": match.end(),
                     "file_citation": {"file_id": sources[number].file_id},
+                    # For the Responses API's shape, which names the file (Assistants
+                    # serializers leave it out).
+                    "filename": sources[number].filename,
                 }
             )
     return annotations
@@ -195,6 +200,9 @@ class FileSearch:
         ranker = ranking.get("ranker") or "default_2024_08_21"
         threshold = float(ranking.get("score_threshold") or 0.0)
         searched = Searched({"ranker": ranker, "score_threshold": threshold})
+        # A response's tool may ask for the hybrid ranker, and weigh its two rankings.
+        weights = ranking.get("hybrid_search")
+        hybrid = ranker in HYBRID_RANKERS or weights is not None
         if not store_ids or not query.strip():
             return searched
         searched.unready = await self._wait_for_ingestion(store_ids)
@@ -210,8 +218,10 @@ class FileSearch:
                 live,
                 [query],
                 max_results=int(options.get("max_num_results") or DEFAULT_MAX_RESULTS),
-                ranker="auto",
+                filters=filters.from_stored(options.get("filters")),
+                ranker=HYBRID if hybrid else "auto",
                 score_threshold=threshold,
+                weights=(weights["embedding_weight"], weights["text_weight"]) if weights else None,
             )
             await vector_stores.touch(session, live)
         return searched
@@ -250,8 +260,14 @@ class FileSearchRun(ToolRun):
     def __init__(self, search: FileSearch, context: ToolContext) -> None:
         self.search = search
         self.run_id = context.run_id
-        self.store_ids = context.resource_list(NAME, "vector_store_ids")
         self.options = context.options.get(NAME) or {}
+        # A run's stores are its assistant's and thread's; a response names its own.
+        self.store_ids = context.resource_list(NAME, "vector_store_ids")
+        self.store_ids += [
+            store_id
+            for store_id in self.options.get("vector_store_ids") or []
+            if store_id not in self.store_ids
+        ]
         self.sources = [
             source
             for call in context.earlier_calls
@@ -267,6 +283,10 @@ class FileSearchRun(ToolRun):
         details = call_details(call_id, searched.ranking, searched.hits)
         self.sources += _sources(details)
         kept: dict[str, Any] = {"arguments": arguments}
+        # The files' attributes, which a response's results show (a step's have no field).
+        attributes = {hit.file_id: hit.attributes for hit in searched.hits if hit.attributes}
+        if attributes:
+            kept["attributes"] = attributes
         if searched.unready:
             kept["unready"] = [
                 {"file_id": file.file_id, "filename": file.filename} for file in searched.unready

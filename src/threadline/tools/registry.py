@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from threadline.tools import schemas
 from threadline.tools.base import BuiltinTool, ToolParts
-from threadline.tools.code_interpreter.tool import CodeInterpreterTool
+from threadline.tools.code_interpreter.plugin import CodeInterpreterTool
 from threadline.tools.file_search import FileSearchTool
 
 BUILTIN: tuple[type[BuiltinTool], ...] = (FileSearchTool, CodeInterpreterTool)

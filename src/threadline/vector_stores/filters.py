@@ -5,7 +5,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from threadline.vector_stores.schemas import ComparisonFilter, CompoundFilter
+from pydantic import TypeAdapter
+
+from threadline.vector_stores.schemas import ComparisonFilter, CompoundFilter, Filter
 
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
@@ -44,3 +46,11 @@ def matches(condition: ComparisonFilter | CompoundFilter, attributes: dict[str, 
         results = (matches(inner, attributes) for inner in condition.filters)
         return all(results) if condition.type == "and" else any(results)
     return _compare(condition, attributes)
+
+
+_FILTER: TypeAdapter[Any] = TypeAdapter(Filter)
+
+
+def from_stored(value: dict[str, Any] | None) -> ComparisonFilter | CompoundFilter | None:
+    """A filter kept as JSON (a response's file_search tool) as the one `matches` reads."""
+    return None if value is None else _FILTER.validate_python(value)

@@ -61,7 +61,10 @@ async def search(
     filters: Any = None,
     ranker: str = "auto",
     score_threshold: float = 0.0,
+    weights: tuple[float, float] | None = None,
 ) -> list[Hit]:
+    """The best chunks for the queries; with the hybrid ranker, embeddings and keywords
+    fused, weighed by `weights` (embedding, text) when given."""
     if not stores or not queries:
         return []
     depth = max(CANDIDATES, 4 * max_results)
@@ -80,7 +83,7 @@ async def search(
         for store in stores:
             dense = await index.nearest(session, store.id, vectors[store.embedder], depth)
             if hybrid:
-                scored = fuse(dense, matched[store.id])
+                scored = fuse(dense, matched[store.id], weights=weights or (1.0, 1.0))
             else:
                 scored = {chunk: max(0.0, similarity) for chunk, similarity in dense}
             for chunk_id, score in scored.items():
@@ -132,14 +135,15 @@ def fuse(
     matched: Sequence[tuple[int, float]],
     k: int = RRF_K,
     depth: int | None = None,
+    weights: tuple[float, float] = (1.0, 1.0),
 ) -> dict[int, float]:
-    """Reciprocal-rank fusion of the first `depth` of each ranking, scaled so that first in
-    both is 1.0."""
+    """Reciprocal-rank fusion of the first `depth` of each ranking, each weighed by its
+    weight, scaled so that first in both is 1.0."""
     fused: dict[int, float] = {}
-    for ranking in (dense[:depth], matched[:depth]):
+    for ranking, weight in ((dense[:depth], weights[0]), (matched[:depth], weights[1])):
         for rank, (chunk_id, _) in enumerate(ranking, 1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
-    top = 2.0 / (k + 1)
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
+    top = sum(weights) / (k + 1) or 1.0
     return {chunk_id: value / top for chunk_id, value in fused.items()}
 
 

@@ -96,14 +96,22 @@ export async function listAll(path, query = {}, most = 2000) {
   }
 }
 
-// A file's bytes as an object URL (an <img> or a link cannot send the key itself).
+// Bytes the API serves, as an object URL (an <img> or a link cannot send the key itself).
 const objectUrls = new Map();
-export async function fileUrl(fileId) {
-  if (!objectUrls.has(fileId)) {
-    const response = await send("GET", `/files/${encodeURIComponent(fileId)}/content`);
-    objectUrls.set(fileId, URL.createObjectURL(await response.blob()));
+async function blobUrl(path) {
+  if (!objectUrls.has(path)) {
+    const response = await send("GET", path);
+    objectUrls.set(path, URL.createObjectURL(await response.blob()));
   }
-  return objectUrls.get(fileId);
+  return objectUrls.get(path);
+}
+
+export function fileUrl(fileId) {
+  return blobUrl(`/files/${encodeURIComponent(fileId)}/content`);
+}
+
+export function containerFileUrl(containerId, fileId) {
+  return blobUrl(`/containers/${encodeURIComponent(containerId)}/files/${encodeURIComponent(fileId)}/content`);
 }
 
 // Server-sent events over fetch (EventSource cannot send an Authorization header):

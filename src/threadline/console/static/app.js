@@ -2,8 +2,10 @@
 // shared: what it shows comes from its address.
 import { ApiError, apiKey, get, onUnauthorized, setApiKey } from "./api.js";
 import * as assistants from "./assistants.js";
+import * as conversations from "./conversations.js";
 import * as files from "./files.js";
 import { playground } from "./playground.js";
+import * as responses from "./responses.js";
 import { runInspector } from "./run.js";
 import * as stores from "./stores.js";
 import * as threads from "./threads.js";
@@ -21,6 +23,10 @@ const ROUTES = [
   [/^\/threads$/, "threads", threads.list],
   [/^\/threads\/([^/]+)$/, "threads", threads.view],
   [/^\/threads\/([^/]+)\/runs\/([^/]+)$/, "threads", runInspector],
+  [/^\/conversations$/, "conversations", conversations.list],
+  [/^\/conversations\/([^/]+)$/, "conversations", conversations.view],
+  [/^\/responses$/, "responses", responses.list],
+  [/^\/responses\/([^/]+)$/, "responses", responses.view],
   [/^\/files$/, "files", files.list],
   [/^\/files\/([^/]+)$/, "files", files.view],
   [/^\/vector_stores$/, "vector_stores", stores.list],

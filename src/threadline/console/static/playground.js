@@ -1,14 +1,17 @@
-// The playground: chat with an assistant in a thread. Answers stream in as the model writes
-// them; beside the chat, the run's steps appear as the run takes them; a function call waits
-// for the person to type its output.
+// The playground: chat with an assistant in a thread (the Assistants API), or with a model
+// in a conversation (the Responses API: playground_responses.js). Answers stream in as the
+// model writes them; beside the chat, the run's steps appear as the run takes them; a
+// function call waits for the person to type its output.
 import { events, get, listAll, post, upload } from "./api.js";
 import { setAddress } from "./app.js";
 import { applyStepDelta, deltaText, follow, LIVE } from "./live.js";
 import { message } from "./messages.js";
+import { modeSwitch, responsesPlayground } from "./playground_responses.js";
 import { stepTitle } from "./steps.js";
 import { errorBox, field, h, jsonBlock, link, page, replace, status } from "./ui.js";
 
 export async function playground(main, _params, { signal, query }) {
+  if (query.get("mode") === "responses" || query.has("conversation")) return responsesPlayground(main, { signal, query });
   const assistants = await listAll("/assistants");
   let assistantId = query.get("assistant") || (assistants[0] && assistants[0].id) || "";
   let threadId = query.get("thread") || null;
@@ -216,6 +219,7 @@ export async function playground(main, _params, { signal, query }) {
   replace(
     main,
     page("Playground"),
+    modeSwitch("assistants"),
     assistants.length ? null : h("p", {}, "No assistants yet: ", link("/assistants/new", "create one"), " first."),
     h(
       "div.playground",

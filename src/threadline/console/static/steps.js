@@ -49,7 +49,6 @@ function toolCall(call, fileNames) {
 }
 
 function fileSearch(head, search, fileNames) {
-  const results = search.results || [];
   return h(
     "section.tool-call.file-search-call",
     {},
@@ -58,6 +57,15 @@ function fileSearch(head, search, fileNames) {
     search.query === undefined ? h("p.muted", {}, "—") : h("p.query", {}, search.query),
     h("h5", {}, "Ranking options"),
     search.ranking_options ? jsonBlock(search.ranking_options, { class: "ranking" }) : h("p.muted", {}, "—"),
+    searchResults(search.results || [], fileNames),
+  );
+}
+
+// A search's results, ranked: each with its file (a link), its score and its text. A run
+// step's result has `file_name` and `content` parts; a Responses item's, `filename` and
+// `text`.
+export function searchResults(results, fileNames = new Map()) {
+  return [
     h("h5", {}, `Results (${results.length})`),
     results.length
       ? h(
@@ -70,29 +78,41 @@ function fileSearch(head, search, fileNames) {
               h(
                 "div.result-head",
                 {},
-                link(`/files/${r.file_id}`, r.file_name || fileNames.get(r.file_id) || r.file_id, { class: "file-name" }),
+                link(`/files/${r.file_id}`, r.file_name || r.filename || fileNames.get(r.file_id) || r.file_id, { class: "file-name" }),
                 h("span.score", {}, `score ${Number(r.score).toFixed(4)}`),
               ),
-              (r.content || []).map((c) => h("blockquote.chunk", {}, c.text)),
+              r.content ? r.content.map((c) => h("blockquote.chunk", {}, c.text)) : r.text ? h("blockquote.chunk", {}, r.text) : null,
             ),
           ),
         )
       : h("p.muted", {}, "No results."),
-  );
+  ];
 }
 
 function codeInterpreter(head, interpreter) {
-  const outputs = interpreter.outputs || [];
+  return h("section.tool-call.code-call", {}, head, h("h5", {}, "Code"), code(interpreter.input || ""), codeOutputs(interpreter.outputs || []));
+}
+
+// Code's logs and the images it made: a run step's images are files, a Responses item's
+// carry their bytes in a `data:` URL.
+export function codeOutputs(outputs) {
   const logs = outputs.filter((o) => o.type === "logs").map((o) => o.logs).join("");
   const images = outputs.filter((o) => o.type === "image");
-  return h(
-    "section.tool-call.code-call",
-    {},
-    head,
-    h("h5", {}, "Code"),
-    code(interpreter.input || ""),
+  return [
     h("h5", {}, "Logs"),
     logs ? h("pre.logs", {}, logs) : h("p.muted", {}, "No logs."),
-    images.length ? [h("h5", {}, "Images"), h("div.images", {}, images.map((o) => image(o.image.file_id, "output image")))] : null,
-  );
+    images.length
+      ? [
+          h("h5", {}, "Images"),
+          h(
+            "div.images",
+            {},
+            images.map((o) => {
+              if (o.image) return image(o.image.file_id, "output image");
+              return o.url ? h("img.content-image", { src: o.url, alt: "output image" }) : h("span.muted", {}, "(an image no longer kept)");
+            }),
+          ),
+        ]
+      : null,
+  ];
 }

@@ -1,7 +1,8 @@
-"""The `code_interpreter` tool as runs use it: code in, logs, images and files out.
+"""The `code_interpreter` interpreter: code in, logs, images and files out.
 
-The model sees a function `code_interpreter(code)`. Its code runs in the thread's session
-(`sessions.py`) with the run's files under `/mnt/data`. What the code prints (and its last
+The model sees a function `code_interpreter(code)`. Its code runs in a container's session
+(`sessions.py`; a run's in its thread's container, `container.py`) with the run's files
+under `/mnt/data`. What the code prints (and its last
 expression) comes back as `logs`; matplotlib figures become PNG files (purpose
 `assistants_output`) shown as `image` outputs; files it writes under `/mnt/data` become files
 too, which the answer can link as `sandbox:/mnt/data/<name>`. Errors, timeouts, a dead
@@ -19,40 +20,30 @@ import contextlib
 import io
 import json
 import logging
-import os
 import re
-import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from threadline.backends.reply_decoders import JsonStringReader
+from threadline.containers.paths import safe_name
 from threadline.db.engine import Database
 from threadline.errors import QuotaExceeded
 from threadline.files import service as files
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.tools.base import (
-    AnswerParts,
-    BuiltinTool,
-    CallResult,
-    ToolContext,
-    ToolParts,
-    ToolRun,
-)
 from threadline.tools.code_interpreter.sandbox import (
     UNAVAILABLE,
-    Limits,
     MiB,
     SandboxUnavailable,
     bwrap_path,
 )
-from threadline.tools.code_interpreter.sessions import Session, SessionLost, Sessions
+from threadline.tools.code_interpreter.sessions import Result, Session, SessionLost, Sessions
 
 if TYPE_CHECKING:
-    from threadline.config import Settings
+    pass
 
 log = logging.getLogger("threadline.code_interpreter")
 
@@ -100,6 +91,11 @@ class Outcome:
     text: str = ""
     images: list[str] = field(default_factory=list)  # file ids
     files: dict[str, str] = field(default_factory=dict)  # /mnt/data name -> file id
+    figures: dict[str, bytes] = field(default_factory=dict)  # file id -> PNG
+
+
+# Keeps a file the code wrote (its name, its bytes); the id it is kept under.
+FileStore = Callable[[str, bytes], Awaitable[str]]
 
 
 def code_of(arguments: str) -> str:
@@ -125,38 +121,8 @@ def model_text(
     return "\n".join(parts) or "(no output)"
 
 
-NAME_BYTES = 255  # the longest name a Linux file system takes
-
-
-def _shorten(text: str, room: int) -> str:
-    """`text` cut to at most `room` bytes of UTF-8, on a character boundary."""
-    return text.encode()[:room].decode(errors="ignore")
-
-
-def sandbox_name(filename: str, file_id: str, taken: set[str]) -> str:
-    """The name a file gets in /mnt/data: its filename's last path part (after `/` or
-    `\\`), with control characters and what UTF-8 cannot encode replaced by `_` and the
-    surrounding spaces stripped; the file id where nothing is left or only dots (`.`, `..`);
-    cut to 255 bytes keeping the extension; and `<stem>-<file id><extension>` when another
-    file of the session has the name already (then with `-2`, `-3`... if that is taken too)."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(
-        "_" if unicodedata.category(char) in ("Cc", "Cs") else char for char in name
-    ).strip()
-    if not name.strip("."):
-        name = file_id
-    stem, extension = os.path.splitext(name)
-    if len(extension.encode()) > 32:
-        stem, extension = name, ""
-    if len(name.encode()) > NAME_BYTES:
-        name = _shorten(stem, NAME_BYTES - len(extension.encode())) + extension
-    stem, extension = os.path.splitext(name)
-    number = 1
-    while name in taken:  # a second time only where a file is named like this one's id
-        suffix = f"-{file_id}{'' if number == 1 else f'-{number}'}{extension}"
-        name = _shorten(stem, NAME_BYTES - len(suffix.encode())) + suffix
-        number += 1
-    return name
+# The name a file gets in /mnt/data (one rule for runs' files and containers').
+sandbox_name = safe_name
 
 
 def shown(filename: str) -> str:
@@ -232,47 +198,60 @@ class CodeInterpreter:
                 notes.append(f"[{row.id} ({shown(row.filename)}) is /mnt/data/{name}]")
         return notes
 
-    async def run(
-        self, project_id: str, thread_id: str, file_ids: list[str], code: str, call_id: str
+    async def execute(
+        self,
+        key: str,
+        code: str,
+        inputs: Callable[[Session], Awaitable[list[str]]],
+        keep: Callable[[Result, list[str]], Awaitable[Outcome]],
+        lost: str,
     ) -> Outcome:
+        """Code in the session of `key` (a container), once `inputs` has put what
+        the session lacks (notes for the model); `keep` stores what it made. `lost` says
+        what a restarted session no longer has."""
         if not self.available:
             return Outcome([{"type": "logs", "logs": UNAVAILABLE}], UNAVAILABLE)
         try:
-            session = await self.sessions.get(thread_id)
+            session = await self.sessions.get(key)
         except (SandboxUnavailable, SessionLost, OSError) as error:
             message = f"The code sandbox could not start: {error}"
             return Outcome([{"type": "logs", "logs": message}], message)
         async with session.lock:
             try:
-                notes = await self._put_inputs(project_id, file_ids, session)
+                notes = await inputs(session)
                 result = await session.run(code, self.sessions.limits)
             except TimeoutError:
-                await self.sessions.discard(thread_id)
+                await self.sessions.discard(key)
                 seconds = self.sessions.limits.wall_seconds
                 message = (
                     f"Execution timed out after {seconds:g} seconds and was stopped; the "
                     "session was restarted, so earlier variables are gone."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
-            except SessionLost as lost:
-                await self.sessions.discard(thread_id)
+            except SessionLost as why:
+                await self.sessions.discard(key)
                 message = (
-                    f"{lost} It was restarted, so earlier variables and files are gone; the "
-                    "next execution starts afresh."
+                    f"{why} It was restarted, so {lost} are gone; the next execution starts afresh."
                 )
                 return Outcome([{"type": "logs", "logs": message}], message)
             except asyncio.CancelledError:
                 # The run was cancelled mid-execution: the code must not go on running.
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.sessions.discard(thread_id))
+                    await asyncio.shield(self.sessions.discard(key))
                 raise
-        return await self._keep(project_id, call_id, result, notes)
+        return await keep(result, notes)
 
     async def _keep(
-        self, project_id: str, call_id: str, result: Any, notes: list[str] | None = None
+        self,
+        project_id: str,
+        call_id: str,
+        result: Any,
+        notes: list[str] | None = None,
+        store: FileStore | None = None,
     ) -> Outcome:
         """Store the execution's figures and files, no more than `output_bytes` in all (the
-        session checked too, but what it says is not trusted)."""
+        session checked too, but what it says is not trusted). Figures become files;
+        written files too, or what `store` makes of them (a container's files)."""
         outcome = Outcome()
         notes = list(notes or [])
         limits = self.sessions.limits
@@ -290,15 +269,14 @@ class CodeInterpreter:
                 continue
             name = f"{call_id}-figure-{index}.png"
             try:
-                row = await files.create(
-                    self.db, self.storage, project_id, io.BytesIO(png), name, OUTPUT_PURPOSE, None
-                )
+                file_id = await self._new_file(project_id, name, png)
             except QuotaExceeded as error:  # the project's storage quota is reached
                 notes.append(f"[figure {index + 1} was not kept: {error.message}]")
                 continue
             left -= len(png)
-            outcome.images.append(row.id)
-            outcome.outputs.append({"type": "image", "image": {"file_id": row.id}})
+            outcome.images.append(file_id)
+            outcome.figures[file_id] = png
+            outcome.outputs.append({"type": "image", "image": {"file_id": file_id}})
         for name, data, reason in result.files:
             if data is not None and len(data) > limits.output_file_bytes:
                 data, reason = None, "file"
@@ -317,113 +295,22 @@ class CodeInterpreter:
                 )
                 continue
             try:
-                row = await files.create(
-                    self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
-                )
+                if store is not None:
+                    file_id = await store(name, data)
+                else:
+                    file_id = await self._new_file(project_id, name, data)
             except QuotaExceeded as error:  # the project's storage quota is reached
                 logs += f"\n[sandbox:/mnt/data/{name} was not kept: {error.message}]"
                 continue
             left -= len(data)
-            outcome.files[name] = row.id
+            outcome.files[name] = file_id
         if result.omitted:
             logs += f"\n[{result.omitted} more files were written but not returned]"
         outcome.text = model_text(logs, outcome.images, outcome.files, notes)
         return outcome
 
-
-class CodeInterpreterRun(ToolRun):
-    """Code of one run: streamed as the model writes it, run in the thread's session;
-    figures go to the next message, written files can be linked from the answer."""
-
-    def __init__(self, interpreter: CodeInterpreter, context: ToolContext) -> None:
-        self.interpreter = interpreter
-        self.context = context
-        files = context.resource_list(NAME, "file_ids")
-        self.file_ids = files + [f for f in context.attached.get(NAME, []) if f not in files]
-        self.readers: dict[str, tuple[JsonStringReader, list[int]]] = {}
-        self.images: list[str] = []
-        self.produced: dict[str, str] = {}  # /mnt/data name -> file id
-
-    def begin_call(self, call_id: str) -> dict[str, Any]:
-        self.readers[call_id] = (JsonStringReader(), [0])
-        return {NAME: {"input": "", "outputs": []}}
-
-    def stream_call(self, call_id: str, arguments: str) -> dict[str, Any] | None:
-        reader, forwarded = self.readers[call_id]
-        if forwarded[0] == 0:
-            opening = _CODE_VALUE.match(arguments)
-            if opening is None:
-                return None
-            forwarded[0] = opening.end()
-        fragment = reader.feed(arguments[forwarded[0] :])
-        forwarded[0] = len(arguments)
-        return {NAME: {"input": fragment}} if fragment else None
-
-    async def call(self, call_id: str, arguments: str) -> CallResult:
-        code = code_of(arguments)
-        context = self.context
-        outcome = await self.interpreter.run(
-            context.project_id, context.thread_id, self.file_ids, code, call_id
+    async def _new_file(self, project_id: str, name: str, data: bytes) -> str:
+        row = await files.create(
+            self.db, self.storage, project_id, io.BytesIO(data), name, OUTPUT_PURPOSE, None
         )
-        self.images += outcome.images
-        self.produced.update(outcome.files)
-        # Deltas number each output, as the SDK merges them by index.
-        outputs = [{"index": i, **output} for i, output in enumerate(outcome.outputs)]
-        return CallResult(
-            {"id": call_id, "type": NAME, NAME: {"input": code, "outputs": outcome.outputs}},
-            kept={"output": outcome.text},
-            deltas=[{NAME: {"outputs": outputs}}],
-        )
-
-    def answer(self, text: str) -> AnswerParts:
-        images, self.images = self.images, []
-        return AnswerParts(
-            content=[
-                {"type": "image_file", "image_file": {"file_id": image, "detail": "auto"}}
-                for image in images
-            ],
-            annotations=file_links(text, self.produced),
-        )
-
-
-def limits_of(settings: Settings) -> Limits:
-    mib = 1024 * 1024
-    return Limits(
-        wall_seconds=settings.code_wall_seconds,
-        cpu_seconds=settings.code_cpu_seconds,
-        memory_bytes=settings.code_memory_mb * mib,
-        processes=settings.code_processes,
-        disk_bytes=settings.code_disk_mb * mib,
-        file_bytes=settings.code_file_mb * mib,
-        session_memory_bytes=settings.code_session_memory_mb * mib,
-        output_bytes=settings.code_output_mb * mib,
-        cgroup=settings.code_cgroup,
-    )
-
-
-class CodeInterpreterTool(BuiltinTool):
-    type = NAME
-    name = NAME
-    definition = CHAT_TOOL
-
-    def __init__(self, interpreter: CodeInterpreter) -> None:
-        self.interpreter = interpreter
-
-    @classmethod
-    def create(cls, parts: ToolParts) -> CodeInterpreterTool:
-        settings = parts.settings
-        sessions = Sessions(limits_of(settings), settings.code_idle_seconds)
-        return cls(CodeInterpreter(parts.db, parts.storage, sessions))
-
-    def start(self, context: ToolContext) -> CodeInterpreterRun:
-        return CodeInterpreterRun(self.interpreter, context)
-
-    def restate(
-        self, call: dict[str, Any], kept: dict[str, Any], memo: dict[str, Any], room: int
-    ) -> tuple[str, str]:
-        details = call[NAME]
-        logs = "".join(o["logs"] for o in details["outputs"] if o["type"] == "logs")
-        return json.dumps({"code": details["input"]}), kept.get("output") or logs
-
-    async def aclose(self) -> None:
-        await self.interpreter.sessions.aclose()
+        return row.id

@@ -302,6 +302,12 @@ def test_an_idle_container_expires(client: OpenAI, server: Server, http: httpx.C
     assert client.containers.retrieve(container.id).last_active_at == expired.last_active_at
     got = client.containers.files.content.retrieve(added.id, container_id=container.id)
     assert got.read() == b"kept"
+    # The server's reaper drops an expired container's files, bytes too; it stays, expired.
+    storage = FileStorage(server.data_dir / "files")
+    dropped = store.with_db(server.database_url, lambda db: service.drop_expired_files(db, storage))
+    assert dropped >= 2 and client.containers.files.list(container.id).data == []
+    assert not on_disk(server, added.id).exists()
+    assert client.containers.retrieve(container.id).status == "expired"
     client.containers.delete(container.id)
     assert client.containers.list().data == []
 

@@ -30,6 +30,7 @@ from threadline.cluster.queue import RedisRunQueue
 from threadline.cluster.reconciler import Reconciler
 from threadline.cluster.worker import RunWorker
 from threadline.config import MiB, Settings, unknown_variable_problem
+from threadline.containers import service as containers_service
 from threadline.db.engine import Database
 from threadline.engine.engine import Engine, read_file
 from threadline.engine.loop import TokenCounter
@@ -80,11 +81,12 @@ async def _reap_forever(
     index: ChunkIndex,
     every: float = REAP_INTERVAL_SECONDS,
 ) -> None:
-    """Expired files and vector stores."""
+    """Expired files, vector stores, and the files of expired containers."""
     while True:
         try:
             await files_service.reap_expired(db, storage, hooks)
             await vector_stores_service.expire_overdue(db, index)
+            await containers_service.drop_expired_files(db, storage)
         except Exception:
             log.exception("reaping expired objects failed")
         await asyncio.sleep(every)

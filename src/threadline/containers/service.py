@@ -4,7 +4,8 @@ A container is a row; its files are rows whose bytes sit in the files store unde
 `cfile_` ids, so they outlive the worker whose code wrote them and count toward the project's
 `max_file_bytes` with its files (one quota of what the files store keeps). A container
 expires once idle for longer than its `expires_after` minutes: it is then still listed and
-read (status `expired`) and may be deleted, but nothing is added to it or run in it.
+read (status `expired`) and may be deleted, but nothing is added to it or run in it, and the
+server's reaper soon drops its files (`drop_expired_files`).
 
 The HTTP API's operations take the `Database` and open their own transactions; the functions
 that take a session (`get_container`, `create_container`, `write_file`...) are those the
@@ -195,6 +196,26 @@ async def thread_container(
     await session.execute(delete(ContainerFile).where(ContainerFile.container_id == container_id))
     await touch(session, row)
     return row, gone
+
+
+async def drop_expired_files(db: Database, storage: FileStorage) -> int:
+    """The files of containers that have expired go, bytes and all (OpenAI discards an
+    expired container's data); the container stays, `expired`. The number dropped."""
+    now = _now()
+    async with db.write() as session:
+        gone = list(
+            await session.scalars(
+                select(ContainerFile.id)
+                .join(Container, Container.id == ContainerFile.container_id)
+                .where(Container.last_active_at + Container.expires_after_minutes * 60 < now)
+                .limit(1000)
+            )
+        )
+        if gone:
+            await session.execute(delete(ContainerFile).where(ContainerFile.id.in_(gone)))
+    for file_id in gone:
+        storage.delete(file_id)
+    return len(gone)
 
 
 async def container_files(session: AsyncSession, container_id: str) -> list[ContainerFile]:

@@ -312,6 +312,47 @@ def test_code_interpreter_runs_the_models_code(client: OpenAI) -> None:
     assert "7006652" in logs, (call.code_interpreter.input, logs)
 
 
+def test_a_response_with_file_search_answers_from_the_file(client: OpenAI) -> None:
+    """The same tools in a response: the store named by the tool, results included."""
+    facts = client.files.create(
+        file=("handbook.md", b"# Office handbook\n\nThe office wifi password is BLUE-HERON-42."),
+        purpose="assistants",
+    )
+    store = client.vector_stores.create(name="handbook")
+    client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=facts.id)
+    response = client.responses.create(
+        model="gpt-4o",
+        instructions="Answer using the files.",
+        temperature=0.2,
+        input="What is the office wifi password?",
+        tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+        tool_choice={"type": "file_search"},
+        include=["file_search_call.results"],
+    )
+    assert response.status == "completed", response.error
+    search = response.output[0]
+    assert search.type == "file_search_call" and search.queries
+    assert [result.file_id for result in search.results] == [facts.id]
+    assert "BLUE-HERON-42" in response.output_text
+
+
+def test_a_response_with_code_interpreter_runs_the_models_code(client: OpenAI) -> None:
+    response = client.responses.create(
+        model="gpt-4o",
+        instructions="Use Python to compute answers.",
+        temperature=0.0,
+        input="What is 1234 * 5678? Compute it.",
+        tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
+        tool_choice={"type": "code_interpreter"},
+        include=["code_interpreter_call.outputs"],
+    )
+    assert response.status == "completed", response.error
+    call = response.output[0]
+    assert call.type == "code_interpreter_call" and call.code.strip()
+    logs = "".join(o.logs for o in call.outputs if o.type == "logs")
+    assert "7006652" in logs, (call.code, logs)
+
+
 def test_a_reply_stuck_in_a_loop_ends_incomplete(client: OpenAI, model_server: Server) -> None:
     run = ask(
         client,

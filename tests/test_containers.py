@@ -18,7 +18,7 @@ from sqlalchemy import update
 from tests.conftest import make_client
 from tests.support import store
 from tests.support.server import Server
-from threadline.containers import service
+from threadline.containers import files, service
 from threadline.containers.models import Container
 from threadline.errors import InvalidRequest, NotFound
 from threadline.files.storage import FileStorage
@@ -368,23 +368,21 @@ def test_what_the_code_interpreter_integration_calls(
             project_id = await project_of(session)
             row = await service.get_container(session, project_id, container.id)
             service.require_running(row, "tools[0].container")
-            first = await service.write_file(
+            first = await files.write_file(
                 session, storage, project_id, container.id, "out/plot.png", b"png1"
             )
             # The same path again: new bytes, the same file.
-            second = await service.write_file(
+            second = await files.write_file(
                 session, storage, project_id, container.id, "/mnt/data/out/plot.png", b"png22"
             )
             assert second.id == first.id and second.bytes == 5
             for bad in ("../escape.txt", "", "/etc/passwd"):
                 with pytest.raises(InvalidRequest):
-                    await service.write_file(session, storage, project_id, container.id, bad, b"")
+                    await files.write_file(session, storage, project_id, container.id, bad, b"")
             auto = await service.create_container(
                 session, storage, project_id, name="auto", file_ids=[source], minutes=5
             )
-            listed = [
-                service.file_object(f) for f in await service.container_files(session, auto.id)
-            ]
+            listed = [files.file_object(f) for f in await service.container_files(session, auto.id)]
             return [first.id, service.container_object(auto)["id"], listed[0]["path"]]
 
     written, auto_id, auto_path = store.with_db(server.database_url, write)
@@ -402,7 +400,7 @@ def test_what_the_code_interpreter_integration_calls(
         with pytest.raises(RuntimeError):
             async with db.write() as session:
                 project_id = await project_of(session)
-                row = await service.write_file(
+                row = await files.write_file(
                     session, storage, project_id, container.id, "lost.txt", b"lost"
                 )
                 kept.append(row.id)

@@ -174,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
 # parsers) and `run(args, settings) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "threadline.transfer.commands",
-    "threadline.db.backup",
+    "threadline.db.backup.command",
     "threadline.store_copy.command",
 )
 

@@ -130,14 +130,14 @@ async def _disk(settings: Settings) -> Finding:
 
 
 async def _last_backup(settings: Settings) -> Finding:
-    from threadline.db import backup
+    from threadline.db.backup.last_backup import age_hours, last_backup
 
     fix = "run `threadline backup DIR` nightly (docs/operations.md, Nightly backup)"
-    known = backup.last_backup(settings)
+    known = last_backup(settings)
     if known is None:
         return Finding("last backup", True, "none known", fix, warn=True)
     when, where = known
-    hours = backup.age_hours(when)
+    hours = age_hours(when)
     detail = f"{when.isoformat(timespec='seconds')} ({hours:.1f} h ago) into {where}"
     if hours > settings.backup_warn_hours:
         detail += f", older than THREADLINE_BACKUP_WARN_HOURS ({settings.backup_warn_hours:g})"

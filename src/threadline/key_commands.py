@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from threadline.config import Settings
 
 # Imported for what it registers: container files count in a project's stored bytes.
-from threadline.containers import service as _containers  # noqa: F401
+from threadline.containers import file_bytes as _container_bytes  # noqa: F401
 from threadline.db import migrate
 from threadline.db.engine import Database
 from threadline.files import service as files

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from threadline.containers import service
+from threadline.containers import files, service
 from threadline.containers.schemas import (
     ContainerDeleted,
     ContainerFileDeleted,
@@ -111,18 +111,18 @@ async def create_container_file(
         file_id = await _json_file_id(request)
         if file_id is None:
             raise invalid(EITHER, param="file_id", code="missing_required_parameter")
-        return await service.add_existing(db, storage, project, container_id, file_id)
+        return await files.add_existing(db, storage, project, container_id, file_id)
     async with request.form(max_files=1) as form:
         upload, file_id = form.get("file"), form.get("file_id")
         if upload is not None and file_id is not None:
             raise invalid(EITHER, param="file")
         if isinstance(file_id, str):
-            return await service.add_existing(db, storage, project, container_id, file_id)
+            return await files.add_existing(db, storage, project, container_id, file_id)
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise invalid(
                 f"Invalid 'file': expected a file upload with a filename. {EITHER}", param="file"
             )
-        return await service.add_upload(
+        return await files.add_upload(
             db, storage, project, container_id, upload.filename, upload.file
         )
 
@@ -137,19 +137,19 @@ async def list_container_files(
     after: After = None,
 ):
     page = PageQuery(limit=limit, order=order, after=after or None)
-    return list_page(*await service.list_files(db, project, container_id, page))
+    return list_page(*await files.list_files(db, project, container_id, page))
 
 
 @router.get("/{container_id}/files/{file_id}", response_model=ContainerFileObject)
 async def retrieve_container_file(db: DB, project: ProjectId, container_id: str, file_id: str):
-    return await service.retrieve_file(db, project, container_id, file_id)
+    return await files.retrieve_file(db, project, container_id, file_id)
 
 
 @router.delete("/{container_id}/files/{file_id}", response_model=ContainerFileDeleted)
 async def delete_container_file(
     db: DB, storage: Storage, project: ProjectId, container_id: str, file_id: str
 ):
-    deleted = await service.delete_file(db, storage, project, container_id, file_id)
+    deleted = await files.delete_file(db, storage, project, container_id, file_id)
     return ContainerFileDeleted(id=deleted)
 
 
@@ -157,6 +157,6 @@ async def delete_container_file(
 async def retrieve_container_file_content(
     db: DB, storage: Storage, project: ProjectId, container_id: str, file_id: str
 ):
-    where, path = await service.content(db, storage, project, container_id, file_id)
+    where, path = await files.content(db, storage, project, container_id, file_id)
     media_type = mimetypes.guess_type(PurePosixPath(path).name)[0] or "application/octet-stream"
     return FileResponse(where, media_type=media_type)

@@ -1,46 +1,42 @@
-"""Containers and their files: the sandbox sessions of the Responses API's code_interpreter.
+"""Containers: the sandbox sessions of the Responses API's code_interpreter.
 
-A container is a row; its files are rows whose bytes sit in the files store under their own
-`cfile_` ids, so they outlive the worker whose code wrote them and count toward the project's
-`max_file_bytes` with its files (one quota of what the files store keeps). A container
-expires once idle for longer than its `expires_after` minutes: it is then still listed and
-read (status `expired`) and may be deleted, but nothing is added to it or run in it, and the
-server's reaper soon drops its files (`drop_expired_files`).
+A container is a row; its files (`containers.files`) are rows whose bytes sit in the files
+store under their own `cfile_` ids (`containers.file_bytes`), so they outlive the worker
+whose code wrote them and count toward the project's `max_file_bytes` with its files (one
+quota of what the files store keeps). A container expires once idle for longer than its
+`expires_after` minutes: it is then still listed and read (status `expired`) and may be
+deleted, but nothing is added to it or run in it, and the server's reaper soon drops its
+files (`drop_expired_files`).
 
 The HTTP API's operations take the `Database` and open their own transactions; the functions
-that take a session (`get_container`, `create_container`, `write_file`...) are those the
-code_interpreter integration calls inside a transaction of its own.
+that take a session (`get_container`, `create_container`...) are those the code_interpreter
+integration calls inside a transaction of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import time
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline import ids
+from threadline.containers.file_bytes import copy_in
 from threadline.containers.models import Container, ContainerFile
-from threadline.containers.paths import upload_path, written_path
 from threadline.containers.schemas import CreateContainerBody
 from threadline.db.engine import Database
 from threadline.db.keyset import PageQuery, fetch_page
 from threadline.db.lookup import owned
-from threadline.errors import invalid, not_found
+from threadline.errors import invalid
 from threadline.files import service as files
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
-from threadline.text import check_text
 
 EXPIRES_MINUTES = 20
 MEMORY_LIMIT = "1g"
 # Threadline's sandbox has no network (docs/security.md): the one policy a container has.
 NO_NETWORK = {"type": "disabled"}
-SOURCES = ("user", "assistant")
 
 
 def _now() -> int:
@@ -70,38 +66,12 @@ def container_object(row: Container) -> dict[str, Any]:
     }
 
 
-def file_object(row: ContainerFile) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "object": "container.file",
-        "container_id": row.container_id,
-        "created_at": row.created_at,
-        "bytes": row.bytes,
-        "path": row.path,
-        "source": row.source,
-    }
-
-
 # -- what the code_interpreter integration calls, inside its own transaction ------------------
 
 
 async def get_container(session: AsyncSession, project_id: str, container_id: str) -> Container:
     """The project's container; 404 when there is none (or it is another project's)."""
     return await owned(session, Container, container_id, "container", project_id=project_id)
-
-
-async def _locked(session: AsyncSession, project_id: str, container_id: str) -> Container:
-    """The container, its row locked until the transaction ends (PostgreSQL; SQLite's
-    writers take turns anyway): what two requests add to it at once gets distinct paths."""
-    row = await session.scalar(
-        select(Container)
-        .where(Container.id == container_id, Container.project_id == project_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise not_found("container", container_id)
-    return row
 
 
 def require_running(container: Container, param: str | None) -> None:
@@ -149,7 +119,7 @@ async def create_container(
     )
     taken: set[str] = set()
     for file_id in wanted:
-        row = await _copy_in(session, storage, container, sources[file_id], taken)
+        row = await copy_in(session, storage, container, sources[file_id], taken)
         taken.add(row.path)
     return container
 
@@ -229,134 +199,6 @@ async def container_files(session: AsyncSession, container_id: str) -> list[Cont
     )
 
 
-async def write_file(
-    session: AsyncSession,
-    storage: FileStorage,
-    project_id: str,
-    container_id: str,
-    name: str,
-    data: bytes,
-    source: str = "assistant",
-) -> ContainerFile:
-    """Keep a file the code wrote at `name` (under /mnt/data): a file the container has at
-    that path gets these bytes and keeps its id; otherwise it is a new file. Counts toward
-    the storage quota (what it adds over the bytes it replaces); 400 past it."""
-    if source not in SOURCES:
-        raise ValueError(f"a container file's source is one of {SOURCES}, not {source!r}")
-    container = await _locked(session, project_id, container_id)
-    path = written_path(name)
-    existing = await session.scalar(
-        select(ContainerFile).where(
-            ContainerFile.container_id == container_id, ContainerFile.path == path
-        )
-    )
-    grows = len(data) - (existing.bytes if existing is not None else 0)
-    if grows > 0:
-        await files.check_quota(session, project_id, grows, param="file")
-    await touch(session, container)
-    if existing is not None:
-        await asyncio.to_thread(storage.save, existing.id, io.BytesIO(data))
-        existing.bytes = len(data)
-        return existing
-    file_id, created_at = ids.mint(ids.CONTAINER_FILE)
-    await _save(session, storage, file_id, lambda: storage.save(file_id, io.BytesIO(data)))
-    row = ContainerFile(
-        id=file_id,
-        container_id=container_id,
-        project_id=project_id,
-        path=path,
-        bytes=len(data),
-        source=source,
-        created_at=created_at,
-    )
-    session.add(row)
-    return row
-
-
-# -- the bytes --------------------------------------------------------------------------------
-
-_WRITTEN = "threadline_container_bytes"
-
-
-def _discard_on_rollback(session: AsyncSession, storage: FileStorage, file_id: str) -> None:
-    """Delete the bytes written for a new file of this transaction if the transaction rolls
-    back (its row never existed); forget them once it commits."""
-    written = session.info.get(_WRITTEN)
-    if written is None:
-        written = session.info[_WRITTEN] = []
-
-        def rolled_back(_session: Any) -> None:
-            for stale in session.info.pop(_WRITTEN, ()):
-                storage.delete(stale)
-
-        def committed(_session: Any) -> None:
-            session.info.pop(_WRITTEN, None)
-
-        event.listen(session.sync_session, "after_rollback", rolled_back, once=True)
-        event.listen(session.sync_session, "after_commit", committed, once=True)
-    written.append(file_id)
-
-
-async def _save(session: AsyncSession, storage: FileStorage, file_id: str, save: Any) -> int:
-    """Run `save()` (which writes the bytes of the new file `file_id`) off the event loop,
-    its bytes removed again if it or the transaction fails."""
-    _discard_on_rollback(session, storage, file_id)
-    try:
-        return await asyncio.to_thread(save)
-    except BaseException:
-        storage.delete(file_id)
-        raise
-
-
-def _copy(storage: FileStorage, source_id: str, file_id: str) -> int:
-    with storage.path(source_id).open("rb") as source:
-        return storage.save(file_id, source)
-
-
-async def _copy_in(
-    session: AsyncSession,
-    storage: FileStorage,
-    container: Container,
-    source: File,
-    taken: set[str],
-) -> ContainerFile:
-    """A copy of the project file `source` in the container, added by the user."""
-    file_id, created_at = ids.mint(ids.CONTAINER_FILE)
-    size = await _save(session, storage, file_id, lambda: _copy(storage, source.id, file_id))
-    row = ContainerFile(
-        id=file_id,
-        container_id=container.id,
-        project_id=container.project_id,
-        path=upload_path(source.filename, file_id, taken),
-        bytes=size,
-        source="user",
-        created_at=created_at,
-    )
-    session.add(row)
-    return row
-
-
-async def _paths(session: AsyncSession, container_id: str) -> set[str]:
-    return set(
-        await session.scalars(
-            select(ContainerFile.path).where(ContainerFile.container_id == container_id)
-        )
-    )
-
-
-async def _container_bytes(session: AsyncSession, project_id: str) -> int:
-    used = await session.scalar(
-        select(func.coalesce(func.sum(ContainerFile.bytes), 0)).where(
-            ContainerFile.project_id == project_id
-        )
-    )
-    return int(used or 0)
-
-
-# Container files count toward the project's `max_file_bytes` with its files.
-files.count_stored_bytes(_container_bytes)
-
-
 # -- containers, for the HTTP API -------------------------------------------------------------
 
 
@@ -419,119 +261,3 @@ async def delete_container(
     for file_id in gone:
         storage.delete(file_id)
     return container_id
-
-
-# -- a container's files, for the HTTP API ----------------------------------------------------
-
-
-async def _running(db: Database, project_id: str, container_id: str) -> None:
-    """404 or 400 before any bytes are written for a container that cannot take a file."""
-    async with db.read() as session:
-        require_running(await get_container(session, project_id, container_id), "container_id")
-
-
-async def _add(
-    db: Database,
-    storage: FileStorage,
-    project_id: str,
-    container_id: str,
-    new: tuple[str, int],
-    filename: str,
-    size: int,
-    param: str,
-) -> dict[str, Any]:
-    """Record the file `new` (its id and creation time), whose `size` bytes are stored
-    already, as `/mnt/data/<filename>` (made unique); its bytes are deleted if it is not."""
-    file_id, created_at = new
-    try:
-        async with db.write() as session:
-            container = await _locked(session, project_id, container_id)
-            require_running(container, "container_id")
-            await files.check_quota(session, project_id, size, param=param)
-            row = ContainerFile(
-                id=file_id,
-                container_id=container_id,
-                project_id=project_id,
-                path=upload_path(filename, file_id, await _paths(session, container_id)),
-                bytes=size,
-                source="user",
-                created_at=created_at,
-            )
-            session.add(row)
-            await touch(session, container)
-    except BaseException:
-        storage.delete(file_id)
-        raise
-    return file_object(row)
-
-
-async def add_upload(
-    db: Database,
-    storage: FileStorage,
-    project_id: str,
-    container_id: str,
-    filename: str,
-    source: BinaryIO,
-) -> dict[str, Any]:
-    """Add the uploaded bytes `source` as `/mnt/data/<filename>` (made unique)."""
-    check_text(filename, "file")  # a multipart filename never passed the JSON check
-    await _running(db, project_id, container_id)
-    new = ids.mint(ids.CONTAINER_FILE)
-    size = await asyncio.to_thread(storage.save, new[0], source)
-    return await _add(db, storage, project_id, container_id, new, filename, size, "file")
-
-
-async def add_existing(
-    db: Database, storage: FileStorage, project_id: str, container_id: str, file_id: str
-) -> dict[str, Any]:
-    """Add a copy of the project's file `file_id` as `/mnt/data/<its filename>`."""
-    check_text(file_id, "file_id")  # a multipart field never passed the JSON check
-    await _running(db, project_id, container_id)
-    async with db.read() as session:
-        await files.require_files(session, project_id, [(file_id, "file_id")])
-        source = await files.get(session, project_id, file_id)
-    new = ids.mint(ids.CONTAINER_FILE)
-    size = await asyncio.to_thread(_copy, storage, source.id, new[0])
-    return await _add(db, storage, project_id, container_id, new, source.filename, size, "file_id")
-
-
-async def _get_file(
-    session: AsyncSession, project_id: str, container_id: str, file_id: str
-) -> ContainerFile:
-    await get_container(session, project_id, container_id)
-    return await owned(session, ContainerFile, file_id, "container file", container_id=container_id)
-
-
-async def list_files(
-    db: Database, project_id: str, container_id: str, page: PageQuery
-) -> tuple[list[dict[str, Any]], bool]:
-    async with db.read() as session:
-        await get_container(session, project_id, container_id)
-        where = [ContainerFile.container_id == container_id]
-        rows, has_more = await fetch_page(session, ContainerFile, where, page)
-    return [file_object(row) for row in rows], has_more
-
-
-async def retrieve_file(
-    db: Database, project_id: str, container_id: str, file_id: str
-) -> dict[str, Any]:
-    async with db.read() as session:
-        return file_object(await _get_file(session, project_id, container_id, file_id))
-
-
-async def delete_file(
-    db: Database, storage: FileStorage, project_id: str, container_id: str, file_id: str
-) -> str:
-    async with db.write() as session:
-        await session.delete(await _get_file(session, project_id, container_id, file_id))
-    storage.delete(file_id)
-    return file_id
-
-
-async def content(
-    db: Database, storage: FileStorage, project_id: str, container_id: str, file_id: str
-) -> tuple[Path, str]:
-    """Where the file's bytes are, and its path in the container (for its media type)."""
-    async with db.read() as session:
-        row = await _get_file(session, project_id, container_id, file_id)
-    return storage.path(row.id), row.path

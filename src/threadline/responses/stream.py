@@ -18,6 +18,7 @@ from threadline.events.names import EventName
 from threadline.responses import tools
 from threadline.responses.models import Response
 from threadline.responses.objects import shape
+from threadline.responses.schemas import HOSTED
 from threadline.runs.models import RunStep
 from threadline.threads.models import Message
 
@@ -121,7 +122,7 @@ class ResponseStream:
             return self._message_done(data)
         if name == EventName.STEP_DELTA and data.get("type") == "function":
             return self._call_delta(data)
-        if name == EventName.STEP_DELTA and data.get("type") in tools.HOSTED:
+        if name == EventName.STEP_DELTA and data.get("type") in HOSTED:
             return self._builtin_delta(data)
         if name == EventName.CALL_RUNNING:
             return self._builtin_running(data)
@@ -264,7 +265,7 @@ class ResponseStream:
         step_row = RunStep(**step)
         items = {item["id"]: item for _, item in mapping.step_items(step_row, self.include)}
         for given in step["step_details"].get("tool_calls", []):
-            if given.get("type") not in tools.HOSTED:
+            if given.get("type") not in HOSTED:
                 continue
             call, added = self._builtin(given["type"], given["id"])
             out += added

@@ -29,7 +29,6 @@ from threadline.vector_stores import service as vector_stores
 
 SEARCH = "file_search"
 CODE = "code_interpreter"
-HOSTED = (SEARCH, CODE)
 
 
 async def tools_in(

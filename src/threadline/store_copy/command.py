@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from threadline.config import Settings
-from threadline.store_copy.copy import CopyMismatch, CopyRefused, copy_store, default_target_files
+from threadline.store_copy.copy import CopyRefused, copy_store, default_target_files
+from threadline.store_copy.verify import CopyMismatch
 
 NAMES = ("store",)
 

@@ -14,7 +14,7 @@ from threadline.files.storage import FileStorage
 from threadline.key_commands import with_db
 from threadline.projects.service import DEFAULT_PROJECT
 from threadline.store_options import store_options
-from threadline.transfer import export, importer
+from threadline.transfer import export, folder, importer
 
 NAMES = ("export", "import")
 
@@ -81,14 +81,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
         return 0
-    project = args.project or importer.source_project(args.dir) or DEFAULT_PROJECT
+    project = args.project or folder.source_project(args.dir) or DEFAULT_PROJECT
     try:
         result = with_db(
             settings, lambda db: importer.import_folder(db, storage, args.dir, project)
         )
     except importer.Clash as error:
         return _fail(f"cannot import {args.dir}: {error}")
-    except importer.BadFolder as error:
+    except folder.BadFolder as error:
         return _fail(f"cannot import {args.dir}: {error}")
     counts = ", ".join(f"{count} {kind}" for kind, count in result.counts.items())
     print(f"Imported {args.dir} into project {project}: {counts}.")

@@ -2,7 +2,7 @@
 
 Each object is written exactly as the API returns it, through the same wire models the
 routers answer with, so that the folder is also what any script listing a deployment
-through the API would write (and `transfer.importer` reads either). Rows are read in
+through the API would write (and `transfer.folder` reads either). Rows are read in
 pages, keyset on (created_at, id), so a large project is never held in memory at once.
 """
 

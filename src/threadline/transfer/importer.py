@@ -1,10 +1,7 @@
 """Import a folder of the API's own objects into a project (`threadline import`).
 
-The folder is what `threadline export` writes, or what any script that listed a deployment
-through the API wrote (the hosted API's included): one JSON object per line, as the API
-returned it. So the reading is lenient: keys Threadline does not keep are ignored, missing
-optional ones take the API's defaults, and an object whose parent is absent (a message of
-a thread that is not in the folder) is skipped and reported rather than refused.
+The folder is read and checked by `transfer.folder`; this writes it. Missing optional keys
+take the API's defaults, and references to what the folder does not bring are dropped.
 
 Ids are kept. Every id is checked against the target before anything is written: one that
 exists already refuses the whole import (`Clash`). Vector store files are not copied with
@@ -15,9 +12,7 @@ does any file added to a store.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +29,7 @@ from threadline.projects.models import Project
 from threadline.run_status import ACTIVE_STATUSES
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message, Thread
-from threadline.threads.schemas import ASSISTANTS_ROLES
+from threadline.transfer.folder import BadFolder, Plan, plan, read
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
 from threadline.vector_stores.schemas import chunking_to_wire
@@ -58,10 +53,6 @@ MODELS: dict[str, Any] = {
 RESTARTABLE = frozenset(ACTIVE_STATUSES) - {"requires_action"}
 
 
-class BadFolder(Exception):
-    """The folder cannot be read as an export (no objects, a line that is not JSON)."""
-
-
 class Clash(Exception):
     """Ids of the folder exist in the target already: nothing was written."""
 
@@ -83,84 +74,6 @@ class Imported:
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def read(folder: Path, kind: str) -> Iterator[dict[str, Any]]:
-    """The objects of `folder/kind.jsonl`, one a line; none when the file is absent."""
-    path = folder / f"{kind}.jsonl"
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise BadFolder(f"{path.name} line {number}: not JSON ({error.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-                raise BadFolder(f"{path.name} line {number}: not an object with an id")
-            yield obj
-
-
-@dataclass
-class Plan:
-    """The ids each kind will bring, once objects whose parents are absent are set aside."""
-
-    folder: Path
-    ids: dict[str, set[str]] = field(default_factory=dict)
-    store_files: set[tuple[str, str]] = field(default_factory=set)
-    skipped: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-
-    def keep(self, kind: str, object_id: str) -> None:
-        kept = self.ids.setdefault(kind, set())
-        if object_id in kept:
-            self.duplicates.append(object_id)
-        kept.add(object_id)
-
-    def has(self, kind: str, object_id: Any) -> bool:
-        return object_id in self.ids.get(kind, ())
-
-
-def plan(folder: Path) -> Plan:
-    found = Plan(folder)
-    for obj in read(folder, "files"):
-        if (folder / "files" / obj["id"]).is_file():
-            found.keep("files", obj["id"])
-        else:
-            found.skipped.append(f"file {obj['id']}: its bytes are not in files/{obj['id']}")
-    for kind in ("vector_stores", "assistants", "threads"):
-        for obj in read(folder, kind):
-            found.keep(kind, obj["id"])
-    for obj in read(folder, "vector_store_files"):
-        store, file_id = obj.get("vector_store_id"), obj["id"]
-        if not found.has("vector_stores", store):
-            found.skipped.append(f"vector store file {file_id}: its store {store} is absent")
-        elif not found.has("files", file_id):
-            found.skipped.append(f"vector store file {file_id} of {store}: the file is absent")
-        else:
-            found.store_files.add((store, file_id))
-    for obj in read(folder, "messages"):
-        if obj.get("role") not in ASSISTANTS_ROLES:
-            found.skipped.append(f"message {obj['id']}: role {obj.get('role')!r}")
-        elif not found.has("threads", obj.get("thread_id")):
-            found.skipped.append(
-                f"message {obj['id']}: its thread {obj.get('thread_id')} is absent"
-            )
-        else:
-            found.keep("messages", obj["id"])
-    for obj in read(folder, "runs"):
-        if not found.has("threads", obj.get("thread_id")):
-            found.skipped.append(f"run {obj['id']}: its thread {obj.get('thread_id')} is absent")
-        else:
-            found.keep("runs", obj["id"])
-    for obj in read(folder, "run_steps"):
-        if not found.has("runs", obj.get("run_id")):
-            found.skipped.append(f"run step {obj['id']}: its run {obj.get('run_id')} is absent")
-        else:
-            found.keep("run_steps", obj["id"])
-    return found
 
 
 async def clashes(session: AsyncSession, wanted: Plan) -> tuple[list[str], int]:
@@ -368,16 +281,6 @@ class Rows:
 
 
 # -- the import --------------------------------------------------------------------------------
-
-
-def source_project(folder: Path) -> str | None:
-    """The project named in the folder's manifest, if it has one."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    name = (manifest.get("source") or {}).get("project") if isinstance(manifest, dict) else None
-    return name if isinstance(name, str) and name else None
 
 
 async def import_folder(db: Database, storage: FileStorage, folder: Path, project: str) -> Imported:

@@ -17,6 +17,7 @@ import contextlib
 import posixpath
 from typing import Any
 
+from threadline.containers import files as container_files
 from threadline.containers import service as containers
 from threadline.errors import InvalidRequest, NotFound
 from threadline.tools.code_interpreter.sessions import Result, Session
@@ -126,7 +127,7 @@ class ContainerCode:
 
         async def store(name: str, data: bytes) -> str:
             async with interpreter.db.write() as db:
-                row = await containers.write_file(
+                row = await container_files.write_file(
                     db, interpreter.storage, project_id, container_id, name, data
                 )
             for session in used:  # it is in /mnt/data already

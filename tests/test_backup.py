@@ -268,3 +268,35 @@ def test_doctor_says_how_old_the_last_backup_is(drill: dict[str, Any]) -> None:
     assert "older than THREADLINE_BACKUP_WARN_HOURS" in stale.stdout
     never = threadline("doctor", *drill["target"].args())
     assert "warn last backup: none known" in never.stdout
+
+
+def test_a_file_without_its_bytes_is_named_and_doctor_reads_a_files_dir(
+    tmp_path: Path, llm: ScriptedBackend
+) -> None:
+    """A file row whose bytes are gone when the files are copied (deleted between the
+    snapshot and the copy, or lost before it) is listed in the manifest and said; and
+    doctor finds the record of the last backup in a files directory kept apart."""
+    data_dir, files_dir = tmp_path / "data", tmp_path / "elsewhere-files"
+    server = Server(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}",
+        data_dir=data_dir,
+        env={"THREADLINE_LLM_BASE_URL": llm.base_url, "THREADLINE_FILES_DIR": str(files_dir),
+             **ENGINE_ENV},
+    ).start()  # fmt: skip
+    try:
+        with make_client(server, "local") as client:
+            kept = client.files.create(file=("kept.txt", b"kept"), purpose="assistants").id
+            lost = client.files.create(file=("lost.txt", b"lost"), purpose="assistants").id
+    finally:
+        server.stop()
+    (files_dir / lost).unlink()
+    store = ["--data-dir", str(data_dir), "--files-dir", str(files_dir)]
+    done = threadline("backup", str(tmp_path / "backup"), *store)
+    assert done.returncode == 0, done.stderr
+    assert f"file {lost} was deleted during the backup" in done.stderr
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert manifest["missing_files"] == [lost]
+    assert (tmp_path / "backup" / "files" / kept).read_bytes() == b"kept"
+    doctor = threadline("doctor", *store)
+    line = next(line for line in doctor.stdout.splitlines() if "last backup" in line)
+    assert line.startswith("ok   last backup: "), doctor.stdout

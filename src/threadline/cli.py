@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("settings", help="every setting, its variable and default (Markdown)")
     doctor = commands.add_parser("doctor", help="check this deployment and say how to fix it")
-    _store_options(doctor)
+    # The files directory too: the record of the last backup is kept there.
+    store_options(doctor, files_dir=True)
     doctor.add_argument("--redis-url", help="env THREADLINE_REDIS_URL")
 
     db = commands.add_parser("db", help="database maintenance")

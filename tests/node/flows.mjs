@@ -17,12 +17,8 @@
 
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
+import { env, makeClient } from './setup.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing environment variable ${name}`);
-  return value;
-};
 
 const seed = {
   assistantId: env('THREADLINE_ASSISTANT_ID'),
@@ -38,12 +34,7 @@ const seed = {
   searchContent: env('THREADLINE_SEARCH_CONTENT'),
 };
 
-const client = new OpenAI({
-  baseURL: env('THREADLINE_BASE_URL'),
-  apiKey: env('THREADLINE_API_KEY'),
-  maxRetries: 0,
-  timeout: 30_000,
-});
+const client = makeClient();
 
 const INCLUDE_CONTENT = 'step_details.tool_calls[*].file_search.results[*].content';
 

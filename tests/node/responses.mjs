@@ -15,19 +15,10 @@
 
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
+import { env, makeClient } from './setup.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing environment variable ${name}`);
-  return value;
-};
 
-const client = new OpenAI({
-  baseURL: env('THREADLINE_BASE_URL'),
-  apiKey: env('THREADLINE_API_KEY'),
-  maxRetries: 0,
-  timeout: 30_000,
-});
+const client = makeClient();
 
 const WEATHER = {
   type: 'function',

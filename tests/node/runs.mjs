@@ -21,12 +21,8 @@
 
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { env, makeClient } from './setup.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing environment variable ${name}`);
-  return value;
-};
 
 const FLOWS = [
   'POLL',
@@ -41,12 +37,7 @@ const FLOWS = [
 const model = Object.fromEntries(FLOWS.map((flow) => [flow, env(`THREADLINE_MODEL_${flow}`)]));
 const text = Object.fromEntries(FLOWS.map((flow) => [flow, env(`THREADLINE_TEXT_${flow}`)]));
 
-const client = new OpenAI({
-  baseURL: env('THREADLINE_BASE_URL'),
-  apiKey: env('THREADLINE_API_KEY'),
-  maxRetries: 0,
-  timeout: 30_000,
-});
+const client = makeClient();
 const runs = client.beta.threads.runs;
 
 const TEXT_USAGE = { prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 };

@@ -29,6 +29,7 @@ from threadline.projects.models import Project
 from threadline.run_status import ACTIVE_STATUSES
 from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message, Thread
+from threadline.transfer.export import KINDS
 from threadline.transfer.folder import BadFolder, Plan, plan, read
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
@@ -343,16 +344,7 @@ async def _load(
             await session.execute(insert(model), batch)
             batch.clear()
 
-    for kind in (
-        "files",
-        "vector_stores",
-        "vector_store_files",
-        "assistants",
-        "threads",
-        "messages",
-        "runs",
-        "run_steps",
-    ):
+    for kind in KINDS:
         model = VectorStoreFile if kind == "vector_store_files" else MODELS[kind]
         batch: list[dict[str, Any]] = []
         count = 0

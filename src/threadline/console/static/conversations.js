@@ -5,19 +5,14 @@
 import { get, listAll } from "./api.js";
 import { navigate } from "./app.js";
 import { conversationId, INCLUDE, ItemsView, threadId } from "./items.js";
-import { errorBox, field, h, jsonBlock, link, page, replace, time } from "./ui.js";
+import { field, h, jsonBlock, link, page, pagedRows, replace, time } from "./ui.js";
 
 export async function list(main) {
-  const rows = h("tbody");
-  const more = h("button.quiet", { type: "button", hidden: true }, "More");
-  const holder = h("div.problem");
-  let after;
-
-  async function nextPage() {
-    const found = await get("/threads", { limit: 50, after });
-    for (const thread of found.data) {
+  const { rows, more, holder, nextPage } = pagedRows(
+    (after) => get("/threads", { limit: 50, after }),
+    (thread) => {
       const id = conversationId(thread.id);
-      rows.append(
+      return (
         h(
           "tr",
           { "data-conversation-id": id },
@@ -25,14 +20,11 @@ export async function list(main) {
           h("td", {}, time(thread.created_at)),
           h("td", {}, Object.entries(thread.metadata || {}).map(([k, v]) => h("span.tag", {}, `${k}=${v}`))),
           h("td", {}, link(`/threads/${thread.id}`, "as a thread", { class: "muted" })),
-        ),
+        )
       );
-    }
-    after = found.data.length ? found.data[found.data.length - 1].id : after;
-    more.hidden = !found.has_more;
-    if (!rows.children.length) replace(holder, h("p.muted", {}, "No conversations yet."));
-  }
-  more.addEventListener("click", () => nextPage().catch((error) => holder.append(errorBox(error))));
+    },
+    "No conversations yet.",
+  );
 
   const id = h("input", { name: "conversation", placeholder: "conv_…", required: true, autocomplete: "off" });
   const open = h(

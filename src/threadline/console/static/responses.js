@@ -4,7 +4,7 @@
 import { events, get, listAll } from "./api.js";
 import { applyResponseEvent, followResponse, RESPONSE_LIVE } from "./live.js";
 import { INCLUDE, ItemsView, responseUsage } from "./items.js";
-import { errorBox, h, jsonBlock, link, page, replace, status, time } from "./ui.js";
+import { errorBox, h, jsonBlock, link, page, pagedRows, replace, status, time } from "./ui.js";
 
 function outputText(response) {
   return (response.output || [])
@@ -20,16 +20,11 @@ function clip(text, most = 80) {
 }
 
 export async function list(main) {
-  const rows = h("tbody");
-  const more = h("button.quiet", { type: "button", hidden: true }, "More");
-  const holder = h("div.problem");
-  let after;
-
-  async function nextPage() {
-    const found = await get("/responses", { limit: 50, after });
-    for (const response of found.data) {
+  const { rows, more, holder, nextPage } = pagedRows(
+    (after) => get("/responses", { limit: 50, after }),
+    (response) => {
       const conversation = response.conversation && response.conversation.id;
-      rows.append(
+      return (
         h(
           "tr",
           { "data-response-id": response.id },
@@ -40,14 +35,11 @@ export async function list(main) {
           h("td", {}, conversation ? link(`/conversations/${conversation}`, conversation) : h("span.muted", {}, "—")),
           h("td", {}, responseUsage(response.usage)),
           h("td.muted", {}, clip(outputText(response))),
-        ),
+        )
       );
-    }
-    after = found.data.length ? found.last_id : after;
-    more.hidden = !found.has_more;
-    if (!rows.children.length) replace(holder, h("p.muted", {}, "No responses yet."));
-  }
-  more.addEventListener("click", () => nextPage().catch((error) => holder.append(errorBox(error))));
+    },
+    "No responses yet.",
+  );
 
   replace(
     main,

@@ -3,7 +3,7 @@
 import { get, listAll } from "./api.js";
 import { navigate } from "./app.js";
 import { message } from "./messages.js";
-import { errorBox, field, h, jsonBlock, link, page, replace, status, table, time, usage } from "./ui.js";
+import { field, h, jsonBlock, link, page, pagedRows, replace, status, table, time, usage } from "./ui.js";
 
 // "team=blue, stage=test" -> {"metadata[team]": "blue", "metadata[stage]": "test"}
 function metadataQuery(text) {
@@ -18,29 +18,21 @@ function metadataQuery(text) {
 export async function list(main, _params, { query }) {
   const id = h("input", { name: "id", value: query.get("id") || "", placeholder: "thread_…" });
   const metadata = h("input", { name: "metadata", value: query.get("metadata") || "", placeholder: "key=value, key2=value2" });
-  const rows = h("tbody");
-  const more = h("button.quiet", { type: "button", hidden: true }, "More");
-  const holder = h("div.problem");
-  let after;
-
-  async function nextPage() {
-    const found = await get("/threads", { limit: 50, after, id: query.get("id") || undefined, ...metadataQuery(query.get("metadata") || "") });
-    for (const thread of found.data) {
-      rows.append(
+  const { rows, more, holder, nextPage } = pagedRows(
+    (after) => get("/threads", { limit: 50, after, id: query.get("id") || undefined, ...metadataQuery(query.get("metadata") || "") }),
+    (thread) => {
+      return (
         h(
           "tr",
           {},
           h("td", {}, link(`/threads/${thread.id}`, thread.id)),
           h("td", {}, time(thread.created_at)),
           h("td", {}, Object.entries(thread.metadata || {}).map(([k, v]) => h("span.tag", {}, `${k}=${v}`))),
-        ),
+        )
       );
-    }
-    after = found.data.length ? found.data[found.data.length - 1].id : after;
-    more.hidden = !found.has_more;
-    if (!rows.children.length) replace(holder, h("p.muted", {}, "No threads match."));
-  }
-  more.addEventListener("click", () => nextPage().catch((error) => holder.append(errorBox(error))));
+    },
+    "No threads match.",
+  );
 
   const form = h(
     "form.card.search",

@@ -156,3 +156,21 @@ export function code(source) {
   block.append(source.slice(at));
   return h("pre.code", {}, block);
 }
+
+// A table body filled a page at a time, with its "More" button and the place its problems
+// show: the lists of threads, conversations and responses. `fetchPage(after)` reads a page.
+export function pagedRows(fetchPage, rowOf, emptyText) {
+  const rows = h("tbody");
+  const more = h("button.quiet", { type: "button", hidden: true }, "More");
+  const holder = h("div.problem");
+  let after;
+  async function nextPage() {
+    const found = await fetchPage(after);
+    for (const item of found.data) rows.append(rowOf(item));
+    after = found.data.length ? found.data[found.data.length - 1].id : after;
+    more.hidden = !found.has_more;
+    if (!rows.children.length) replace(holder, h("p.muted", {}, emptyText));
+  }
+  more.addEventListener("click", () => nextPage().catch((error) => holder.append(errorBox(error))));
+  return { rows, more, holder, nextPage };
+}

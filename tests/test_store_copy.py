@@ -1,17 +1,23 @@
 """`threadline store copy`: a SQLite deployment, made through the API, copied to PostgreSQL
 reads back the same through the API, searches the same and carries on its runs; a killed
-copy leaves the target empty or a rerun completes it; a target with rows is refused."""
+copy leaves the target empty or a rerun completes it; a target with rows is refused; a
+source a server still serves is held read-only, or copied as a snapshot when asked."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,7 @@ from sqlalchemy import func, inspect, select
 
 from tests.conftest import ENGINE_ENV, make_client
 from tests.support.postgres import fresh_database
-from tests.support.scripted_backend import ScriptedBackend, Text, ToolCalls
+from tests.support.scripted_backend import Fail, ScriptedBackend, Text, ToolCalls
 from tests.support.server import Server
 from tests.support.store import create_key
 from threadline import tables
@@ -40,6 +46,7 @@ LEAVE = (
     b"the end of March. Sick leave is separate and unlimited with a doctor's note."
 )
 QUERIES = ("paid leave days", "sick note", "March")
+SQUARES = "open('/mnt/data/squares.csv', 'w').write('n,square\\n2,4\\n3,9\\n')"
 
 
 @dataclass
@@ -52,6 +59,8 @@ class Deployment:
     waiting: tuple[str, str, str]  # thread, run, tool call
     file_id: str
     vector_store_id: str
+    response_id: str
+    conversation_id: str
 
     @property
     def files_dir(self) -> Path:
@@ -116,12 +125,79 @@ def deployment(llm: ScriptedBackend, tmp_path_factory: pytest.TempPathFactory) -
                     break
                 time.sleep(0.1)
             assert store.file_counts.completed == 1
+            threads += runs_in_every_other_status(client, llm)
+            conversation = client.conversations.create(metadata={"copied": "yes"})
+            response = client.responses.create(
+                model=llm.model(Text("Hello from a response.")),
+                input="Hi",
+                conversation=conversation.id,
+            )
+            assert response.status == "completed"
     finally:
         server.stop()
+    expiring = Server(
+        database_url=url, data_dir=data_dir,
+        env={**env, "THREADLINE_RUN_EXPIRY_SECONDS": "1",
+             "THREADLINE_RUN_EXPIRY_SWEEP_SECONDS": "0.2"},
+    ).start()  # fmt: skip
+    try:
+        with make_client(expiring, key) as client:
+            expired = client.beta.threads.create_and_run_poll(
+                assistant_id=assistant.id,
+                thread={"messages": [{"role": "user", "content": "Weather in Rome?"}]},
+                model=llm.model(ToolCalls([("get_weather", '{"city": "Rome"}')])),
+            )
+            for _ in range(100):
+                expired = client.beta.threads.runs.retrieve(expired.id, thread_id=expired.thread_id)
+                if expired.status == "expired":
+                    break
+                time.sleep(0.1)
+            assert expired.status == "expired"
+            threads.append(expired.thread_id)
+    finally:
+        expiring.stop()
     return Deployment(
         data_dir, url, key, assistant.id, threads,
         (waiting.thread_id, waiting.id, waiting_call), file.id, store.id,
+        response.id, conversation.id,
     )  # fmt: skip
+
+
+def runs_in_every_other_status(client: OpenAI, llm: ScriptedBackend) -> list[str]:
+    """Threads with a run that wrote a file with code, one cancelled, one failed and one
+    cut short (`incomplete`)."""
+    coder = client.beta.assistants.create(
+        model=llm.model(
+            ToolCalls([("code_interpreter", json.dumps({"code": SQUARES}))]), Text("Written.")
+        ),
+        tools=[{"type": "code_interpreter"}],
+    )
+    coded = client.beta.threads.create_and_run_poll(
+        assistant_id=coder.id, thread={"messages": [{"role": "user", "content": "Squares?"}]}
+    )
+    assert coded.status == "completed"
+    written = [
+        f for f in client.files.list(purpose="assistants_output") if f.filename == "squares.csv"
+    ]
+    assert written, "the code's file became a file"
+    threads = [coded.thread_id]
+    tool = {"tools": [WEATHER]}
+    for model, status in (
+        (llm.model(ToolCalls([("get_weather", '{"city": "Lima"}')])), "cancelled"),
+        (llm.model(Fail(400, "context length exceeded")), "failed"),
+        (llm.model(Text("Cut sho", finish="length")), "incomplete"),
+    ):
+        assistant = client.beta.assistants.create(model=model, **tool)
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Go"}]}
+        )
+        if status == "cancelled":
+            assert run.status == "requires_action"
+            client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
+            run = client.beta.threads.runs.poll(run.id, thread_id=run.thread_id)
+        assert run.status == status, (run.status, run.last_error)
+        threads.append(run.thread_id)
+    return threads
 
 
 def store_copy(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -160,6 +236,14 @@ def snapshot(client: OpenAI, source: Deployment) -> dict[str, Any]:
             for query in QUERIES
         ],
     }
+    seen["response"] = client.responses.retrieve(source.response_id).model_dump()
+    seen["items"] = [
+        item.model_dump() for item in client.conversations.items.list(source.conversation_id)
+    ]
+    seen["written"] = [
+        (f.model_dump(), client.files.content(f.id).read())
+        for f in client.files.list(purpose="assistants_output")
+    ]
     for thread_id in source.thread_ids:
         seen[thread_id] = {
             "thread": client.beta.threads.retrieve(thread_id).model_dump(),
@@ -264,52 +348,142 @@ def test_a_copy_to_sqlite_and_back_is_verified(deployment: Deployment, tmp_path:
     assert (tmp_path / "back" / "files" / deployment.file_id).read_bytes() == LEAVE
 
 
-def kill_after(
-    source: Deployment, url: str, files: Path, seconds: float | None
-) -> subprocess.Popen[bytes]:
-    """A copy, killed (SIGKILL) `seconds` after its first line, once it has started (the
-    interpreter's start-up is no part of the copy); left to run when `seconds` is None."""
+def started_copy(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], float]:
+    """A copy under way, and when it said its first line (the interpreter's start-up is no
+    part of the copy)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "threadline", "store", "copy", *copy_args(source, url, files)],
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "threadline", "store", "copy", *args],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "THREADLINE_EMBEDDED": "false"},
+        text=True,
+        env={**os.environ, "THREADLINE_EMBEDDED": "false", **(env or {})},
     )
     assert process.stderr is not None
     process.stderr.readline()
-    process.started = time.monotonic()  # type: ignore[attr-defined]
-    if seconds is None:
-        process.stderr.read()
-        return process
-    time.sleep(seconds)
+    return process, time.monotonic()
+
+
+def read_until(process: subprocess.Popen[str], start: str) -> tuple[float, str]:
+    """Read the copy's lines until one starts `threadline: <start>`; when it came, and
+    the lines read."""
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith(f"threadline: {start}"):
+            return time.monotonic(), "".join(lines)
+    raise AssertionError(f"the copy ended without a line starting {start!r}")
+
+
+def killed(process: subprocess.Popen[str]) -> str:
+    """Kill the copy (SIGKILL); what it had said on stderr that was not read yet."""
     process.kill()
-    process.wait()
-    process.stderr.close()
-    return process
+    _, said = process.communicate()
+    return said
 
 
 def test_a_killed_copy_leaves_an_empty_target_or_a_rerun_completes_it(
     deployment: Deployment, tmp_path: Path
 ) -> None:
+    """Killed at once, at random points, and after the commit (while verifying): a copy
+    killed before it said "committing" left the target empty; either way a rerun ends with
+    the whole copy, verified."""
     expected = counts(deployment.url)
     with fresh_database() as url:
-        timing = kill_after(deployment, url, tmp_path / "timing", None)
-        assert timing.wait() == 0
-    whole = time.monotonic() - timing.started  # type: ignore[attr-defined]
+        timing, began = started_copy(copy_args(deployment, url, tmp_path / "timing"))
+        whole = read_until(timing, "verifying")[0] - began
+        timing.communicate()
+        assert timing.returncode == 0
     rng = random.Random(25)
-    for trial in range(4):
+    kills: list[float | None] = [0.0, *(rng.uniform(0, whole) for _ in range(3)), None]
+    outcomes = []
+    for trial, seconds in enumerate(kills):
         with fresh_database() as url:
             files = tmp_path / f"trial-{trial}"
-            kill_after(deployment, url, files, rng.uniform(0, whole))
-            left = counts(url)
-            assert sum(left.values()) == 0 or left == expected, left
-            rerun = store_copy(*copy_args(deployment, url, files))
-            if sum(left.values()) == 0:
-                assert rerun.returncode == 0, rerun.stderr
+            process, _ = started_copy(copy_args(deployment, url, files))
+            if seconds is None:
+                read_until(process, "verifying")
             else:
-                assert rerun.returncode == 2, rerun.stderr  # it was complete already
+                time.sleep(seconds)
+            said = killed(process)
+            left = counts(url)
+            outcome = "empty" if sum(left.values()) == 0 else "whole"
+            assert outcome == "empty" or left == expected, left
+            if seconds is not None and "committing" not in said:
+                assert outcome == "empty", said
+            outcomes.append(outcome)
+            rerun = store_copy(*copy_args(deployment, url, files))
+            assert rerun.returncode == 0, rerun.stderr
+            if outcome == "whole":
+                assert "already held a copy" in rerun.stdout
+            assert "verified" in rerun.stdout
             assert counts(url) == expected
             assert (files / deployment.file_id).read_bytes() == LEAVE
+    assert outcomes[0] == "empty" and outcomes[-1] == "whole", outcomes
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def served_source(
+    request: pytest.FixtureRequest, deployment: Deployment, llm: ScriptedBackend, tmp_path: Path
+) -> Iterator[tuple[Server, str, Path]]:
+    """A copy of the deployment (on SQLite or PostgreSQL) with a server serving it."""
+    files = tmp_path / "source" / "files"
+    with fresh_database() as postgres:
+        if request.param == "sqlite":
+            shutil.copytree(deployment.data_dir, tmp_path / "source")
+            url = f"sqlite+aiosqlite:///{tmp_path / 'source' / 'threadline.db'}"
+        else:
+            url = postgres
+            made = store_copy(*copy_args(deployment, url, files))
+            assert made.returncode == 0, made.stderr
+        env = {"THREADLINE_LLM_BASE_URL": llm.base_url, **ENGINE_ENV}
+        if request.param == "postgres":
+            env["THREADLINE_FILES_DIR"] = str(files)
+        server = Server(database_url=url, data_dir=tmp_path / "source", env=env).start()
+        try:
+            yield server, url, files
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["held", "snapshot"])
+def test_a_served_source_is_held_read_only_or_copied_as_a_snapshot(
+    served_source: tuple[Server, str, Path], deployment: Deployment, snapshot: bool,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The copy is stopped (SIGSTOP) halfway, holding its transactions, while a client
+    writes to the server: held, the write waits for the copy to commit; as a snapshot, it
+    goes through at once. Either way the copy holds the source as it was when it began."""
+    server, url, files = served_source
+    expected = counts(url)
+    target = f"sqlite+aiosqlite:///{tmp_path / 'target' / 'threadline.db'}"
+    args = ["--from", url, "--to", target, "--from-files", str(files)]
+    process, _ = started_copy([*args, "--snapshot"] if snapshot else args)
+    _, said = read_until(process, "files ")  # inside both transactions
+    process.send_signal(signal.SIGSTOP)
+    with make_client(server, deployment.key) as client, ThreadPoolExecutor(1) as pool:
+        try:
+            write = pool.submit(client.beta.assistants.create, model="m", name="during the copy")
+            if snapshot:
+                assert write.result(timeout=20).name == "during the copy"
+            else:
+                with pytest.raises(FutureTimeout):
+                    write.result(timeout=2)  # waits for the copy
+        finally:
+            process.send_signal(signal.SIGCONT)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        written = write.result(timeout=30)
+        assert client.beta.assistants.retrieve(written.id).name == "during the copy"
+    if snapshot:
+        assert "from a snapshot of the source" in out
+    else:
+        assert "held read-only until the copy commits" in said
+        assert "from the source held read-only throughout" in out
+    assert counts(target) == expected
+    assert counts(url)["assistants"] == expected["assistants"] + 1
 
 
 def test_a_source_on_an_old_schema_or_missing_is_refused(tmp_path: Path) -> None:

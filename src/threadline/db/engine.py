@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import (
 
 from threadline.db import sqlite_driver
 
-_IMMEDIATE = "threadline_immediate"
+# An execution option: on SQLite, begin with the write lock taken (`BEGIN IMMEDIATE`).
+IMMEDIATE = "threadline_immediate"
 _AFTER_COMMIT = "threadline_after_commit"
 
 
@@ -56,7 +57,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -99,7 +100,7 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(
-            self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+            self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
         )
         # SQLite has one writer at a time. Writers of this process take turns here, in
         # order, instead of in SQLite's busy handler, which sleeps between tries while

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -137,7 +138,22 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return _response(exc.status_code, error_body(message), headers)
 
 
+def _store_held(exc: Exception) -> bool:
+    """SQLite's write lock held past the busy timeout: by an operator's `threadline store
+    copy` (or a long transaction of another process), not by a fault of this request."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if _store_held(exc):
+        log.warning("%s %s: the store is not taking writes now", request.method, request.url.path)
+        body = error_body(
+            "The store is not taking writes at the moment (another process holds it, e.g. "
+            "a store copy); please retry your request.",
+            "server_error",
+            code="store_busy",
+        )
+        return _response(503, body, {"retry-after": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = error_body("The server had an error while processing your request.", "server_error")
     return _response(500, body)

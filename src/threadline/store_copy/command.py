@@ -17,12 +17,19 @@ DESCRIPTION = """\
 Copy a whole deployment (every table, the file bytes, the search indexes with their
 embeddings as they are) from one database to another, e.g. from SQLite to PostgreSQL.
 
-The source is only read, in one read transaction: the copy is a consistent snapshot of
-it even while a server keeps serving it (stop the server for a copy that misses nothing
-written meanwhile). The target is migrated to the current schema and must hold no rows;
-everything is committed in one transaction at the end, after the file bytes are in place,
-so an interrupted copy leaves the target empty and running it again starts over. The copy
-ends by reading the target back and comparing rows, checksums and file bytes.
+The source is only read, in one transaction, and held read-only until the copy commits:
+a server still serving it answers reads and its writes wait (on SQLite, a write that
+waits longer than 30 s is answered 503, which the SDKs retry), so nothing written during
+the copy is left behind. Stop the server first to copy without holding its writes; or
+pass --snapshot to let it keep writing and copy the consistent snapshot the transaction
+sees, leaving later writes behind. The last line says which it was.
+
+The target is migrated to the current schema and must hold no rows; everything is
+committed in one transaction at the end, after the file bytes are in place, so an
+interrupted copy leaves the target empty and running it again starts over. (Killed after
+the commit, while verifying: a rerun finds the target holding what the source holds and
+verifies it again.) The copy ends by reading the target back and comparing rows,
+checksums and file bytes.
 Exit status: 0 copied and verified, 1 the verification failed, 2 refused (nothing written).
 """
 
@@ -65,6 +72,12 @@ def add(commands: Any) -> None:
         help="env THREADLINE_DATA_DIR; default ~/.local/share/threadline",
     )
     copy.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="do not hold the source's writes: copy a consistent snapshot of it and leave "
+        "what a server writes during the copy behind",
+    )
+    copy.add_argument(
         "--batch", type=int, default=1000, metavar="N", help="rows per batch (default 1000)"
     )
 
@@ -79,7 +92,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     target_files = args.to_files or default_target_files(args.target, source_files)
     _say(f"copying {source} ({source_files}) to {args.target} ({target_files})")
     try:
-        summary = copy_store(source, args.target, source_files, target_files, _say, args.batch)
+        summary = copy_store(
+            source, args.target, source_files, target_files, _say, args.batch, args.snapshot
+        )
     except CopyRefused as error:
         _say(f"refused: {error}")
         return 2

@@ -8,14 +8,20 @@ written into the target's, bit for bit. The keyword index is the chunks' own tex
 PostgreSQL (a generated `tsvector`); on SQLite the FTS5 index is rebuilt from the chunks.
 
 Guarantees:
-- The source is read in ONE read transaction (SQLite: a WAL snapshot; PostgreSQL:
-  REPEATABLE READ, READ ONLY), so the copy is a consistent snapshot even while a server
-  keeps writing; nothing is ever written to the source.
+- The source is read in ONE transaction and nothing is ever written to it. By default it
+  is also held read-only until the copy has committed (SQLite: the transaction takes the
+  write lock, `BEGIN IMMEDIATE`; PostgreSQL: `LOCK TABLE ... IN EXCLUSIVE MODE`, which
+  lets reads through): a server still serving it answers reads and its writes wait, so
+  nothing written during the copy can be left behind. With `snapshot=True` the source
+  keeps taking writes and the copy is the consistent snapshot its transaction sees (SQLite:
+  a WAL snapshot; PostgreSQL: REPEATABLE READ, READ ONLY), leaving later writes behind.
 - The target is migrated first and must hold no rows. Every row goes in in ONE target
   transaction, committed last, after the file bytes are in place: a copy killed at any
   point leaves a target with no rows, and running the copy again starts over.
 - File bytes go to a temporary name and are renamed into place, so a target file is
   either absent or whole; copying one again is harmless.
+- A target that already holds rows is refused, unless it holds exactly what the source
+  holds (a copy killed after its commit, while verifying): then it is verified again.
 - It ends by reading the target back: rows per table, a sha256 per table over its rows'
   canonical JSON in primary-key order, a sha256 per vector width, and each file's sha256.
 
@@ -28,22 +34,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline import tables
 from threadline.db import migrate
-from threadline.db.engine import create_engine
+from threadline.db.engine import IMMEDIATE, create_engine
 from threadline.store_copy.digest import Digest
 from threadline.store_copy.files import copy_files
 from threadline.store_copy.progress import Progress
 from threadline.store_copy.rows import advance_sequences, copy_table
-from threadline.store_copy.vectors import copy_vectors
-from threadline.store_copy.verify import verify
+from threadline.store_copy.vectors import copy_vectors, vector_kind, vector_tables
+from threadline.store_copy.verify import differences, hash_files, read_digest, verify
 
 BATCH = 1000
 # Serialises copies into one PostgreSQL target: the second finds the first's rows and stops.
@@ -63,13 +69,23 @@ class Summary:
     bytes: int
     seconds: float
     files_in_place: bool
+    snapshot: bool
+    already: bool = False
 
     def line(self) -> str:
         where = " (already in place)" if self.files_in_place else ""
-        return (
-            f"copied {self.tables} tables, {self.rows} rows, {self.vectors} vectors, "
-            f"{self.files} files{where}, {self.bytes} bytes in {self.seconds:.1f} s; verified"
+        what = (
+            f"{self.tables} tables, {self.rows} rows, {self.vectors} vectors, "
+            f"{self.files} files{where}, {self.bytes} bytes"
         )
+        if self.already:
+            return f"the target already held a copy of the source ({what}); verified"
+        source = (
+            "a snapshot of the source (writes made during the copy are not in it)"
+            if self.snapshot
+            else "the source held read-only throughout"
+        )
+        return f"copied {what} in {self.seconds:.1f} s from {source}; verified"
 
 
 def _is_sqlite(url: str) -> bool:
@@ -97,6 +113,7 @@ def copy_store(
     target_files: Path,
     say: Callable[[str], None],
     batch: int = BATCH,
+    snapshot: bool = False,
 ) -> Summary:
     """Copy, then verify; raises CopyRefused before writing anything when it cannot start,
     CopyMismatch when the read-back differs."""
@@ -107,7 +124,9 @@ def copy_store(
         raise CopyRefused(f"no SQLite database at {path}")
     asyncio.run(_check_source(source_url))
     migrate.upgrade(target_url)
-    return asyncio.run(_copy(source_url, target_url, source_files, target_files, say, batch))
+    return asyncio.run(
+        _copy(source_url, target_url, source_files, target_files, say, batch, snapshot)
+    )
 
 
 async def _check_source(source_url: str) -> None:
@@ -143,6 +162,7 @@ async def _copy(
     target_files: Path,
     say: Callable[[str], None],
     size: int,
+    snapshot: bool,
 ) -> Summary:
     started = time.monotonic()
     progress = Progress(say)
@@ -151,25 +171,27 @@ async def _copy(
     digest = Digest()
     in_place = source_files.resolve() == target_files.resolve()
     try:
-        source = await source_engine.connect()
-        if source.dialect.name == "postgresql":
-            source = await source.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
+        source = await _source_connection(source_engine, snapshot)
         target = await target_engine.connect()
         try:
-            # Both transactions stay open to the end: the source's is the snapshot, the
-            # target's commits everything at once.
+            # Both transactions stay open to the end: the source's is the snapshot (and,
+            # unless `snapshot`, holds its writes), the target's commits everything at once.
             async with source.begin(), target.begin():
+                if not snapshot:
+                    await _hold_writes(source, say)
                 postgres = target.dialect.name == "postgresql"
                 if postgres:
                     await target.execute(text(f"SELECT pg_advisory_xact_lock({_COPY_LOCK})"))
                 busy = await _empty(target)
                 if busy is not None:
-                    raise CopyRefused(
-                        f"the target already holds rows (in {busy}); copy only into an empty "
-                        "database"
-                    )
+                    found = await _already_copied(source, target, source_files, target_files, size)
+                    if found is None:
+                        raise CopyRefused(
+                            f"the target already holds rows (in {busy}) that are not a copy "
+                            "of the source; copy only into an empty database"
+                        )
+                    say("the target already holds what the source holds")
+                    return replace(found, seconds=time.monotonic() - started, snapshot=snapshot)
                 await copy_files(source, source_files, target_files, in_place, digest, say)
                 for table in tables.Base.metadata.sorted_tables:
                     await copy_table(source, target, table, postgres, size, digest, progress)
@@ -203,4 +225,59 @@ async def _copy(
         bytes=digest.file_bytes,
         seconds=time.monotonic() - started,
         files_in_place=in_place,
+        snapshot=snapshot,
+    )
+
+
+async def _source_connection(engine: AsyncEngine, snapshot: bool) -> AsyncConnection:
+    connection = await engine.connect()
+    if connection.dialect.name == "postgresql":
+        # A held source takes locks, which a READ ONLY transaction may not.
+        return await connection.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=snapshot
+        )
+    if not snapshot:
+        return await connection.execution_options(**{IMMEDIATE: True})
+    return connection
+
+
+async def _hold_writes(source: AsyncConnection, say: Callable[[str], None]) -> None:
+    """Hold the source read-only until this transaction ends. On SQLite, `BEGIN IMMEDIATE`
+    already did (waiting out a writer under the busy timeout); on PostgreSQL, lock every
+    table before the first query, so that the snapshot is taken after any writer left."""
+    if source.dialect.name == "postgresql":
+        names = [table.name for table in tables.Base.metadata.sorted_tables]
+        names += await vector_tables(source, await vector_kind(source))
+        await source.execute(text("SET LOCAL lock_timeout = '30s'"))
+        await source.execute(text(f"LOCK TABLE {', '.join(sorted(set(names)))} IN EXCLUSIVE MODE"))
+    say(
+        "the source is held read-only until the copy commits: a server on it answers reads, "
+        "its writes wait"
+    )
+
+
+async def _already_copied(
+    source: AsyncConnection,
+    target: AsyncConnection,
+    source_files: Path,
+    target_files: Path,
+    size: int,
+) -> Summary | None:
+    """The summary of what a target holds when it holds exactly what the source holds (a
+    copy killed after its commit), else None."""
+    expected = await read_digest(source, size)
+    await hash_files(source, source_files, expected)
+    found = await read_digest(target, size)
+    if differences(expected, found, target_files):
+        return None
+    return Summary(
+        tables=len(expected.tables),
+        rows=sum(expected.rows.values()),
+        vectors=sum(expected.vector_counts.values()),
+        files=len(expected.files),
+        bytes=expected.file_bytes,
+        seconds=0.0,
+        files_in_place=source_files.resolve() == target_files.resolve(),
+        snapshot=False,
+        already=True,
     )

@@ -17,7 +17,7 @@ from threadline.store_copy.digest import Digest
 CHUNK = 1024 * 1024
 
 
-async def _file_ids(connection: AsyncConnection) -> list[str]:
+async def file_ids(connection: AsyncConnection) -> list[str]:
     """The ids whose bytes the files directory keeps: uploaded files and container files."""
     ids = await connection.scalars(
         text("SELECT id FROM files UNION SELECT id FROM container_files ORDER BY 1")
@@ -62,7 +62,7 @@ async def copy_files(
     say: Callable[[str], None],
 ) -> None:
     """Before any row is committed: rows never name bytes that are not there."""
-    ids = await _file_ids(source)
+    ids = await file_ids(source)
     target_files.mkdir(parents=True, exist_ok=True)
     for file_id in ids:
         origin = source_files / file_id

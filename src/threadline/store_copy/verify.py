@@ -1,6 +1,6 @@
-"""The copy's last step: the target read back (rows and a sha256 per table, vectors per
-width, the keyword index's integrity, each file's sha256) and compared with the source's
-`Digest`; `CopyMismatch` when they differ."""
+"""Reading one side of a copy back as a `Digest` (rows and a sha256 per table, vectors per
+width, each file's sha256) and comparing two: the copy's last step (`verify`), and the
+check a rerun makes of a target that already holds rows (`CopyMismatch` when they differ)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline import tables
 from threadline.store_copy.digest import Digest
-from threadline.store_copy.files import sha256
+from threadline.store_copy.files import file_ids, sha256
 from threadline.store_copy.rows import batches, canonical
 from threadline.store_copy.vectors import vector_hash, vector_kind, vector_tables, vectors
 
@@ -22,41 +23,76 @@ class CopyMismatch(Exception):
     """The target, read back after the commit, differs from the source snapshot."""
 
 
-async def verify(engine: Any, target_files: Path, expected: Digest, size: int) -> None:
+async def read_digest(connection: AsyncConnection, size: int) -> Digest:
+    """The rows and vectors one side holds, read in its current transaction."""
+    digest = Digest()
+    for table in tables.Base.metadata.sorted_tables:
+        hasher = hashlib.sha256()
+        count = 0
+        async for rows in batches(connection, table, size):
+            for row in rows:
+                hasher.update(canonical(table, row) + b"\n")
+            count += len(rows)
+        digest.rows[table.name] = count
+        digest.tables[table.name] = hasher.hexdigest()
+    kind = await vector_kind(connection)
+    hashes: dict[int, Any] = {}
+    for name in await vector_tables(connection, kind):
+        async for rows in vectors(connection, kind, name, size):
+            vector_hash(hashes, digest.vector_counts, rows)
+    digest.vectors = {width: hasher.hexdigest() for width, hasher in hashes.items()}
+    return digest
+
+
+async def hash_files(connection: AsyncConnection, files_dir: Path, digest: Digest) -> None:
+    """Add the sha256 of each file the rows name and `files_dir` holds."""
+    for file_id in await file_ids(connection):
+        path = files_dir / file_id
+        if path.is_file():
+            digest.files[file_id] = await asyncio.to_thread(sha256, path)
+            digest.file_bytes += path.stat().st_size
+
+
+def differences(expected: Digest, found: Digest, target_files: Path) -> list[str]:
+    """What `found` (the target's rows and vectors) lacks or holds otherwise; files are
+    checked in `target_files` against `expected.files`."""
     problems: list[str] = []
-    async with engine.connect() as connection:
-        for table in tables.Base.metadata.sorted_tables:
-            hasher = hashlib.sha256()
-            count = 0
-            async for rows in batches(connection, table, size):
-                for row in rows:
-                    hasher.update(canonical(table, row) + b"\n")
-                count += len(rows)
-            if count != expected.rows[table.name]:
-                problems.append(f"{table.name}: {count} rows, not {expected.rows[table.name]}")
-            elif hasher.hexdigest() != expected.tables[table.name]:
-                problems.append(f"{table.name}: the rows differ (sha256)")
-        kind = await vector_kind(connection)
-        hashes: dict[int, Any] = {}
-        counts: dict[int, int] = {}
-        for name in await vector_tables(connection, kind):
-            async for rows in vectors(connection, kind, name, size):
-                vector_hash(hashes, counts, rows)
-        if {w: h.hexdigest() for w, h in hashes.items()} != expected.vectors:
-            problems.append(f"vectors differ: {counts} here, {expected.vector_counts} copied")
-        if connection.dialect.name == "sqlite":
-            try:
-                await connection.execute(
-                    text("INSERT INTO chunk_fts(chunk_fts, rank) VALUES ('integrity-check', 1)")
-                )
-            except Exception as error:  # the keyword index disagrees with the chunks
-                problems.append(f"keyword index: {error}")
-            await connection.rollback()
+    for name, rows in expected.rows.items():
+        if found.rows.get(name) != rows:
+            problems.append(f"{name}: {found.rows.get(name)} rows, not {rows}")
+        elif found.tables[name] != expected.tables[name]:
+            problems.append(f"{name}: the rows differ (sha256)")
+    if found.vectors != expected.vectors:
+        problems.append(
+            f"vectors differ: {found.vector_counts} here, {expected.vector_counts} copied"
+        )
     for file_id, sha in expected.files.items():
         path = target_files / file_id
         if not path.is_file():
             problems.append(f"file {file_id}: missing in {target_files}")
-        elif await asyncio.to_thread(sha256, path) != sha:
+        elif sha256(path) != sha:
             problems.append(f"file {file_id}: the bytes differ (sha256)")
+    return problems
+
+
+async def _keyword_index(connection: AsyncConnection) -> list[str]:
+    if connection.dialect.name != "sqlite":
+        return []  # PostgreSQL's is a generated column of the rows compared above
+    try:
+        await connection.execute(
+            text("INSERT INTO chunk_fts(chunk_fts, rank) VALUES ('integrity-check', 1)")
+        )
+    except Exception as error:  # the keyword index disagrees with the chunks
+        return [f"keyword index: {error}"]
+    finally:
+        await connection.rollback()
+    return []
+
+
+async def verify(engine: Any, target_files: Path, expected: Digest, size: int) -> None:
+    async with engine.connect() as connection:
+        found = await read_digest(connection, size)
+        problems = await _keyword_index(connection)
+    problems = differences(expected, found, target_files) + problems
     if problems:
         raise CopyMismatch("; ".join(problems))

@@ -176,6 +176,25 @@ def test_a_project_moves_to_another_deployment(
     assert "again" not in names
 
 
+def test_an_import_keeps_the_target_projects_quotas(
+    server: Server, target: Server, tmp_path: Path
+) -> None:
+    """A project whose storage quota the folder's files would pass is refused it whole."""
+    name = f"quota-{uuid.uuid4().hex[:8]}"
+    with make_client(server, create_key(server.database_url, name)) as client:
+        client.files.create(file=("big.txt", b"x" * 5000), purpose="assistants")
+    folder = tmp_path / "quota"
+    assert threadline(server, "export", "--project", name, str(folder)).returncode == 0
+    key = create_key(target.database_url, "small")
+    limited = threadline(target, "projects", "limits", "small", "--max-file-bytes", "1000")
+    assert limited.returncode == 0, limited.stderr
+    refused = threadline(target, "import", str(folder), "--project", "small")
+    assert refused.returncode == 2
+    assert "max_file_bytes" in refused.stderr and "Nothing was imported" in refused.stderr
+    with make_client(target, key) as client:
+        assert client.files.list().data == []
+
+
 HOSTED_ASSISTANT = {
     "id": "asst_abc123hosted",
     "object": "assistant",

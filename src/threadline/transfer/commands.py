@@ -10,6 +10,7 @@ from typing import Any
 
 from threadline.config import Settings
 from threadline.db import migrate
+from threadline.errors import QuotaExceeded
 from threadline.files.storage import FileStorage
 from threadline.key_commands import with_db
 from threadline.projects.service import DEFAULT_PROJECT
@@ -88,8 +89,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except importer.Clash as error:
         return _fail(f"cannot import {args.dir}: {error}")
-    except folder.BadFolder as error:
-        return _fail(f"cannot import {args.dir}: {error}")
+    except (folder.BadFolder, QuotaExceeded) as error:
+        return _fail(f"cannot import {args.dir}: {error} Nothing was imported.")
     counts = ", ".join(f"{count} {kind}" for kind, count in result.counts.items())
     print(f"Imported {args.dir} into project {project}: {counts}.")
     if result.counts.get("vector_store_files"):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threadline import ids
 from threadline.assistants.models import Assistant
 from threadline.db.engine import Database, after_commit
+from threadline.files import service as files_service
 from threadline.files.models import File
 from threadline.files.storage import FileStorage
 from threadline.projects.models import Project
@@ -31,6 +32,7 @@ from threadline.runs.models import Run, RunStep
 from threadline.threads.models import Message, Thread
 from threadline.transfer.export import KINDS
 from threadline.transfer.folder import BadFolder, Plan, plan, read
+from threadline.vector_stores import service as stores_service
 from threadline.vector_stores.ingestion.worker import wake
 from threadline.vector_stores.models import VectorStore, VectorStoreFile
 from threadline.vector_stores.schemas import chunking_to_wire
@@ -303,6 +305,7 @@ async def import_folder(db: Database, storage: FileStorage, folder: Path, projec
             if total:
                 raise Clash(shown, total)
             result.project_id = await _project(session, project)
+            await _check_quotas(session, wanted, result.project_id)
             await _load(session, storage, wanted, rows, result, saved)
             after_commit(session, wake)
     except BaseException:
@@ -315,6 +318,17 @@ async def import_folder(db: Database, storage: FileStorage, folder: Path, projec
             "in the folder were left out"
         )
     return result
+
+
+async def _check_quotas(session: AsyncSession, wanted: Plan, project_id: str) -> None:
+    """The target project's storage quotas hold for the import as for the API: QuotaExceeded
+    before anything is written."""
+    sizes = sum(
+        (wanted.folder / "files" / file_id).stat().st_size
+        for file_id in wanted.ids.get("files", ())
+    )
+    await files_service.check_quota(session, project_id, sizes, param="files")
+    await stores_service.check_quota(session, project_id, len(wanted.ids.get("vector_stores", ())))
 
 
 async def _project(session: AsyncSession, name: str) -> str:

@@ -95,7 +95,7 @@ async def insert_store(
 ) -> VectorStore:
     """A new store with its first files, in the caller's transaction (ingestion starts
     once it commits); 400 when the project already has as many as its quota allows."""
-    await _check_quota(session, project_id)
+    await check_quota(session, project_id)
     store_id, created_at = ids.mint(ids.VECTOR_STORE)
     store = VectorStore(
         id=store_id,
@@ -122,15 +122,17 @@ async def store_count(session: AsyncSession, project_id: str) -> int:
     return int(count or 0)
 
 
-async def _check_quota(session: AsyncSession, project_id: str) -> None:
+async def check_quota(session: AsyncSession, project_id: str, adding: int = 1) -> None:
+    """400 when `adding` more stores would exceed the project's `max_vector_stores`."""
     limit = await storage_limit(session, project_id, "max_vector_stores")
-    if limit is None:
+    if limit is None or adding <= 0:
         return
     count = await store_count(session, project_id)
-    if count >= limit:
+    if count + adding > limit:
+        more = "another" if adding == 1 else f"{adding} more"
         raise QuotaExceeded(
             f"Vector store quota exceeded: this project may have at most {limit} vector "
-            f"stores (max_vector_stores) and has {count}. Delete one to create another."
+            f"stores (max_vector_stores) and has {count}. Delete one to create {more}."
         )
 
 

@@ -144,6 +144,57 @@ def test_a_message_no_function_fits_is_answered(client: OpenAI) -> None:
     assert len(answer(client, run.thread_id).split()) >= 5
 
 
+def offered(name: str, description: str, **properties: str) -> dict:
+    parameters = {
+        "type": "object",
+        "required": list(properties),
+        "properties": {key: {"type": kind} for key, kind in properties.items()},
+    }
+    function = {"name": name, "description": description, "parameters": parameters}
+    return {"type": "function", "function": function}
+
+
+# The three functions a newcomer offers first (issue 26).
+NEWCOMERS = [
+    offered("get_weather", "Get the current weather in a city", city="string"),
+    offered("get_stock_price", "Get the latest price of a stock", symbol="string"),
+    offered("send_email", "Send an email", to="string", subject="string", body="string"),
+]
+
+
+def test_arithmetic_beside_unrelated_functions_is_answered(client: OpenAI) -> None:
+    """The model alone begins a weather call here; the request is far from every function,
+    and the scored decision answers, from a prompt without them."""
+    run = ask(client, "What is 12 times 7?", tools=NEWCOMERS, temperature=0)
+    assert run.status == "completed", run.required_action
+    text = answer(client, run.thread_id)
+    assert "function" not in text.lower() and "get_" not in text, text
+
+
+def test_the_weather_among_three_functions_is_a_weather_call(client: OpenAI) -> None:
+    run = ask(client, "What is the weather like in Rome today?", tools=NEWCOMERS, temperature=0)
+    assert run.status == "requires_action", answer(client, run.thread_id)
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Rome"}
+
+
+def test_calls_name_only_the_functions_the_request_is_about(client: OpenAI) -> None:
+    """Offered a timer, a calendar and email, the model alone went on to write an email too;
+    calls may name only the functions about as near the request as the nearest."""
+    tools = [
+        offered("set_timer", "Start a countdown timer", minutes="integer"),
+        offered("create_event", "Add an event to the user's calendar", title="string",
+                date="string"),
+        NEWCOMERS[2],
+    ]  # fmt: skip
+    request = "Set a 5 minute timer, and add 'Call mom' to my calendar on 2025-05-11."
+    run = ask(client, request, tools=tools, temperature=0)
+    assert run.status == "requires_action", answer(client, run.thread_id)
+    names = [call.function.name for call in run.required_action.submit_tool_outputs.tool_calls]
+    assert "set_timer" in names and set(names) <= {"set_timer", "create_event"}, names
+
+
 def test_a_named_function_is_called(client: OpenAI) -> None:
     clock = {"type": "function", "function": {"name": "get_time", "parameters": {
         "type": "object", "properties": {"timezone": {"type": "string"}},

@@ -7,7 +7,13 @@ import json
 from openai import OpenAI
 
 from tests.support.scripted_backend import ScriptedBackend, Text
-from threadline.backends.tool_parsing import TextToolCalls, parse
+from threadline.backends.tool_parsing import (
+    CallWatch,
+    TextToolCalls,
+    distinct,
+    parse,
+    required_arguments,
+)
 
 TOOLS = {"get_weather", "get_time"}
 
@@ -102,3 +108,43 @@ def test_text_tool_calls_through_an_http_backend(client: OpenAI, llm: ScriptedBa
     assert run.status == "completed"
     answer = client.beta.threads.messages.list(run.thread_id).data[0]
     assert answer.content[0].text.value == code
+
+
+# Recorded from the 0.5B under the calls grammar, offered a stock price function alone for
+# "How much is one share of Microsoft (ticker MSFT) right now?", and the weather for Oslo.
+REPEATED = "\n".join(
+    f'<tool_call>\n{{"name": "{name}", "arguments": {arguments}}}\n</tool_call>'
+    for name, arguments in [
+        ("get_stock_price", '{"symbol": "MSFT"}'),
+        ("get_stock_price", '{"symbol": "msft "}'),
+        ("get_weather", '{"city": "Oslo", "unit": "celsius"}'),
+        ("get_weather", '{"city": "Oslo", "unit": "fahrenheit"}'),
+        ("get_weather", '{"city": "Bergen", "unit": "celsius"}'),
+        ("get_time", '{"city": "Oslo"}'),
+    ]
+)
+OFFERED = [
+    {"type": "function", "function": {"name": "get_stock_price",
+     "parameters": {"type": "object", "required": ["symbol"]}}},
+    {"type": "function", "function": {"name": "get_weather",
+     "parameters": {"type": "object", "required": ["city"]}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}},
+]  # fmt: skip
+
+
+def test_a_call_asking_again_what_one_before_asked_is_dropped() -> None:
+    found = parse(REPEATED, {"get_stock_price", "get_weather", "get_time"})[1]
+    kept = distinct(found, required_arguments(OFFERED))
+    assert [(call.name, json.loads(call.arguments)) for call in kept] == [
+        ("get_stock_price", {"symbol": "MSFT"}),
+        ("get_weather", {"city": "Oslo", "unit": "celsius"}),
+        ("get_weather", {"city": "Bergen", "unit": "celsius"}),
+        ("get_time", {"city": "Oslo"}),
+    ]
+
+
+def test_the_calls_stop_at_the_first_repeat() -> None:
+    watch = CallWatch(OFFERED)
+    blocks = REPEATED.split("\n<tool_call>")
+    assert watch.repeated(blocks[0]) is False
+    assert watch.repeated("\n<tool_call>" + blocks[1]) is True

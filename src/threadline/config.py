@@ -81,10 +81,12 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         None, description="GGUF file; empty: the packaged model THREADLINE_MODEL names"
     )
-    embedded_tool_prompt: Literal["native", "guided", "json"] = Field(
-        "native",
-        description="how the embedded model is offered tools: native `<tool_call>` grammar "
-        "after a first-token decision, the same with a guiding preamble, or one JSON object",
+    embedded_tool_prompt: Literal["scored", "native", "guided", "json"] = Field(
+        "scored",
+        description="how the embedded model is offered tools and decides to call: native "
+        "`<tool_call>` grammar after a decision scored by the model's probability of a call "
+        "and the request's relevance to the functions (scored), after its likeliest first "
+        "tokens (native), the same with a guiding preamble (guided), or one JSON object (json)",
     )
     embedded_context_window: int = Field(4096, description="context window of the embedded model")
     embedded_threads: int = Field(2, description="CPU threads of the embedded models")

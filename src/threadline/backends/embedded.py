@@ -44,15 +44,22 @@ from threadline.backends.base import (
     Finish,
     Usage,
 )
+from threadline.backends.call_decision import (
+    CALLS,
+    LOOKAHEAD,
+    Start,
+    likeliest_start,
+    scored_start,
+)
 from threadline.backends.llama_runtime import LlamaRuntime, Piece, RuntimeFault
 from threadline.backends.repetition import Repetition, RepetitionGuard
 from threadline.backends.reply_decoders import JsonReplyDecoder, NativeReplyDecoder
+from threadline.backends.tool_parsing import CallWatch, required_arguments
 from threadline.backends.tool_prompt import (
     CALL_HINT,
     GUIDE,
     REPLY_HINT,
     GrammarError,
-    call_or_answer,
     calls_grammar,
     format_schema,
     json_grammar,
@@ -60,10 +67,10 @@ from threadline.backends.tool_prompt import (
     tool_schema,
     with_system_hint,
 )
+from threadline.backends.tool_relevance import ToolRelevance
 
 log = logging.getLogger("threadline.embedded")
 
-LOOKAHEAD = 8  # tokens the model may take to show whether it calls or answers
 _CALLING = object()  # the worker's word to the decoder: what follows is calls
 _END = object()
 
@@ -128,6 +135,9 @@ class _Job:
     # With tools offered: `_decide` looks at the reply's start; a call is written again
     # under `grammar`, an answer goes on with none.
     decide: bool = False
+    request: str = ""  # the user's message the decision is about
+    parallel: bool = True  # several calls in one turn allowed
+    plain: list[dict[str, Any]] | None = None  # the messages, for an answer without tools
 
 
 @dataclass(slots=True)
@@ -140,18 +150,7 @@ class _Shown:
     tools: list[dict[str, Any]] | None
     native: bool
     response_schema: dict[str, Any] | None
-
-
-@dataclass(slots=True)
-class _Start:
-    """What `_decide` read of a reply: its first tokens and text, whether they begin a call,
-    and whether the reply ended in them (with the tokens llama.cpp counted)."""
-
-    calls: bool
-    tokens: list[int]
-    text: str
-    ended: bool
-    generated: int
+    plain: list[dict[str, Any]]  # the messages without any hint about functions
 
 
 class EmbeddedBackend:
@@ -170,6 +169,7 @@ class EmbeddedBackend:
         # never ends its reply but the context window, minutes later.
         self.max_turn_tokens = max_turn_tokens
         self.tool_prompt = tool_prompt
+        self._relevance = ToolRelevance(threads) if tool_prompt == "scored" else None
         self._runtime: LlamaRuntime | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
 
@@ -211,14 +211,23 @@ class EmbeddedBackend:
                 )
             limit = min(job.max_tokens or self.max_turn_tokens, room)
             grammar = job.grammar
-            start = _Start(False, [], "", False, 0)
+            start = Start(False, [], "", False, 0)
             if job.decide and limit > LOOKAHEAD:
-                start = self._decide(runtime, tokens)
+                measured = None
+                if self._relevance is not None:
+                    measured = self._relevance.measure(job.request, job.tools or [])
+                    start = scored_start(runtime, tokens, measured.best if measured else None)
+                else:
+                    start = likeliest_start(runtime, tokens)
                 if start.calls:
                     send(_CALLING)
-                    start = _Start(True, [], "", False, 0)
+                    start = CALLS  # written again, under the grammar
+                    if measured is not None and len(measured.near) < len(job.tools or []):
+                        grammar = calls_grammar(tool_schema(measured.near, None), job.parallel)
                 else:
                     grammar = None  # an answer: the model goes on unconstrained
+                    if start.alone and job.plain is not None:
+                        tokens = runtime.prompt_tokens(job.plain, None)
                     if start.text:
                         send(start.text)
             if start.ended:
@@ -227,6 +236,8 @@ class EmbeddedBackend:
             guard = RepetitionGuard()
             looping: Repetition | None = None
 
+            calls = CallWatch(job.tools or []) if start.calls else None
+
             def each(piece: Piece) -> bool:
                 nonlocal looping
                 if job.cancelled.is_set():
@@ -234,7 +245,8 @@ class EmbeddedBackend:
                 if piece.text:
                     send(piece.text)
                 looping = guard.feed_all(piece.tokens)
-                return looping is not None
+                # A call that asks again what one before it asked ends the calls there.
+                return looping is not None or (calls is not None and calls.repeated(piece.text))
 
             body: dict[str, Any] = {
                 "prompt": tokens + start.tokens,
@@ -274,31 +286,6 @@ class EmbeddedBackend:
             log.exception("embedded model failed")
             send(BackendError("server", f"the embedded model failed: {error}"))
 
-    @staticmethod
-    def _decide(runtime: LlamaRuntime, tokens: list[int]) -> _Start:
-        """The likeliest start of the reply, up to LOOKAHEAD tokens, until it shows a call or
-        an answer. Greedy whatever the temperature: whether to call a function is not left
-        to chance (sampled, a small model's first token may as well begin an invented
-        answer)."""
-        read: list[int] = []
-        text = ""
-        kind: str | None = None
-
-        def each(piece: Piece) -> bool:
-            nonlocal text, kind
-            read.extend(piece.tokens)
-            text += piece.text
-            kind = call_or_answer(text)
-            return kind is not None
-
-        outcome = runtime.complete(
-            {"prompt": tokens, "n_predict": LOOKAHEAD, "temperature": 0.0}, each
-        )
-        # Ended: the model's end-of-turn came before it showed either (a reply of nothing,
-        # or a short one whose every token was read).
-        ended = kind is None and outcome.finish == "stop"
-        return _Start(kind == "call", read, text, ended, outcome.generated)
-
     # -- the backend interface ------------------------------------------------------------
 
     async def aclose(self) -> None:
@@ -329,15 +316,15 @@ class EmbeddedBackend:
             # the answer that uses the result is what comes next.
             tools = None
         response_schema = format_schema(request.response_format)
-        messages = plain_history(request.messages)
+        messages = plain = plain_history(request.messages)
         # A structured answer beside tools needs the one grammar that holds both.
         native = bool(tools) and self.tool_prompt != "json" and response_schema is None
-        if native and self.tool_prompt == "guided":
+        if native and self.tool_prompt in ("guided", "scored"):
             messages = with_system_hint(messages, GUIDE)
         elif tools and not native:
             hint = REPLY_HINT if request.tool_choice in (None, "auto") else CALL_HINT
             messages = with_system_hint(messages, hint)
-        return _Shown(messages, tools, native, response_schema)
+        return _Shown(messages, tools, native, response_schema, plain)
 
     async def count_prompt_tokens(self, request: ChatRequest) -> int | None:
         """The tokens of the prompt `stream` would give the model for `request`, rendered by
@@ -394,13 +381,16 @@ class EmbeddedBackend:
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
             decide=decide,
+            request=_last_request(shown.messages),
+            plain=shown.plain,
+            parallel=request.parallel_tool_calls is not False,
         )
         self._worker.submit(self._run, job)
         decoder: JsonReplyDecoder | NativeReplyDecoder
         if native:
             assert tools is not None
             names = [tool["function"]["name"] for tool in tools]
-            decoder = NativeReplyDecoder(names, decide)
+            decoder = NativeReplyDecoder(names, decide, required_arguments(tools))
         else:
             decoder = JsonReplyDecoder(bool(tools), response_schema is not None)
         try:
@@ -429,3 +419,11 @@ class EmbeddedBackend:
                     yield chunk
         finally:
             job.cancelled.set()
+
+
+def _last_request(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user message: what a decision to call is about."""
+    for message in reversed(messages):
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            return message["content"]
+    return ""

@@ -10,6 +10,7 @@ worker thread.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ class Piece:
 
     text: str
     tokens: list[int] = field(default_factory=list)
+    # Asked for (`complete(..., top=N)`): the N likeliest tokens at this piece's first
+    # position, as (token text, token id, probability).
+    top: list[tuple[str, int, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -94,9 +98,12 @@ class LlamaRuntime:
         completion is given, and what its usage counts."""
         return self.tokenize(self.render(messages, tools))
 
-    def complete(self, body: dict[str, Any], each: Callable[[Piece], bool]) -> Outcome:
+    def complete(
+        self, body: dict[str, Any], each: Callable[[Piece], bool], top: int = 1
+    ) -> Outcome:
         """Stream the completion `body` asks for (llama-server's completion fields, `prompt`
-        as tokens) to `each`, which returns True to stop it there."""
+        as tokens) to `each`, which returns True to stop it there; with `top` > 1, each piece
+        comes with the likeliest tokens at its first position."""
         finish: str | None = None
         generated: int | None = None
         streamed = 0
@@ -113,15 +120,20 @@ class LlamaRuntime:
             choice = chunk["choices"][0]
             finish = choice.get("finish_reason") or finish
             logprobs = choice.get("logprobs") or {}
-            tokens = [entry["id"] for entry in logprobs.get("content") or ()]
+            entries = logprobs.get("content") or ()
+            tokens = [entry["id"] for entry in entries]
             streamed += len(tokens)
             if not (choice["text"] or tokens):
                 return False
-            return each(Piece(choice["text"], tokens))
+            likeliest = [
+                (option["token"], option["id"], math.exp(option["logprob"]))
+                for option in (entries[0].get("top_logprobs") or () if entries and top > 1 else ())
+            ]
+            return each(Piece(choice["text"], tokens, likeliest))
 
         # Each token's id comes with its log-probability: the only place the stream has it.
         self._server.handle_completions(
-            {**body, "stream": True, "logprobs": 1, "cache_prompt": True}, on_chunk
+            {**body, "stream": True, "logprobs": max(top, 1), "cache_prompt": True}, on_chunk
         )
         if fault is not None:
             raise fault

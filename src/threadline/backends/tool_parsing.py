@@ -169,3 +169,61 @@ async def with_text_tool_calls(
                     yield ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
                 chunk = Finish("tool_calls", chunk.usage)
             yield chunk
+
+
+def required_arguments(tools: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each offered function's required parameters, by name."""
+    out: dict[str, list[str]] = {}
+    for tool in tools:
+        function = tool.get("function") or {}
+        required = (function.get("parameters") or {}).get("required") or []
+        out[function.get("name", "")] = [name for name in required if isinstance(name, str)]
+    return out
+
+
+def _key(call: ParsedCall, required: dict[str, list[str]]) -> tuple[str, str]:
+    arguments = _load(call.arguments)
+    if not isinstance(arguments, dict):
+        return call.name, call.arguments
+    names = required.get(call.name) or sorted(arguments)
+    asked = {name: _plain(arguments.get(name)) for name in names}
+    return call.name, json.dumps(asked, sort_keys=True, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    """A value as a repeat is judged: text without case or outer and doubled spaces."""
+    return " ".join(value.casefold().split()) if isinstance(value, str) else value
+
+
+def distinct(calls: list[ParsedCall], required: dict[str, list[str]]) -> list[ParsedCall]:
+    """`calls` without those that ask again what an earlier one asked: the same function
+    with the same values of its required arguments (of all its arguments when none is
+    required). A small model offered several calls in a turn tends to write the one it
+    wants again and again ("MSFT" four times; Oslo's weather in celsius, then fahrenheit)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for call in calls:
+        key = _key(call, required)
+        if key not in seen:
+            seen.add(key)
+            kept.append(call)
+    return kept
+
+
+class CallWatch:
+    """Reads the calls as they are written, to see one that asks again what another did."""
+
+    def __init__(self, tools: list[dict[str, Any]]) -> None:
+        self.names = [tool["function"]["name"] for tool in tools]
+        self.required = required_arguments(tools)
+        self.text = ""
+        self.closed = 0
+
+    def repeated(self, text: str) -> bool:
+        self.text += text
+        closed = self.text.count("</tool_call>")
+        if closed == self.closed:
+            return False
+        self.closed = closed
+        calls = parse(self.text, self.names)[1]
+        return len(distinct(calls, self.required)) < len(calls)

@@ -136,6 +136,10 @@ def evidence(
             row[f"{prompt}:p_call"] = first_token_shares(entries[0])["call"] if entries else 0.0
             row[f"{prompt}:prompt_tokens"] = len(tokens)
             row[f"{prompt}:prompt_ms"] = ms
+            if prompt == "plain":
+                # What an answer written without the functions costs: its own prompt.
+                alone = probe.runtime.prompt_tokens(messages, None)
+                row["alone:ms"] = probe.complete(alone, 1)[2]
             if prompt != "plain" or not ask:
                 continue
             for name, question in QUESTIONS.items():
@@ -239,7 +243,10 @@ def added_ms(rows: list[dict], rule: str) -> float:
     extra = [sum(r[p] for p in parts) for r in rows]
     for prompt in ("guided", "fewshot"):
         if f"({prompt})" in rule:
-            extra = [r[f"{prompt}:prompt_ms"] - r["plain:prompt_ms"] for r in rows]
+            extra = [
+                e + r[f"{prompt}:prompt_ms"] - r["plain:prompt_ms"]
+                for e, r in zip(extra, rows, strict=True)
+            ]
     return float(np.median(extra)) if extra else 0.0
 
 
@@ -247,7 +254,8 @@ def report(rows: list[dict], model: str, opening: str) -> str:
     dev = [r for r in rows if r["half"] == "dev"]
     held = [r for r in rows if r["half"] == "held_out"]
     lines = [
-        f"### 9.1 Deciding to call: methods side by side ({model})",
+        f"### {'9.1' if model == packaged_model.QWEN_CODER_05B.name else '9.2'} Deciding to "
+        f"call: methods side by side ({model})",
         "",
         opening,
         "",
@@ -283,6 +291,15 @@ def report(rows: list[dict], model: str, opening: str) -> str:
             f"| {name} | {shown} | {accuracy(dev, decide):.0%} | {accuracy(held, decide):.0%} "
             f"| {ms:.0f} ms ({verdict(ms <= 150)}) |"
         )
+    alone = [r["alone:ms"] for r in rows if "alone:ms" in r]
+    if alone:
+        lines += [
+            "",
+            "An answer the scored decision makes where the model leaned toward a call is "
+            "written from a prompt without the functions, which is evaluated afresh: "
+            f"{np.median(alone):.0f} ms (median; {min(alone):.0f}-{max(alone):.0f} ms) more "
+            "on such a turn.",
+        ]
     return "\n".join(lines)
 
 

@@ -5,17 +5,17 @@ order, and each streams its tokens back as they come. A consumer that stops list
 (a cancelled run) stops the generation at the next token.
 
 Small models call tools reliably only when their output is constrained. With tools offered,
-the model is shown them by its own chat template (Qwen's `<tools>` block) and decides first:
-its likeliest first few tokens say whether it begins a call (`<tool_call>`, or the call's
-JSON alone or in a ```json fence, as small models often write it) or an answer. An answer
-goes on from there unconstrained and streams as it comes; a call is written again from the
-prompt under a grammar (llguidance's, which llama.cpp runs) of the calls the model was
-trained to write, `<tool_call>{"name": <const>, "arguments": <the tool's parameters>}
-</tool_call>`, one or more.
-(`embedded_tool_prompt` chooses this, the same with a short guiding preamble, or the older
-single-object JSON grammar; benchmarks/tool_use.py compares them.) Tool results are
-restated to the model as plain text in a user turn: as `tool` messages, small models tend to
-echo them back as JSON.
+the model is shown them by its own chat template (Qwen's `<tools>` block) and decides first
+whether it begins a call or an answer (`call_decision.py`: by default its probability of
+beginning a call times the message's relevance to the nearest function). An answer goes on
+unconstrained and streams as it comes; a call is written again from the prompt under a
+grammar (llguidance's, which llama.cpp runs) of the calls the model was trained to write,
+`<tool_call>{"name": <const>, "arguments": <the tool's parameters>}</tool_call>`, one or
+more, ending at one that asks again what another asked.
+(`embedded_tool_prompt` chooses this, the model's likeliest first tokens alone, the same
+with a short guiding preamble, or the older single-object JSON grammar;
+benchmarks/tool_use.py compares them.) Tool results are restated to the model as plain text
+in a user turn: as `tool` messages, small models tend to echo them back as JSON.
 
 xllamacpp (llama.cpp, prebuilt) comes with the `local` extra (`pip install
 'threadline[local]'`) and is imported only when the model is first used; `runtime_problem`
@@ -202,6 +202,9 @@ class EmbeddedBackend:
         try:
             runtime = self._load()
             tokens = runtime.prompt_tokens(job.messages, job.tools)
+            # The request's prompt, as `count_prompt_tokens` counts it: the model reads it
+            # whole even when its answer is then written from one without the functions.
+            prompt = len(tokens)
             room = self.context_window - len(tokens)
             if room <= 0:
                 raise BackendError(
@@ -231,7 +234,7 @@ class EmbeddedBackend:
                     if start.text:
                         send(start.text)
             if start.ended:
-                send((_END, "stop", Usage(len(tokens), start.generated)))
+                send((_END, "stop", Usage(prompt, start.generated)))
                 return
             guard = RepetitionGuard()
             looping: Repetition | None = None
@@ -276,7 +279,7 @@ class EmbeddedBackend:
                     "none (THREADLINE_EMBEDDED_MAX_TURN_TOKENS)",
                     limit,
                 )
-            send((_END, finish, Usage(len(tokens), generated)))
+            send((_END, finish, Usage(prompt, generated)))
         except BackendError as error:
             send(error)
         except RuntimeFault as error:

@@ -174,6 +174,7 @@ def test_arithmetic_beside_unrelated_functions_is_answered(client: OpenAI) -> No
 def test_the_weather_among_three_functions_is_a_weather_call(client: OpenAI) -> None:
     run = ask(client, "What is the weather like in Rome today?", tools=NEWCOMERS, temperature=0)
     assert run.status == "requires_action", answer(client, run.thread_id)
+    # Alone, the model went on to Rome's weather, then London's, Paris's and Berlin's.
     (call,) = run.required_action.submit_tool_outputs.tool_calls
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "Rome"}

@@ -10,7 +10,7 @@ from tests.support.scripted_backend import ScriptedBackend, Text
 from threadline.backends.tool_parsing import (
     CallWatch,
     TextToolCalls,
-    distinct,
+    kept,
     parse,
     required_arguments,
 )
@@ -110,18 +110,17 @@ def test_text_tool_calls_through_an_http_backend(client: OpenAI, llm: ScriptedBa
     assert answer.content[0].text.value == code
 
 
-# Recorded from the 0.5B under the calls grammar, offered a stock price function alone for
-# "How much is one share of Microsoft (ticker MSFT) right now?", and the weather for Oslo.
-REPEATED = "\n".join(
-    f'<tool_call>\n{{"name": "{name}", "arguments": {arguments}}}\n</tool_call>'
-    for name, arguments in [
-        ("get_stock_price", '{"symbol": "MSFT"}'),
-        ("get_stock_price", '{"symbol": "msft "}'),
-        ("get_weather", '{"city": "Oslo", "unit": "celsius"}'),
-        ("get_weather", '{"city": "Oslo", "unit": "fahrenheit"}'),
-        ("get_weather", '{"city": "Bergen", "unit": "celsius"}'),
-        ("get_time", '{"city": "Oslo"}'),
-    ]
+# Recorded from the 0.5B under the calls grammar: offered a stock price function for "How
+# much is one share of Microsoft (ticker MSFT) right now?", and the weather for "What is the
+# weather like in Rome today?".
+REPEATED = (
+    '<tool_call>\n{"name": "get_stock_price", "arguments": {"symbol": "MSFT"}}\n</tool_call>\n'
+    '<tool_call>\n{"name": "get_stock_price", "arguments": {"symbol": "msft "}}\n</tool_call>\n'
+    '<tool_call>\n{"name": "get_stock_price", "arguments": {"symbol": "MSFT"}}\n</tool_call>'
+)
+STRAYING = "\n".join(
+    f'<tool_call>\n{{"name": "get_weather", "arguments": {{"city": "{city}"}}}}\n</tool_call>'
+    for city in ("Rome", "London", "Paris")
 )
 OFFERED = [
     {"type": "function", "function": {"name": "get_stock_price",
@@ -130,21 +129,39 @@ OFFERED = [
      "parameters": {"type": "object", "required": ["city"]}}},
     {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}},
 ]  # fmt: skip
+NAMES = {"get_stock_price", "get_weather", "get_time"}
 
 
-def test_a_call_asking_again_what_one_before_asked_is_dropped() -> None:
-    found = parse(REPEATED, {"get_stock_price", "get_weather", "get_time"})[1]
-    kept = distinct(found, required_arguments(OFFERED))
-    assert [(call.name, json.loads(call.arguments)) for call in kept] == [
-        ("get_stock_price", {"symbol": "MSFT"}),
-        ("get_weather", {"city": "Oslo", "unit": "celsius"}),
-        ("get_weather", {"city": "Bergen", "unit": "celsius"}),
-        ("get_time", {"city": "Oslo"}),
+def kept_calls(text: str, request: str) -> list[tuple[str, dict]]:
+    found = parse(text, NAMES)[1]
+    return [
+        (call.name, json.loads(call.arguments))
+        for call in kept(found, required_arguments(OFFERED), request)
     ]
 
 
-def test_the_calls_stop_at_the_first_repeat() -> None:
-    watch = CallWatch(OFFERED)
-    blocks = REPEATED.split("\n<tool_call>")
-    assert watch.repeated(blocks[0]) is False
-    assert watch.repeated("\n<tool_call>" + blocks[1]) is True
+def test_the_calls_end_at_one_asking_again_what_one_before_asked() -> None:
+    request = "How much is one share of Microsoft (ticker MSFT) right now?"
+    assert kept_calls(REPEATED, request) == [("get_stock_price", {"symbol": "MSFT"})]
+
+
+def test_the_calls_end_at_a_later_one_about_what_nobody_asked() -> None:
+    assert kept_calls(STRAYING, "What is the weather like in Rome today?") == [
+        ("get_weather", {"city": "Rome"})
+    ]
+    asked = "What's the weather in Rome, in London and in Paris?"
+    assert [call[1]["city"] for call in kept_calls(STRAYING, asked)] == ["Rome", "London", "Paris"]
+    # Numbers count as mentioned too; a function with no required argument is judged by all.
+    two = (
+        '<tool_call>\n{"name": "get_time", "arguments": {"minutes": 10}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_time", "arguments": {"minutes": 5}}\n</tool_call>'
+    )
+    assert len(kept_calls(two, "Timers of 10 and 5 minutes")) == 2
+    assert len(kept_calls(two, "A timer of 10 minutes")) == 1
+
+
+def test_the_calls_stop_as_they_are_written_at_the_first_stray() -> None:
+    watch = CallWatch(OFFERED, "What is the weather like in Rome today?")
+    first, second, _ = STRAYING.split("\n<tool_call>")
+    assert watch.strayed(first) is False
+    assert watch.strayed("\n<tool_call>" + second) is True

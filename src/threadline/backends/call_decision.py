@@ -7,9 +7,9 @@ chance: sampled, a small model's first token may as well begin an invented answe
 - `likeliest_start`: the reply's likeliest first tokens, up to LOOKAHEAD, until they show
   a call or an answer (`native`, `guided`);
 - `scored_start`: P(the reply begins a call), read from the first token's distribution,
-  times the request's relevance to the nearest function (`tool_relevance.py`), against
-  CALL_SCORE (`scored`). On the held-out cases it decides better than the model's likeliest
-  start alone (docs/performance.md, section 9).
+  times the request's relevance to the nearest function (`tool_relevance.py`), against a
+  threshold fitted per model (`scored`). On the held-out cases it decides better than the
+  model's likeliest start alone (docs/performance.md, section 9).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ log = logging.getLogger("threadline.embedded")
 
 LOOKAHEAD = 8  # tokens the model may take to show whether it calls or answers
 TOP = 20  # the likeliest first tokens read for the probability of a call
-# `scored` calls when P(call) x relevance reaches this: fitted on the dev half of
-# benchmarks/tool_use_cases.json alone (benchmarks/tool_decision.py).
-CALL_SCORE = 0.095
 
 
 @dataclass(slots=True)
@@ -80,15 +77,18 @@ def likeliest_start(runtime: LlamaRuntime, tokens: list[int]) -> Start:
     return _look(runtime, tokens)[0]
 
 
-def scored_start(runtime: LlamaRuntime, tokens: list[int], relevance: float | None) -> Start:
-    """Calls when P(call) x `relevance` reaches CALL_SCORE (the likeliest start decides when
-    there is no relevance). An answer goes on from the likeliest start if that is an
+def scored_start(
+    runtime: LlamaRuntime, tokens: list[int], relevance: float | None, threshold: float
+) -> Start:
+    """Calls when P(call) x `relevance` reaches `threshold` (the model's, fitted on the dev
+    half of benchmarks/tool_use_cases.json: `packaged_model.call_score`); the likeliest start
+    decides when there is no relevance. An answer goes on from the likeliest start if that is an
     answer's; else it is written afresh without the functions (`alone`)."""
     start, likeliest = _look(runtime, tokens, TOP)
     if relevance is None:
         return start
     p_call = sum(p for token, _, p in likeliest if call_or_answer(token) == "call")
-    calls = p_call * relevance >= CALL_SCORE
+    calls = p_call * relevance >= threshold
     log.debug(
         "embedded model: P(call) %.3f x relevance %.3f: %s",
         p_call,

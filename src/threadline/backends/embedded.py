@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from threadline.backends import packaged_model
 from threadline.backends.base import (
     BackendError,
     ChatRequest,
@@ -170,6 +171,7 @@ class EmbeddedBackend:
         self.max_turn_tokens = max_turn_tokens
         self.tool_prompt = tool_prompt
         self._relevance = ToolRelevance(threads) if tool_prompt == "scored" else None
+        self.call_score = packaged_model.call_score(model_path)
         self._runtime: LlamaRuntime | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
 
@@ -219,7 +221,8 @@ class EmbeddedBackend:
                 measured = None
                 if self._relevance is not None:
                     measured = self._relevance.measure(job.request, job.tools or [])
-                    start = scored_start(runtime, tokens, measured.best if measured else None)
+                    relevance = measured.best if measured else None
+                    start = scored_start(runtime, tokens, relevance, self.call_score)
                 else:
                     start = likeliest_start(runtime, tokens)
                 if start.calls:
@@ -239,7 +242,7 @@ class EmbeddedBackend:
             guard = RepetitionGuard()
             looping: Repetition | None = None
 
-            calls = CallWatch(job.tools or []) if start.calls else None
+            calls = CallWatch(job.tools or [], job.request) if start.calls else None
 
             def each(piece: Piece) -> bool:
                 nonlocal looping
@@ -248,8 +251,8 @@ class EmbeddedBackend:
                 if piece.text:
                     send(piece.text)
                 looping = guard.feed_all(piece.tokens)
-                # A call that asks again what one before it asked ends the calls there.
-                return looping is not None or (calls is not None and calls.repeated(piece.text))
+                # A call that strays (`tool_parsing.kept`) ends the calls there.
+                return looping is not None or (calls is not None and calls.strayed(piece.text))
 
             body: dict[str, Any] = {
                 "prompt": tokens + start.tokens,
@@ -393,7 +396,8 @@ class EmbeddedBackend:
         if native:
             assert tools is not None
             names = [tool["function"]["name"] for tool in tools]
-            decoder = NativeReplyDecoder(names, decide, required_arguments(tools))
+            request_text = _last_request(shown.messages)
+            decoder = NativeReplyDecoder(names, decide, required_arguments(tools), request_text)
         else:
             decoder = JsonReplyDecoder(bool(tools), response_schema is not None)
         try:

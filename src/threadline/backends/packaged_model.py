@@ -36,6 +36,9 @@ class PackagedModel:
     licence: str = "Apache-2.0"
     tokens_per_second: float | None = None  # generation, measured on 2 cores
     resident_mib: int | None = None
+    # The `scored` decision's threshold for this model: P(call) x relevance at which it
+    # calls, fitted on the dev half of benchmarks/tool_use_cases.json (tool_decision.py).
+    call_score: float = 0.095
 
 
 QWEN_CODER_05B = PackagedModel(
@@ -57,6 +60,7 @@ QWEN_CODER_15B = PackagedModel(
     context_window=4096,
     tokens_per_second=11,
     resident_mib=2000,
+    call_score=0.064,
 )
 CATALOGUE = {model.name: model for model in (QWEN_CODER_05B, QWEN_CODER_15B)}
 
@@ -72,6 +76,15 @@ def by_name(name: str) -> PackagedModel:
         known = ", ".join(CATALOGUE)
         raise ModelUnavailable(f"unknown model '{name}'; the packaged models are: {known}")
     return model
+
+
+def call_score(path: Path) -> float:
+    """The `scored` decision's threshold for the model in `path`: its own when it is a
+    packaged one; for any other GGUF file the default model's (not fitted for it)."""
+    for model in CATALOGUE.values():
+        if path.name == model.filename:
+            return model.call_score
+    return QWEN_CODER_05B.call_score
 
 
 def chosen(settings: Settings) -> PackagedModel:

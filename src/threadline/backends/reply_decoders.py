@@ -8,7 +8,7 @@ import json
 import re
 
 from threadline.backends.base import Chunk, TextDelta, ToolCallDelta
-from threadline.backends.tool_parsing import ParsedCall, distinct, parse
+from threadline.backends.tool_parsing import ParsedCall, kept, parse
 
 _HEAD = re.compile(r'\s*\{\s*"(reply|name)"')
 _REPLY_VALUE = re.compile(r'\s*\{\s*"reply"\s*:\s*"')
@@ -116,10 +116,15 @@ class NativeReplyDecoder:
     comes; `<tool_call>` blocks are parsed when the output ends."""
 
     def __init__(
-        self, names: list[str], decides: bool, required: dict[str, list[str]] | None = None
+        self,
+        names: list[str],
+        decides: bool,
+        required: dict[str, list[str]] | None = None,
+        request: str = "",
     ) -> None:
         self.names = names
         self.required = required or {}
+        self.request = request  # the user's message: later calls must ask about it
         self.raw = ""
         # The worker says when calls follow; without a decision (a call is required), the
         # output is calls from the start.
@@ -142,7 +147,7 @@ class NativeReplyDecoder:
         if self.answering is not False:
             return []
         # A call cut short (max tokens, cancel) is dropped: there is nothing to run.
-        self.calls = distinct(parse(self.raw, self.names)[1], self.required)
+        self.calls = kept(parse(self.raw, self.names)[1], self.required, self.request)
         return [
             ToolCallDelta(index=index, name=call.name, arguments=call.arguments)
             for index, call in enumerate(self.calls)

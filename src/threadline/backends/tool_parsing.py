@@ -195,35 +195,55 @@ def _plain(value: Any) -> Any:
     return " ".join(value.casefold().split()) if isinstance(value, str) else value
 
 
-def distinct(calls: list[ParsedCall], required: dict[str, list[str]]) -> list[ParsedCall]:
-    """`calls` without those that ask again what an earlier one asked: the same function
-    with the same values of its required arguments (of all its arguments when none is
-    required). A small model offered several calls in a turn tends to write the one it
-    wants again and again ("MSFT" four times; Oslo's weather in celsius, then fahrenheit)."""
+def kept(
+    calls: list[ParsedCall], required: dict[str, list[str]], request: str = ""
+) -> list[ParsedCall]:
+    """`calls` up to the first that strays: one that asks again what an earlier one asked
+    (the same function, the same values of its required arguments, or of all its arguments
+    when none is required), or a later one whose asked values the request never mentions.
+    Offered several calls in a turn, a small model tends to go on writing: the one it wants
+    again ("MSFT" four times, Oslo's weather in celsius then fahrenheit), or the same for
+    places nobody asked about (Rome's weather, then London's, Paris's and Berlin's)."""
+    said = _plain(request)
     seen: set[tuple[str, str]] = set()
-    kept = []
+    out: list[ParsedCall] = []
     for call in calls:
         key = _key(call, required)
-        if key not in seen:
-            seen.add(key)
-            kept.append(call)
-    return kept
+        if key in seen or (out and said and not _mentioned(call, required, said)):
+            break
+        seen.add(key)
+        out.append(call)
+    return out
+
+
+def _mentioned(call: ParsedCall, required: dict[str, list[str]], said: str) -> bool:
+    arguments = _load(call.arguments)
+    if not isinstance(arguments, dict):
+        return True
+    names = required.get(call.name) or sorted(arguments)
+    values = [arguments.get(name) for name in names]
+    return any(
+        str(_plain(value)) in said
+        for value in values
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value)
+    )
 
 
 class CallWatch:
-    """Reads the calls as they are written, to see one that asks again what another did."""
+    """Reads the calls as they are written, to see the first that strays (`kept`)."""
 
-    def __init__(self, tools: list[dict[str, Any]]) -> None:
+    def __init__(self, tools: list[dict[str, Any]], request: str = "") -> None:
         self.names = [tool["function"]["name"] for tool in tools]
         self.required = required_arguments(tools)
+        self.request = request
         self.text = ""
         self.closed = 0
 
-    def repeated(self, text: str) -> bool:
+    def strayed(self, text: str) -> bool:
         self.text += text
         closed = self.text.count("</tool_call>")
         if closed == self.closed:
             return False
         self.closed = closed
         calls = parse(self.text, self.names)[1]
-        return len(distinct(calls, self.required)) < len(calls)
+        return len(kept(calls, self.required, self.request)) < len(calls)

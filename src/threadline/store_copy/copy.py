@@ -72,6 +72,22 @@ class Summary:
     snapshot: bool
     already: bool = False
 
+    @classmethod
+    def of(
+        cls, digest: Digest, seconds: float, in_place: bool, snapshot: bool, already: bool = False
+    ) -> Summary:
+        return cls(
+            tables=len(digest.tables),
+            rows=sum(digest.rows.values()),
+            vectors=sum(digest.vector_counts.values()),
+            files=len(digest.files),
+            bytes=digest.file_bytes,
+            seconds=seconds,
+            files_in_place=in_place,
+            snapshot=snapshot,
+            already=already,
+        )
+
     def line(self) -> str:
         where = " (already in place)" if self.files_in_place else ""
         what = (
@@ -217,16 +233,7 @@ async def _copy(
     finally:
         await source_engine.dispose()
         await target_engine.dispose()
-    return Summary(
-        tables=len(digest.tables),
-        rows=sum(digest.rows.values()),
-        vectors=sum(digest.vector_counts.values()),
-        files=len(digest.files),
-        bytes=digest.file_bytes,
-        seconds=time.monotonic() - started,
-        files_in_place=in_place,
-        snapshot=snapshot,
-    )
+    return Summary.of(digest, time.monotonic() - started, in_place, snapshot)
 
 
 async def _source_connection(engine: AsyncEngine, snapshot: bool) -> AsyncConnection:
@@ -270,14 +277,5 @@ async def _already_copied(
     found = await read_digest(target, size)
     if differences(expected, found, target_files):
         return None
-    return Summary(
-        tables=len(expected.tables),
-        rows=sum(expected.rows.values()),
-        vectors=sum(expected.vector_counts.values()),
-        files=len(expected.files),
-        bytes=expected.file_bytes,
-        seconds=0.0,
-        files_in_place=source_files.resolve() == target_files.resolve(),
-        snapshot=False,
-        already=True,
-    )
+    in_place = source_files.resolve() == target_files.resolve()
+    return Summary.of(expected, 0.0, in_place, snapshot=False, already=True)

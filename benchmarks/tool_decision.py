@@ -291,6 +291,13 @@ def report(rows: list[dict], model: str, opening: str) -> str:
             f"| {name} | {shown} | {accuracy(dev, decide):.0%} | {accuracy(held, decide):.0%} "
             f"| {ms:.0f} ms ({verdict(ms <= 150)}) |"
         )
+    whole = [r["plain:prompt_ms"] for r in rows]
+    lines += [
+        "",
+        f"The whole prompt, evaluated afresh on this model: {np.median(whole):.0f} ms (median; "
+        f"{min(whole):.0f}-{max(whole):.0f} ms): what deciding on this model would add to a "
+        "turn that another model answers (`--prompt plain` alone measures it).",
+    ]
     alone = [r["alone:ms"] for r in rows if "alone:ms" in r]
     if alone:
         lines += [

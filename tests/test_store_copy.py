@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from openai import OpenAI
 from sqlalchemy import func, inspect, select
@@ -493,3 +495,35 @@ def test_a_source_on_an_old_schema_or_missing_is_refused(tmp_path: Path) -> None
     )  # fmt: skip
     assert missing.returncode == 2
     assert "no SQLite database" in missing.stderr
+
+
+def test_a_write_held_past_the_busy_timeout_is_503_and_writes_nothing(
+    llm: ScriptedBackend, tmp_path: Path
+) -> None:
+    """While another process holds SQLite's write lock (as a held copy does), a write that
+    waits past THREADLINE_SQLITE_BUSY_TIMEOUT_MS is answered 503 store_busy, and retried
+    once the lock is gone it goes through."""
+    path = tmp_path / "threadline.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    env = {"THREADLINE_LLM_BASE_URL": llm.base_url, "THREADLINE_SQLITE_BUSY_TIMEOUT_MS": "300"}
+    server = Server(database_url=url, data_dir=tmp_path, env=env).start()
+    try:
+        key = create_key(url, "held")
+        with make_client(server, key) as client:
+            holder = sqlite3.connect(path, isolation_level=None, timeout=10)
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                with pytest.raises(openai.InternalServerError) as raised:
+                    client.beta.assistants.create(model="m", name="while held")
+            finally:
+                holder.rollback()
+                holder.close()
+            answer = raised.value.response
+            assert answer.status_code == 503
+            assert answer.json()["error"]["code"] == "store_busy"
+            assert answer.json()["error"]["type"] == "server_error"
+            assert answer.headers["retry-after"] == "5"
+            assert client.beta.assistants.create(model="m", name="after").name == "after"
+            assert [a.name for a in client.beta.assistants.list()] == ["after"]
+    finally:
+        server.stop()

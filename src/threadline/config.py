@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="SQLite database, file bytes and models (default ~/.local/share/threadline)",
     )
     database_url: str = Field("", description="SQLAlchemy URL; empty: SQLite in the data dir")
+    sqlite_busy_timeout_ms: int = Field(
+        30000,
+        ge=1,
+        description="SQLite: how long a write waits for another process's write lock (a "
+        "store copy holds it) before it is answered 503 store_busy",
+    )
     files_dir: Path | None = Field(
         None, description="where file bytes live; empty: <data dir>/files"
     )

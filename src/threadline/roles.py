@@ -157,7 +157,7 @@ async def assemble(settings: Settings, state: Any, stack: contextlib.AsyncExitSt
     serves_api = settings.role in ("all", "api")
     executes = settings.role in ("all", "worker")
 
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
     stack.push_async_callback(db.dispose)
     storage = FileStorage(settings.resolved_files_dir)
     state.settings, state.db, state.storage = settings, db, storage

@@ -43,7 +43,10 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+BUSY_TIMEOUT_MS = 30000
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let the "begin" hook below emit BEGIN itself.
@@ -52,7 +55,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -75,7 +78,7 @@ def _sqlite_connector(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]
     return create
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     # A burst of runs waits for connections rather than failing after the default 30 s.
@@ -89,14 +92,14 @@ def create_engine(url: str) -> AsyncEngine:
         )
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms)
     return engine
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, busy_timeout_ms)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(

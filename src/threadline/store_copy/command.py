@@ -19,8 +19,8 @@ embeddings as they are) from one database to another, e.g. from SQLite to Postgr
 
 The source is only read, in one transaction, and held read-only until the copy commits:
 a server still serving it answers reads and its writes wait (on SQLite, a write that
-waits longer than 30 s is answered 503, which the SDKs retry), so nothing written during
-the copy is left behind. Stop the server first to copy without holding its writes; or
+waits longer than THREADLINE_SQLITE_BUSY_TIMEOUT_MS, 30 s, is answered 503, which the SDKs
+retry), so nothing written during the copy is left behind. Stop the server first to copy without holding its writes; or
 pass --snapshot to let it keep writing and copy the consistent snapshot the transaction
 sees, leaving later writes behind. The last line says which it was.
 

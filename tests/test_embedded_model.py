@@ -162,6 +162,24 @@ NEWCOMERS = [
 ]
 
 
+def test_a_conversion_is_answered_from_its_result(client: OpenAI) -> None:
+    """Told the call in words ("convert_currency was called with ..."), the model explained
+    how to call the function instead of giving the converted amount."""
+    converter = offered("convert_currency", "Convert money between currencies",
+                        amount="number", from_currency="string", to_currency="string")  # fmt: skip
+    run = ask(client, "Convert 100 USD to EUR.", tools=[converter], temperature=0)
+    assert run.status == "requires_action", answer(client, run.thread_id)
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": '{"amount": 92.4, "currency": "EUR"}'}],
+    )
+    assert done.status == "completed", done.last_error
+    text = answer(client, run.thread_id)
+    assert "92.4" in text and "function" not in text.lower(), text
+
+
 def test_arithmetic_beside_unrelated_functions_is_answered(client: OpenAI) -> None:
     """The model alone begins a weather call here; the request is far from every function,
     and the scored decision answers, from a prompt without them."""

@@ -161,9 +161,32 @@ def test_history_restates_calls_and_results() -> None:
         {"role": "system", "content": "Be brief."},
         {
             "role": "user",
-            "content": 'Weather?\n\nget_weather was called with {"city": "Rome"} and returned: '
-            "18C\n\nUse this to answer my question.",
+            "content": 'Weather?\n\nResult of get_weather({"city": "Rome"}): 18C\n\n'
+            "Answer my question with this result.",
         },
+    ]
+
+
+def test_history_restates_several_results_and_an_unknown_call() -> None:
+    calls = [
+        {"id": f"c{n}", "type": "function", "function": {"name": "t", "arguments": f'{{"n": {n}}}'}}
+        for n in (1, 2)
+    ]
+    history = plain_history(
+        [
+            {"role": "user", "content": "Both?"},
+            {"role": "assistant", "content": None, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": "c1", "content": "one"},
+            {"role": "tool", "tool_call_id": "c2", "content": "two"},
+            {"role": "tool", "tool_call_id": "elsewhere", "content": "three"},
+        ]
+    )
+    assert history == [
+        {
+            "role": "user",
+            "content": 'Both?\n\nResult of t({"n": 1}): one\n\nResult of t({"n": 2}): two\n\n'
+            "Result: three\n\nAnswer my question with these results.",
+        }
     ]
 
 

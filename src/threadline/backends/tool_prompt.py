@@ -60,8 +60,11 @@ def tool_schema(
 
 def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chat messages as a small model follows them best: each call and its result restated
-    in words within the user's turn, which then asks for the answer. (Given its own call as
-    an assistant turn, a 0.5B model tends to repeat it instead of answering.)"""
+    within the user's turn, which then asks for the answer. (Given its own call as an
+    assistant turn, a 0.5B model tends to repeat it instead of answering; told in words that
+    "convert_currency was called with ...", it explained how to call the function. Written
+    as `Result of f(arguments): ...`, every after-result case is answered from the result:
+    benchmarks/tool_use.py, docs/performance.md section 9.)"""
     calls: dict[str, tuple[str, str]] = {}
     out: list[dict[str, Any]] = []
     for message in messages:
@@ -70,10 +73,9 @@ def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 function = call["function"]
                 calls[call["id"]] = (function["name"], function["arguments"] or "{}")
         elif message.get("role") == "tool":
-            name, arguments = calls.get(message.get("tool_call_id", ""), ("A function", "{}"))
-            result = (
-                f"{name} was called with {arguments} and returned: {message.get('content', '')}"
-            )
+            call = calls.get(message.get("tool_call_id", ""))
+            of = f" of {call[0]}({call[1]})" if call else ""
+            result = f"Result{of}: {message.get('content', '')}"
             if out and out[-1].get("results") is not None:
                 out[-1]["results"].append(result)
             else:
@@ -85,7 +87,8 @@ def plain_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if message.get("results") is None:
             merged.append(message)
             continue
-        text = "\n\n".join(message["results"]) + "\n\nUse this to answer my question."
+        these = "this result" if len(message["results"]) == 1 else "these results"
+        text = "\n\n".join(message["results"]) + f"\n\nAnswer my question with {these}."
         if merged and merged[-1]["role"] == "user":
             merged[-1] = {"role": "user", "content": f"{merged[-1]['content']}\n\n{text}"}
         else:

@@ -89,6 +89,17 @@ def answer(client: OpenAI, thread_id: str) -> str:
     return client.beta.threads.messages.list(thread_id).data[0].content[0].text.value
 
 
+def answer_after(client: OpenAI, run, call_id: str, output: str) -> str:
+    """The answer to `run` once `output` is submitted for its call `call_id`."""
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call_id, "output": output}],
+    )
+    assert done.status == "completed", done.last_error
+    return answer(client, run.thread_id)
+
+
 def test_a_factual_question(client: OpenAI) -> None:
     run = ask(client, "What is the capital of France?", model="gpt-4-1106-preview")
     assert run.status == "completed", run.last_error
@@ -103,13 +114,7 @@ def test_a_required_tool_call_then_the_answer(client: OpenAI) -> None:
     assert call.function.name == "get_weather"
     arguments = json.loads(call.function.arguments)
     jsonschema.validate(arguments, WEATHER_PARAMETERS)
-    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id,
-        thread_id=run.thread_id,
-        tool_outputs=[{"tool_call_id": call.id, "output": "22 degrees celsius and sunny"}],
-    )
-    assert done.status == "completed", done.last_error
-    text = answer(client, run.thread_id)
+    text = answer_after(client, run, call.id, "22 degrees celsius and sunny")
     assert "22" in text or "sunny" in text.lower()
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
     assert [s.type for s in steps.data] == ["tool_calls", "message_creation"]
@@ -170,13 +175,7 @@ def test_a_conversion_is_answered_from_its_result(client: OpenAI) -> None:
     run = ask(client, "Convert 100 USD to EUR.", tools=[converter], temperature=0)
     assert run.status == "requires_action", answer(client, run.thread_id)
     (call,) = run.required_action.submit_tool_outputs.tool_calls
-    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id,
-        thread_id=run.thread_id,
-        tool_outputs=[{"tool_call_id": call.id, "output": '{"amount": 92.4, "currency": "EUR"}'}],
-    )
-    assert done.status == "completed", done.last_error
-    text = answer(client, run.thread_id)
+    text = answer_after(client, run, call.id, '{"amount": 92.4, "currency": "EUR"}')
     assert "92.4" in text and "function" not in text.lower(), text
 
 

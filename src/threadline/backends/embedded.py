@@ -380,6 +380,7 @@ class EmbeddedBackend:
                 "invalid_prompt", f"the embedded model cannot be held to this schema: {error}"
             ) from error
 
+        request_text = _last_request(shown.messages)
         job = _Job(
             messages=shown.messages,
             tools=tools,
@@ -391,7 +392,7 @@ class EmbeddedBackend:
             loop=asyncio.get_running_loop(),
             cancelled=threading.Event(),
             decide=decide,
-            request=_last_request(shown.messages),
+            request=request_text,
             plain=shown.plain,
             parallel=parallel,
         )
@@ -400,7 +401,6 @@ class EmbeddedBackend:
         if native:
             assert tools is not None
             names = [tool["function"]["name"] for tool in tools]
-            request_text = _last_request(shown.messages)
             decoder = NativeReplyDecoder(names, decide, required_arguments(tools), request_text)
         else:
             decoder = JsonReplyDecoder(bool(tools), response_schema is not None)

@@ -181,13 +181,22 @@ def required_arguments(tools: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-def _key(call: ParsedCall, required: dict[str, list[str]]) -> tuple[str, str]:
+def _asked(call: ParsedCall, required: dict[str, list[str]]) -> dict[str, Any] | None:
+    """What `call` asks: the values of its function's required arguments, or of all its
+    arguments when none is required; None when its arguments are not an object."""
     arguments = _load(call.arguments)
     if not isinstance(arguments, dict):
-        return call.name, call.arguments
+        return None
     names = required.get(call.name) or sorted(arguments)
-    asked = {name: _plain(arguments.get(name)) for name in names}
-    return call.name, json.dumps(asked, sort_keys=True, ensure_ascii=False)
+    return {name: arguments.get(name) for name in names}
+
+
+def _key(call: ParsedCall, required: dict[str, list[str]]) -> tuple[str, str]:
+    asked = _asked(call, required)
+    if asked is None:
+        return call.name, call.arguments
+    plain = {name: _plain(value) for name, value in asked.items()}
+    return call.name, json.dumps(plain, sort_keys=True, ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:
@@ -217,14 +226,12 @@ def kept(
 
 
 def _mentioned(call: ParsedCall, required: dict[str, list[str]], said: str) -> bool:
-    arguments = _load(call.arguments)
-    if not isinstance(arguments, dict):
+    asked = _asked(call, required)
+    if asked is None:
         return True
-    names = required.get(call.name) or sorted(arguments)
-    values = [arguments.get(name) for name in names]
     return any(
         str(_plain(value)) in said
-        for value in values
+        for value in asked.values()
         if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value)
     )
 

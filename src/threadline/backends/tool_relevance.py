@@ -55,7 +55,7 @@ def describe(tool: dict[str, Any]) -> str:
 
 
 class ToolRelevance:
-    """The encoder, loaded on first use; `best` is synchronous (the caller's thread)."""
+    """The encoder, loaded on first use; `measure` is synchronous (the caller's thread)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads

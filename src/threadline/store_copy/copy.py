@@ -200,7 +200,9 @@ async def _copy(
                     await target.execute(text(f"SELECT pg_advisory_xact_lock({_COPY_LOCK})"))
                 busy = await _empty(target)
                 if busy is not None:
-                    found = await _already_copied(source, target, source_files, target_files, size)
+                    found = await _already_copied(
+                        source, target, source_files, target_files, in_place, size
+                    )
                     if found is None:
                         raise CopyRefused(
                             f"the target already holds rows (in {busy}) that are not a copy "
@@ -268,6 +270,7 @@ async def _already_copied(
     target: AsyncConnection,
     source_files: Path,
     target_files: Path,
+    in_place: bool,
     size: int,
 ) -> Summary | None:
     """The summary of what a target holds when it holds exactly what the source holds (a
@@ -277,5 +280,4 @@ async def _already_copied(
     found = await read_digest(target, size)
     if differences(expected, found, target_files):
         return None
-    in_place = source_files.resolve() == target_files.resolve()
     return Summary.of(expected, 0.0, in_place, snapshot=False, already=True)
